@@ -1,0 +1,58 @@
+import { parseEventData } from '../proxy/sse-usage-tap.js';
+
+/** The generated text of a streamed answer, as far as it was captured, for counting its tokens. */
+export function streamedAnswerText(sse: string): string[] {
+  const out: string[] = [];
+  for (const event of sse.split(/\r?\n\r?\n/)) {
+    const obj = parseEventData(event) as Record<string, any> | undefined;
+    if (!obj || typeof obj !== 'object') continue;
+    if (Array.isArray(obj.choices)) {
+      for (const choice of obj.choices) {
+        collectChoice(choice?.delta, out);
+        if (typeof choice?.text === 'string') out.push(choice.text);
+      }
+    }
+    // Responses API: response.output_text.delta, response.function_call_arguments.delta, ...
+    if (typeof obj.type === 'string' && obj.type.endsWith('.delta') && typeof obj.delta === 'string') out.push(obj.delta);
+  }
+  return out;
+}
+
+/** The generated text of a whole JSON answer. */
+export function jsonAnswerText(body: unknown): string[] {
+  const out: string[] = [];
+  const b = body as Record<string, any> | undefined;
+  if (!b || typeof b !== 'object') return out;
+  if (Array.isArray(b.choices)) {
+    for (const choice of b.choices) {
+      collectChoice(choice?.message, out);
+      if (typeof choice?.text === 'string') out.push(choice.text);
+    }
+  }
+  if (typeof b.output_text === 'string') out.push(b.output_text);
+  else if (Array.isArray(b.output)) collectStrings(b.output, out);
+  return out;
+}
+
+function collectChoice(part: any, out: string[]): void {
+  if (!part || typeof part !== 'object') return;
+  for (const key of ['content', 'refusal', 'reasoning_content']) if (typeof part[key] === 'string') out.push(part[key]);
+  if (Array.isArray(part.tool_calls)) {
+    for (const call of part.tool_calls) {
+      if (typeof call?.function?.name === 'string') out.push(call.function.name);
+      if (typeof call?.function?.arguments === 'string') out.push(call.function.arguments);
+    }
+  }
+  if (part.function_call && typeof part.function_call.arguments === 'string') out.push(part.function_call.arguments);
+}
+
+function collectStrings(value: unknown, out: string[]): void {
+  if (Array.isArray(value)) for (const v of value) collectStrings(v, out);
+  else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k === 'text' || k === 'arguments') {
+        if (typeof v === 'string') out.push(v);
+      } else collectStrings(v, out);
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import type { Usage } from '../proxy/usage.js';
+import type { AnswerCapture } from '../proxy/answer-capture.js';
+import { jsonAnswerText, streamedAnswerText } from './answer-text.js';
+import { countTextTokens, estimatePromptTokens } from './token-estimate.js';
+
+export interface CallUsage extends Usage {
+  estimated: boolean;
+}
+
+const ZERO: Usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 };
+
+/**
+ * The usage to record: the upstream's own whenever it gave one. Only when it
+ * gave none is the call counted with the model's tokenizer, and marked as
+ * estimated.
+ */
+export async function usageForCall(input: {
+  reported?: Usage;
+  model: string;
+  requestJson?: unknown;
+  answer?: { capture: AnswerCapture; streamed: boolean; parsed?: unknown };
+}): Promise<CallUsage> {
+  if (input.reported) return { ...input.reported, estimated: false };
+  const promptTokens = input.requestJson ? await estimatePromptTokens(input.model, input.requestJson) : 0;
+  let completionTokens = 0;
+  if (input.answer && input.answer.capture.totalBytes > 0) {
+    const { capture, streamed, parsed } = input.answer;
+    const texts = streamed ? streamedAnswerText(capture.text()) : jsonAnswerText(parsed ?? safeParse(capture.text()));
+    completionTokens = capture.extrapolate(await countTextTokens(input.model, texts));
+  }
+  return { ...ZERO, promptTokens, completionTokens, estimated: true };
+}
+
+export const noUsage = (): CallUsage => ({ ...ZERO, estimated: false });
+
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,71 @@
+import type { FastifyInstance } from 'fastify';
+import { badRequest, notFound } from '../server/errors.js';
+import type { ModelPrices, Price, Store } from '../store/types.js';
+import { isoUtc, requireZonedTimestamp } from './timestamps.js';
+
+const PRICE_FIELDS = ['per1KQueryTokens', 'per1KAnswerTokens', 'per1KCachedQueryTokens'] as const;
+const BODY_FIELDS = new Set(['validFrom', ...PRICE_FIELDS]);
+
+export function registerModelRoutes(app: FastifyInstance, { store }: { store: Store }): void {
+  app.post<{ Params: { name: string } }>('/model/:name', async (request) => {
+    const name = requireModelName(request.params.name);
+    const price = parsePriceBody(request.body);
+    await store.putPrice(name, price, 'admin');
+    return modelView((await store.getModel(name))!);
+  });
+
+  app.get<{ Params: { name: string } }>('/model/:name', async (request) => {
+    const name = requireModelName(request.params.name);
+    const model = await store.getModel(name);
+    if (!model) throw notFound('unknown_model', `no model named '${name}' is known (no prices, no queries)`);
+    return modelView(model);
+  });
+
+  app.get('/models', async () => (await store.listModels()).map(modelView));
+}
+
+export function modelView(model: ModelPrices) {
+  return { name: model.name, costs: model.admin.map(priceView), catalogCosts: model.catalog.map(priceView) };
+}
+
+function priceView(p: Price) {
+  const view: Record<string, unknown> = {
+    validFrom: isoUtc(p.validFrom),
+    per1KQueryTokens: p.per1KQueryTokens,
+    per1KAnswerTokens: p.per1KAnswerTokens,
+  };
+  if (p.per1KCachedQueryTokens !== null) view.per1KCachedQueryTokens = p.per1KCachedQueryTokens;
+  return view;
+}
+
+function requireModelName(name: string): string {
+  if (!name || name.length > 256) throw badRequest('invalid_model_name', 'a model name must have 1 to 256 characters');
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) throw badRequest('invalid_model_name', 'a model name must not contain control characters');
+  return name;
+}
+
+function parsePriceBody(body: unknown): Price {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw badRequest('invalid_body', 'the body must be a JSON object such as {"validFrom":"2023-11-06T00:00:00Z","per1KQueryTokens":0.01,"per1KAnswerTokens":0.03}');
+  }
+  const b = body as Record<string, unknown>;
+  for (const key of Object.keys(b)) {
+    if (!BODY_FIELDS.has(key)) throw badRequest('unknown_field', `unknown field '${key}'; known: ${[...BODY_FIELDS].join(', ')}`);
+  }
+  const validFrom = requireZonedTimestamp('validFrom', b.validFrom);
+  const price = (key: (typeof PRICE_FIELDS)[number]): number | undefined => {
+    const v = b[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw badRequest('invalid_price', `${key} must be a number of at least 0 (dollars per 1,000 tokens)`);
+    }
+    return v;
+  };
+  return {
+    validFrom,
+    per1KQueryTokens: price('per1KQueryTokens') ?? 0,
+    per1KAnswerTokens: price('per1KAnswerTokens') ?? 0,
+    per1KCachedQueryTokens: price('per1KCachedQueryTokens') ?? null,
+  };
+}

@@ -1,0 +1,53 @@
+import { badRequest } from '../server/errors.js';
+import type { Page, QueryFilter, StatusFilter } from '../store/types.js';
+import { requireZonedTimestamp } from './timestamps.js';
+
+type RawQuery = Record<string, string | string[] | undefined>;
+
+const FILTER_PARAMS = ['user', 'after', 'before', 'endpoint', 'model', 'status'];
+const PAGE_PARAMS = ['limit', 'offset'];
+const STATUS_VALUES: StatusFilter[] = ['ok', 'error', 'all'];
+
+/** Rejects unknown and repeated parameters: a typo must not silently widen a report. */
+function singleValues(raw: RawQuery, allowed: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw ?? {})) {
+    if (!allowed.includes(name)) throw badRequest('unknown_parameter', `unknown parameter '${name}'; known: ${allowed.join(', ')}`);
+    if (Array.isArray(value)) throw badRequest('repeated_parameter', `parameter '${name}' is given more than once`);
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
+export function parseFilter(raw: RawQuery, allowPaging = false): { filter: QueryFilter; page: Page } {
+  const q = singleValues(raw, allowPaging ? [...FILTER_PARAMS, ...PAGE_PARAMS] : FILTER_PARAMS);
+  const filter: QueryFilter = { status: 'ok' };
+  if (q.user !== undefined) {
+    if (q.user === '') throw badRequest('invalid_user', "parameter 'user' must not be empty");
+    filter.user = q.user;
+  }
+  if (q.after !== undefined) filter.after = requireZonedTimestamp('after', q.after);
+  if (q.before !== undefined) filter.before = requireZonedTimestamp('before', q.before);
+  if (q.endpoint !== undefined) {
+    if (!q.endpoint.startsWith('/')) throw badRequest('invalid_endpoint', "parameter 'endpoint' is a request path such as /v1/chat/completions");
+    filter.endpoint = q.endpoint;
+  }
+  if (q.model !== undefined) filter.model = q.model;
+  if (q.status !== undefined) {
+    if (!STATUS_VALUES.includes(q.status as StatusFilter)) {
+      throw badRequest('invalid_status', `parameter 'status' must be one of ${STATUS_VALUES.join(', ')}`);
+    }
+    filter.status = q.status as StatusFilter;
+  }
+  const page: Page = {};
+  if (q.limit !== undefined) page.limit = wholeNumber('limit', q.limit, 1);
+  if (q.offset !== undefined) page.offset = wholeNumber('offset', q.offset, 0);
+  return { filter, page };
+}
+
+function wholeNumber(name: string, value: string, min: number): number {
+  if (!/^\d{1,15}$/.test(value) || Number(value) < min) {
+    throw badRequest('invalid_parameter', `parameter '${name}' must be a whole number of at least ${min}`);
+  }
+  return Number(value);
+}

@@ -1,0 +1,16 @@
+import type { FastifyInstance } from 'fastify';
+import type { RateLimitWindow } from '../proxy/rate-limit-headers.js';
+import type { Store } from '../store/types.js';
+import { isoUtc } from './timestamps.js';
+
+export function registerRateLimitsRoute(app: FastifyInstance, { store }: { store: Store }): void {
+  app.get('/ratelimits', async () => {
+    const limits = await store.rateLimits();
+    const out: Record<string, unknown> = {};
+    if (limits.requests) out.requests = windowView(limits.requests);
+    if (limits.tokens) out.tokens = windowView(limits.tokens);
+    return out;
+  });
+}
+
+const windowView = (w: RateLimitWindow) => ({ maximum: w.maximum, remaining: w.remaining, reset: w.reset === null ? null : isoUtc(w.reset) });

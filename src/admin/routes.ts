@@ -1,0 +1,12 @@
+import type { FastifyInstance } from 'fastify';
+import type { Store } from '../store/types.js';
+import { registerModelRoutes } from './model-routes.js';
+import { registerRateLimitsRoute } from './ratelimits-route.js';
+import { registerUsageRoutes } from './usage-routes.js';
+
+export async function registerAdminRoutes(app: FastifyInstance, deps: { store: Store }): Promise<void> {
+  registerModelRoutes(app, deps);
+  registerUsageRoutes(app, deps);
+  registerRateLimitsRoute(app, deps);
+  app.get('/health', async () => ({ status: 'ok', store: deps.store.kind }));
+}

@@ -1,0 +1,31 @@
+import { parseDurationMs, parseHttpUrl, parseLogLevel, parseNonEmptyString, parsePort, parseSizeBytes } from './values.js';
+
+export interface KeySpec {
+  parse: (raw: unknown) => unknown;
+  default?: unknown;
+  /** Shown in `--help` and kept in step with the README's settings table. */
+  help: string;
+  secret?: boolean;
+}
+
+/** Every configuration key the proxy knows. Anything else stops start-up. */
+export const CONFIG_KEYS = {
+  'forward.url': { parse: parseHttpUrl, default: 'https://api.openai.com/v1', help: 'upstream base URL; a URL ending in /chat/completions is accepted too' },
+  'forward.token': { parse: parseNonEmptyString, help: 'the OpenAI API key injected upstream', secret: true },
+  'forward.connect-timeout': { parse: parseDurationMs, default: 10_000, help: 'time to open a connection to the upstream' },
+  'forward.idle-timeout': { parse: parseDurationMs, default: 900_000, help: 'longest silence from the upstream (before headers or between bytes)' },
+  'database.url': { parse: parseNonEmptyString, default: 'openai-queries.db', help: 'SQLite file (also sqlite:, file:, jdbc:sqlite:)' },
+  'server.port': { parse: parsePort, default: 8080, help: 'TCP port' },
+  'server.host': { parse: parseNonEmptyString, default: '127.0.0.1', help: 'listen address' },
+  'server.body-limit': { parse: parseSizeBytes, default: 64 * 1024 ** 2, help: 'largest JSON request body; multipart uploads are streamed and not held to it' },
+  'server.shutdown-grace': { parse: parseDurationMs, default: 30_000, help: 'how long calls in flight may finish after SIGTERM' },
+  'log.level': { parse: parseLogLevel, default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
+} satisfies Record<string, KeySpec>;
+
+export type ConfigKey = keyof typeof CONFIG_KEYS;
+
+/** FORWARD_TOKEN for forward.token: upper case, dots and dashes as underscores. */
+export const envNameOf = (key: string) => key.toUpperCase().replace(/[.-]/g, '_');
+
+/** Keys of the original Java proxy that mean one of ours. */
+export const KEY_ALIASES: Record<string, ConfigKey> = { 'spring.datasource.url': 'database.url' };

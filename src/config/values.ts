@@ -1,0 +1,56 @@
+/** Parsers for configuration values; each throws a plain message, the loader adds the key. */
+
+export function parsePort(raw: unknown): number {
+  const n = typeof raw === 'number' ? raw : /^\d+$/.test(String(raw).trim()) ? Number(String(raw).trim()) : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`'${raw}' is not a TCP port (0-65535)`);
+  return n;
+}
+
+export function parseNonEmptyString(raw: unknown): string {
+  if (typeof raw !== 'string' && typeof raw !== 'number') throw new Error(`'${String(raw)}' is not a string`);
+  const s = String(raw).trim();
+  if (s === '') throw new Error('must not be empty');
+  return s;
+}
+
+export function parseHttpUrl(raw: unknown): string {
+  const s = parseNonEmptyString(raw);
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    throw new Error(`'${s}' is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`'${s}' must be an http:// or https:// URL`);
+  return s;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Milliseconds: a bare number is milliseconds; `30s`, `500ms`, `15m`, `1h` also work. */
+export function parseDurationMs(raw: unknown): number {
+  const s = String(raw).trim();
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(s);
+  if (!m) throw new Error(`'${s}' is not a duration (e.g. 30s, 500ms, 15m, or milliseconds)`);
+  return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']);
+}
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+/** Bytes: a bare number is bytes; `64mb`, `512kb` also work. */
+export function parseSizeBytes(raw: unknown): number {
+  const s = String(raw).trim().toLowerCase();
+  const m = /^(\d+)\s*(b|kb|mb|gb)?$/.exec(s);
+  if (!m) throw new Error(`'${s}' is not a size (e.g. 64mb, 512kb, or bytes)`);
+  const n = Number(m[1]) * SIZE_UNITS[m[2] ?? 'b'];
+  if (n < 1) throw new Error('must be at least 1 byte');
+  return n;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function parseLogLevel(raw: unknown): string {
+  const s = String(raw).trim().toLowerCase();
+  if (!LOG_LEVELS.includes(s)) throw new Error(`'${raw}' is not one of ${LOG_LEVELS.join(', ')}`);
+  return s;
+}

@@ -1,0 +1,43 @@
+import type { Logger } from 'pino';
+import type { Config } from './config/load-config.js';
+import { buildApp, type App } from './server/app.js';
+import { createUpstream } from './proxy/upstream.js';
+import { openStore } from './store/open-store.js';
+import type { Store } from './store/types.js';
+
+export interface RunningProxy {
+  app: App;
+  store: Store;
+  /** Where it listens, e.g. http://127.0.0.1:8080 */
+  url: string;
+  /** Stops accepting, lets calls finish within the grace period, breaks off the rest, closes the store. */
+  stop(): Promise<void>;
+}
+
+/** Everything main.ts starts, as one function tests can call with their own config. */
+export async function startProxy(config: Config, log: Logger, opts: { store?: Store } = {}): Promise<RunningProxy> {
+  const store = opts.store ?? (await openStore(config.database.url, log));
+  const upstream = createUpstream(config.forward);
+  const app = await buildApp({ config, store, upstream, log });
+  await app.fastify.listen({ port: config.server.port, host: config.server.host });
+  const address = app.fastify.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.server.port;
+  const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      const closed = app.fastify.close();
+      const finished = await app.inflight.waitUntilIdle(config.server.shutdownGraceMs);
+      if (!finished) {
+        log.warn({ calls: app.inflight.size }, 'grace period over: breaking off the calls still in flight');
+        app.inflight.abortAll('shutdown');
+        await app.inflight.waitUntilIdle(5_000);
+      }
+      app.fastify.server.closeAllConnections?.();
+      await closed;
+      await upstream.close().catch(() => undefined);
+      await store.close();
+    })());
+  return { app, store, url: `http://${host}:${port}`, stop };
+}

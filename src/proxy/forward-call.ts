@@ -1,0 +1,248 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Readable } from 'node:stream';
+import type { ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { usageForCall, noUsage, type CallUsage } from '../accounting/call-usage.js';
+import { ApiError } from '../server/errors.js';
+import type { QueryRecord, Store } from '../store/types.js';
+import { requireCallerUser } from './caller-user.js';
+import { clientResponseHeaders, upstreamRequestHeaders } from './header-policy.js';
+import type { InflightCall, InflightCalls } from './inflight-calls.js';
+import { JsonUsageTap } from './json-usage-tap.js';
+import { readRateLimitHeaders } from './rate-limit-headers.js';
+import { planJsonRequest, requiresJsonBody, type RequestPlan } from './request-plan.js';
+import { SseUsageTap, parseEventData } from './sse-usage-tap.js';
+import { upstreamPath, type Upstream } from './upstream.js';
+import { writeWithBackpressure } from './write-with-backpressure.js';
+
+export interface ForwardDeps {
+  upstream: Upstream;
+  store: Store;
+  log: Logger;
+  inflight: InflightCalls;
+  forwardToken?: string;
+  /** How much of an answer is kept for counting it when the upstream gives no usage. */
+  captureLimitBytes?: number;
+}
+
+interface CallContext {
+  user: string;
+  endpoint: string;
+  arrivedAt: number;
+  startedNs: bigint;
+  plan?: RequestPlan;
+  call: InflightCall;
+}
+
+/**
+ * The hot path: every /v1/* call. Forwards the caller's bytes, relays the
+ * answer as it arrives, reads usage on the way, and commits the query before
+ * the answer's last bytes are released to the caller.
+ */
+export function createForwardHandler(deps: ForwardDeps) {
+  const captureLimit = deps.captureLimitBytes ?? 4 * 1024 * 1024;
+
+  return async function forwardCall(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const arrivedAt = Date.now();
+    const startedNs = process.hrtime.bigint();
+    const user = requireCallerUser(request.headers['x-user']);
+    const endpoint = pathOf(request.url);
+    const { plan, body } = requestBody(request, endpoint);
+
+    const call = deps.inflight.start();
+    const ctx: CallContext = { user, endpoint, arrivedAt, startedNs, plan, call };
+    const out = reply.raw;
+    out.on('close', () => {
+      if (!out.writableFinished) call.abort('client_aborted');
+    });
+    try {
+      let answer: Dispatcher.ResponseData;
+      try {
+        answer = await deps.upstream.pool.request({
+          method: request.method as Dispatcher.HttpMethod,
+          path: upstreamPath(deps.upstream, request.url),
+          headers: upstreamRequestHeaders(request.headers, { forwardToken: deps.forwardToken, bodyReplaced: plan !== undefined }),
+          body,
+          signal: call.signal,
+        });
+      } catch (err) {
+        await failBeforeAnswer(ctx, err, reply);
+        return;
+      }
+      reply.hijack();
+      await relayAnswer(ctx, answer, out);
+    } finally {
+      call.done();
+    }
+  };
+
+  async function failBeforeAnswer(ctx: CallContext, err: unknown, reply: FastifyReply): Promise<void> {
+    const failure = classifyRequestError(err, ctx.call);
+    if (failure.record) {
+      const usage = await usageForCall({ model: ctx.plan?.model ?? '', requestJson: ctx.plan?.json });
+      await commit(ctx, { status: failure.status, outcome: failure.outcome, model: ctx.plan?.model ?? '', streamed: ctx.plan?.stream ?? false, usage }).catch(
+        (commitErr) => deps.log.error({ err: String(commitErr) }, 'could not record a failed call'),
+      );
+    }
+    if (ctx.call.reason === 'client_aborted') {
+      reply.hijack();
+      reply.raw.destroy();
+      return;
+    }
+    throw new ApiError(failure.status, failure.code, failure.message);
+  }
+
+  async function relayAnswer(ctx: CallContext, answer: Dispatcher.ResponseData, out: ServerResponse): Promise<void> {
+    const status = answer.statusCode;
+    const streamed = String(answer.headers['content-type'] ?? '').includes('text/event-stream');
+    out.writeHead(status, clientResponseHeaders(answer.headers, { bodyMayChange: streamed }));
+    if (streamed) out.flushHeaders();
+
+    const sse = streamed ? new SseUsageTap(ctx.plan?.hideUsageOnlyChunk ?? false, captureLimit) : undefined;
+    const json = streamed ? undefined : new JsonUsageTap(captureLimit);
+    let lastChunk: Buffer | undefined;
+    let bodyError: unknown;
+    try {
+      for await (const chunk of answer.body as AsyncIterable<Buffer>) {
+        if (sse) {
+          for (const part of sse.push(chunk)) await writeWithBackpressure(out, part);
+        } else {
+          // One chunk behind: the last one is released only after the commit.
+          if (lastChunk) await writeWithBackpressure(out, lastChunk);
+          lastChunk = chunk;
+          json!.push(chunk);
+        }
+      }
+    } catch (err) {
+      bodyError = err;
+    }
+
+    const outcome = bodyError ? outcomeOfBrokenBody(bodyError, ctx.call) : status >= 400 ? 'upstream_error' : 'ok';
+    let usage: CallUsage;
+    let model: string;
+    if (sse) {
+      sse.finish();
+      model = sse.model ?? firstEventModel(sse) ?? ctx.plan?.model ?? '';
+      usage = status >= 400 && !sse.usage ? noUsage()
+        : await usageForCall({ reported: sse.usage, model, requestJson: ctx.plan?.json, answer: { capture: sse.capture, streamed: true } });
+    } else {
+      const read = json!.result();
+      model = read.model ?? ctx.plan?.model ?? '';
+      usage = status >= 400 && !read.usage ? noUsage()
+        : await usageForCall({ reported: read.usage, model, requestJson: ctx.plan?.json, answer: { capture: json!.capture, streamed: false, parsed: read.parsed } });
+    }
+    const rateLimits = status < 300 ? readRateLimitHeaders(answer.headers, Date.now()) : undefined;
+
+    try {
+      await commit(ctx, { status, outcome, model, streamed, usage }, rateLimits);
+    } catch (err) {
+      // Not committed: the caller must not see a complete answer.
+      deps.log.error({ err: String(err), user: ctx.user, endpoint: ctx.endpoint }, 'could not record the call; breaking off its answer');
+      out.destroy();
+      return;
+    }
+    if (bodyError || out.destroyed) {
+      // Broken off upstream (or by shutdown): the caller sees an error, never a clean end.
+      out.destroy();
+      return;
+    }
+    for (const part of sse ? sse.held : lastChunk ? [lastChunk] : []) await writeWithBackpressure(out, part);
+    out.end();
+  }
+
+  async function commit(
+    ctx: CallContext,
+    facts: { status: number; outcome: string; model: string; streamed: boolean; usage: CallUsage },
+    rateLimits?: ReturnType<typeof readRateLimitHeaders>,
+  ): Promise<void> {
+    const durationMs = Number(process.hrtime.bigint() - ctx.startedNs) / 1e6;
+    const record: QueryRecord = {
+      user: ctx.user,
+      timestamp: ctx.arrivedAt,
+      durationMs: Math.round(durationMs),
+      endpoint: ctx.endpoint,
+      requestedModel: ctx.plan?.model ?? null,
+      model: facts.model,
+      status: facts.status,
+      outcome: facts.outcome,
+      promptTokens: facts.usage.promptTokens,
+      completionTokens: facts.usage.completionTokens,
+      cachedTokens: facts.usage.cachedTokens,
+      reasoningTokens: facts.usage.reasoningTokens,
+      streamed: facts.streamed,
+      estimated: facts.usage.estimated,
+    };
+    const { cost } = await deps.store.recordQuery(record, rateLimits);
+    deps.log.info(
+      {
+        user: record.user, endpoint: record.endpoint, model: record.model, status: record.status, outcome: record.outcome,
+        promptTokens: record.promptTokens, completionTokens: record.completionTokens, estimated: record.estimated,
+        cost, durationMs: Math.round(durationMs * 10) / 10,
+      },
+      'call',
+    );
+  }
+}
+
+function requestBody(request: FastifyRequest, endpoint: string): { plan?: RequestPlan; body?: Buffer | Readable } {
+  const raw = request.body;
+  if (Buffer.isBuffer(raw)) {
+    const plan = planJsonRequest(raw, endpoint);
+    return { plan, body: plan.body };
+  }
+  if (raw !== undefined && raw !== null) {
+    if (requiresJsonBody(endpoint)) {
+      throw new ApiError(415, 'unsupported_content_type', `${endpoint} takes a JSON body: send content-type: application/json`);
+    }
+    return { body: raw as Readable };
+  }
+  if (requiresJsonBody(endpoint) && request.method === 'POST') {
+    throw new ApiError(400, 'missing_body', `${endpoint} takes a JSON body with a 'model'`);
+  }
+  return {};
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+interface RequestFailure {
+  status: number;
+  code: string;
+  message: string;
+  outcome: string;
+  /** Recorded only when the upstream may have seen the call. */
+  record: boolean;
+}
+
+function classifyRequestError(err: unknown, call: InflightCall): RequestFailure {
+  if (call.reason === 'client_aborted') {
+    return { status: 499, code: 'client_closed', message: 'the caller went away', outcome: 'client_aborted', record: true };
+  }
+  if (call.reason === 'shutdown') {
+    return { status: 503, code: 'shutting_down', message: 'the proxy is shutting down', outcome: 'shutdown', record: true };
+  }
+  const code = (err as { code?: string }).code ?? (err as Error).name ?? 'error';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') {
+    return { status: 504, code: 'upstream_timeout', message: 'the upstream did not answer in time', outcome: 'timeout', record: true };
+  }
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return { status: 504, code: 'upstream_timeout', message: 'timed out connecting to the upstream', outcome: 'timeout', record: false };
+  }
+  return { status: 502, code: 'upstream_unreachable', message: `the upstream could not be reached (${code})`, outcome: 'unreachable', record: false };
+}
+
+function outcomeOfBrokenBody(err: unknown, call: InflightCall): string {
+  if (call.reason) return call.reason;
+  return (err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : 'upstream_aborted';
+}
+
+/** The answered model of a stream that never sent usage: the first event names it. */
+function firstEventModel(sse: SseUsageTap): string | undefined {
+  const head = sse.capture.chunks.length ? sse.capture.chunks[0].toString('utf8', 0, 8192) : '';
+  const first = parseEventData(head.split(/\r?\n\r?\n/)[0] ?? '') as { model?: unknown; response?: { model?: unknown } } | undefined;
+  const model = first?.model ?? first?.response?.model;
+  return typeof model === 'string' ? model : undefined;
+}

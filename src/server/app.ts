@@ -1,0 +1,53 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../config/load-config.js';
+import { registerAdminRoutes } from '../admin/routes.js';
+import { createForwardHandler } from '../proxy/forward-call.js';
+import { InflightCalls } from '../proxy/inflight-calls.js';
+import type { Upstream } from '../proxy/upstream.js';
+import type { Store } from '../store/types.js';
+import { createErrorHandler, notFoundHandler } from './error-handler.js';
+
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  upstream: Upstream;
+  log: Logger;
+  inflight?: InflightCalls;
+}
+
+export interface App {
+  fastify: FastifyInstance;
+  inflight: InflightCalls;
+}
+
+export async function buildApp({ config, store, upstream, log, inflight = new InflightCalls() }: AppDeps): Promise<App> {
+  const fastify = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    // One log line per proxied call is written by the proxy itself; per-request logging cost ~30% CPU.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.server.bodyLimitBytes,
+    // Long streams must not be cut by Node's default request timeout.
+    requestTimeout: 0,
+    // Shutdown waits for calls in flight itself (see main.ts), then breaks them off.
+    forceCloseConnections: false,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  fastify.setErrorHandler(createErrorHandler(log));
+  fastify.setNotFoundHandler(notFoundHandler);
+
+  const forwardCall = createForwardHandler({ upstream, store, log, inflight, forwardToken: config.forward.token });
+  await fastify.register(async (v1) => {
+    v1.removeAllContentTypeParsers();
+    // JSON is read once (to find model and stream) and forwarded as the caller's bytes.
+    const asBuffer = { parseAs: 'buffer' as const, bodyLimit: config.server.bodyLimitBytes };
+    v1.addContentTypeParser('application/json', asBuffer, (_req, body, done) => done(null, body));
+    v1.addContentTypeParser(/^application\/[\w.-]+\+json/, asBuffer, (_req, body, done) => done(null, body));
+    // Everything else (multipart uploads, audio) streams straight through, not held to the JSON limit.
+    v1.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    v1.all('/v1/*', forwardCall);
+  });
+  await registerAdminRoutes(fastify, { store });
+  return { fastify, inflight };
+}

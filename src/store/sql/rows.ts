@@ -1,0 +1,47 @@
+import type { Price, QueryRow, UsageSummary } from '../types.js';
+
+// PostgreSQL returns BIGINT and SUM(...) as strings; every store converts here.
+const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
+
+export function toUsage(row: Record<string, unknown>): UsageSummary {
+  return {
+    numQueries: num(row.num_queries),
+    queryTokens: num(row.query_tokens),
+    answerTokens: num(row.answer_tokens),
+    cachedQueryTokens: num(row.cached_tokens),
+    reasoningTokens: num(row.reasoning_tokens),
+    cost: num(row.cost),
+    unpricedQueries: num(row.unpriced),
+  };
+}
+
+export function toQueryRow(r: Record<string, unknown>): QueryRow {
+  return {
+    id: num(r.id),
+    timestamp: num(r.ts),
+    user: r.user_name as string,
+    endpoint: r.endpoint as string,
+    requestedModel: (r.requested_model as string | null) ?? null,
+    model: r.model as string,
+    status: num(r.status),
+    outcome: r.outcome as string,
+    durationMs: num(r.duration_ms),
+    promptTokens: num(r.prompt_tokens),
+    completionTokens: num(r.completion_tokens),
+    cachedTokens: num(r.cached_tokens),
+    reasoningTokens: num(r.reasoning_tokens),
+    streamed: num(r.streamed) === 1,
+    estimated: num(r.estimated) === 1,
+    priced: num(r.priced) === 1,
+    cost: num(r.cost),
+  };
+}
+
+export function toPrice(r: Record<string, unknown>): Price {
+  return {
+    validFrom: num(r.valid_from),
+    per1KQueryTokens: num(r.per1k_query),
+    per1KAnswerTokens: num(r.per1k_answer),
+    per1KCachedQueryTokens: r.per1k_cached_query === null || r.per1k_cached_query === undefined ? null : num(r.per1k_cached_query),
+  };
+}

@@ -1,0 +1,69 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * Additive migrations, applied in order at start-up. Never edit a released
+ * step: add a new one, so old and new binaries can share a database.
+ */
+export const SQLITE_MIGRATIONS: string[] = [
+  `CREATE TABLE queries (
+     id INTEGER PRIMARY KEY,
+     ts INTEGER NOT NULL,
+     user_name TEXT NOT NULL,
+     endpoint TEXT NOT NULL,
+     requested_model TEXT,
+     model TEXT NOT NULL,
+     base_model TEXT NOT NULL,
+     status INTEGER NOT NULL,
+     outcome TEXT NOT NULL,
+     duration_ms INTEGER NOT NULL,
+     prompt_tokens INTEGER NOT NULL,
+     completion_tokens INTEGER NOT NULL,
+     cached_tokens INTEGER NOT NULL,
+     reasoning_tokens INTEGER NOT NULL,
+     streamed INTEGER NOT NULL,
+     estimated INTEGER NOT NULL,
+     priced INTEGER NOT NULL,
+     cost REAL NOT NULL
+   );
+   CREATE INDEX queries_ts ON queries (ts);
+   CREATE INDEX queries_user_ts ON queries (user_name, ts);
+   CREATE INDEX queries_model_ts ON queries (model, ts);
+   CREATE INDEX queries_base_model_ts ON queries (base_model, ts);
+   CREATE TABLE models (name TEXT PRIMARY KEY, first_seen INTEGER NOT NULL);
+   CREATE TABLE prices (
+     model TEXT NOT NULL,
+     source TEXT NOT NULL,
+     valid_from INTEGER NOT NULL,
+     per1k_query REAL NOT NULL,
+     per1k_answer REAL NOT NULL,
+     per1k_cached_query REAL,
+     PRIMARY KEY (model, source, valid_from)
+   );
+   CREATE TABLE rate_limits (
+     kind TEXT PRIMARY KEY,
+     maximum INTEGER,
+     remaining INTEGER,
+     reset INTEGER,
+     observed_at INTEGER NOT NULL
+   );`,
+];
+
+export class SchemaTooNewError extends Error {}
+
+export function migrateSqlite(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS proxy_schema (version INTEGER NOT NULL)');
+  const row = db.prepare('SELECT version FROM proxy_schema').get() as { version: number } | undefined;
+  const current = row?.version ?? 0;
+  if (current > SQLITE_MIGRATIONS.length) {
+    throw new SchemaTooNewError(
+      `the database schema is version ${current}, newer than this proxy knows (${SQLITE_MIGRATIONS.length}); upgrade the proxy`,
+    );
+  }
+  const apply = db.transaction(() => {
+    for (let v = current; v < SQLITE_MIGRATIONS.length; v++) db.exec(SQLITE_MIGRATIONS[v]);
+    if (row) db.prepare('UPDATE proxy_schema SET version = ?').run(SQLITE_MIGRATIONS.length);
+    else db.prepare('INSERT INTO proxy_schema (version) VALUES (?)').run(SQLITE_MIGRATIONS.length);
+  });
+  // IMMEDIATE takes the write lock first, so two processes starting together don't both migrate.
+  apply.immediate();
+}
