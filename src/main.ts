@@ -17,12 +17,6 @@ async function main(): Promise<void> {
   const { config, warnings } = loaded;
   const log = pino({ level: config.log.level, base: undefined });
   for (const w of warnings) log.warn(w);
-  if (!config.forward.token) {
-    log.warn('NO forward.token IS SET: callers\' own Authorization headers are passed to the upstream unchanged. Set FORWARD_TOKEN to inject the organisation\'s key.');
-  }
-  if (config.server.host !== '127.0.0.1' && config.server.host !== 'localhost' && config.server.host !== '::1') {
-    log.warn({ host: config.server.host }, 'listening beyond this machine: the proxy has no authentication of its own');
-  }
 
   let proxy;
   try {

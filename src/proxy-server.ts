@@ -16,6 +16,7 @@ export interface RunningProxy {
 
 /** Everything main.ts starts, as one function tests can call with their own config. */
 export async function startProxy(config: Config, log: Logger, opts: { store?: Store } = {}): Promise<RunningProxy> {
+  warnAboutRiskySettings(config, log);
   const store = opts.store ?? (await openStore(config.database.url, log));
   const upstream = createUpstream(config.forward);
   const app = await buildApp({ config, store, upstream, log });
@@ -40,4 +41,15 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
       await store.close();
     })());
   return { app, store, url: `http://${host}:${port}`, stop };
+}
+
+function warnAboutRiskySettings(config: Config, log: Logger): void {
+  if (!config.forward.token) {
+    log.warn(
+      "NO forward.token IS SET: callers' own Authorization headers go to the upstream unchanged. Set FORWARD_TOKEN to inject the organisation's key.",
+    );
+  }
+  if (!['127.0.0.1', 'localhost', '::1'].includes(config.server.host)) {
+    log.warn({ host: config.server.host }, 'listening beyond this machine: the proxy has no authentication of its own');
+  }
 }

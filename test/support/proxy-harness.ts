@@ -21,7 +21,10 @@ export interface Harness {
 }
 
 /** A real proxy on a temporary SQLite file in front of a real loopback stand-in. */
-export async function startHarness(overrides: string[] = [], opts: { upstream?: UpstreamStandIn } = {}): Promise<Harness> {
+export async function startHarness(
+  overrides: string[] = [],
+  opts: { upstream?: UpstreamStandIn; withToken?: boolean } = {},
+): Promise<Harness> {
   const upstream = opts.upstream ?? new UpstreamStandIn();
   const upstreamUrl = await upstream.start();
   const dir = mkdtempSync(join(tmpdir(), 'oap-test-'));
@@ -29,7 +32,13 @@ export async function startHarness(overrides: string[] = [], opts: { upstream?: 
   const { config } = loadConfig({
     cwd: dir,
     env: {},
-    argv: [`--forward.url=${upstreamUrl}`, `--forward.token=${FORWARD_TOKEN}`, `--database.url=${dbPath}`, '--server.port=0', ...overrides],
+    argv: [
+      `--forward.url=${upstreamUrl}`,
+      ...(opts.withToken === false ? [] : [`--forward.token=${FORWARD_TOKEN}`]),
+      `--database.url=${dbPath}`,
+      '--server.port=0',
+      ...overrides,
+    ],
   });
   const logs: string[] = [];
   const log = pino({ level: 'info' }, new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } }));
