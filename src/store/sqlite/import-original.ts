@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { baseModelName } from '../../accounting/model-names.js';
 import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
+import { rebuildSqliteRollup } from './migrations.js';
 
 export interface ImportReport {
   backupPath: string;
@@ -57,6 +58,7 @@ export function importOriginalIfPresent(db: Database.Database, path: string, mig
         proxy_base_model(model_name), 200, 'ok', 0, COALESCE(query_tokens, 0), COALESCE(answer_tokens, 0), 0, 0, 0, 0, 0, 0
       FROM query ORDER BY id`).run().changes;
     db.exec(`UPDATE queries SET ${REPRICE_ASSIGNMENT}`);
+    rebuildSqliteRollup(db);
     if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND lower(name) = 'ratelimit'").get()) {
       db.prepare(`INSERT INTO rate_limits (kind, maximum, remaining, reset, observed_at)
         SELECT lower(type), maximum, remaining, ${epochMs('reset')}, 0 FROM ratelimit WHERE lower(type) IN ('requests', 'tokens')

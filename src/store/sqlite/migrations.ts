@@ -1,10 +1,14 @@
 import type Database from 'better-sqlite3';
+import { rebuildRollupSteps } from '../sql/usage-rollup-sql.js';
+
+/** A step is DDL, or a function for steps that need bound parameters. */
+type Migration = string | ((db: Database.Database) => void);
 
 /**
  * Additive migrations, applied in order at start-up. Never edit a released
  * step: add a new one, so old and new binaries can share a database.
  */
-export const SQLITE_MIGRATIONS: string[] = [
+export const SQLITE_MIGRATIONS: Migration[] = [
   `CREATE TABLE queries (
      id INTEGER PRIMARY KEY,
      ts INTEGER NOT NULL,
@@ -46,7 +50,35 @@ export const SQLITE_MIGRATIONS: string[] = [
      reset INTEGER,
      observed_at INTEGER NOT NULL
    );`,
+  // Usage rollups (see sql/usage-rollup-sql.ts), filled from the rows already there.
+  (db) => {
+    db.exec(`CREATE TABLE usage_rollup (
+       span INTEGER NOT NULL,
+       bucket INTEGER NOT NULL,
+       user_name TEXT NOT NULL,
+       model TEXT NOT NULL,
+       base_model TEXT NOT NULL,
+       endpoint TEXT NOT NULL,
+       success INTEGER NOT NULL,
+       num_queries INTEGER NOT NULL,
+       prompt_tokens INTEGER NOT NULL,
+       completion_tokens INTEGER NOT NULL,
+       cached_tokens INTEGER NOT NULL,
+       reasoning_tokens INTEGER NOT NULL,
+       cost REAL NOT NULL,
+       unpriced INTEGER NOT NULL,
+       PRIMARY KEY (span, bucket, user_name, model, endpoint, success)
+     ) WITHOUT ROWID;
+     CREATE INDEX usage_rollup_user ON usage_rollup (user_name, span, bucket);
+     CREATE INDEX usage_rollup_model ON usage_rollup (model, span, bucket);
+     CREATE INDEX usage_rollup_base_model ON usage_rollup (base_model, span, bucket);`);
+    rebuildSqliteRollup(db);
+  },
 ];
+
+export function rebuildSqliteRollup(db: Database.Database): void {
+  for (const step of rebuildRollupSteps()) db.prepare(step.sql).run(step.params);
+}
 
 export class SchemaTooNewError extends Error {}
 
@@ -60,7 +92,11 @@ export function migrateSqlite(db: Database.Database): void {
     );
   }
   const apply = db.transaction(() => {
-    for (let v = current; v < SQLITE_MIGRATIONS.length; v++) db.exec(SQLITE_MIGRATIONS[v]);
+    for (let v = current; v < SQLITE_MIGRATIONS.length; v++) {
+      const step = SQLITE_MIGRATIONS[v];
+      if (typeof step === 'string') db.exec(step);
+      else step(db);
+    }
     if (row) db.prepare('UPDATE proxy_schema SET version = ?').run(SQLITE_MIGRATIONS.length);
     else db.prepare('INSERT INTO proxy_schema (version) VALUES (?)').run(SQLITE_MIGRATIONS.length);
   });

@@ -3,7 +3,10 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { baseModelName } from '../../accounting/model-names.js';
 import type { RateLimitSnapshot } from '../../proxy/rate-limit-headers.js';
 import { REPRICE_ASSIGNMENT, unitCostSql } from '../sql/pricing-sql.js';
-import { QUERY_COLUMNS, USAGE_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
+import { QUERY_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
+import {
+  ADD_QUERY_TO_ROLLUP, DAY_MS, MODEL_DAYS, MONTH_MS, bucketOf, recomputeDaysSql, recomputeMonthsSql, rollupParams, usageFromRollupSql,
+} from '../sql/usage-rollup-sql.js';
 import { toPrice, toQueryRow, toUsage } from '../sql/rows.js';
 import type {
   ModelPrices, Page, Price, PriceSource, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
@@ -12,7 +15,7 @@ import { importOriginalIfPresent, type ImportReport } from './import-original.js
 import { migrateSqlite } from './migrations.js';
 
 const READ_BATCH = 1000;
-/** Re-pricing more rows than this is split into id windows, yielding between them. */
+/** Re-pricing more rows than this is split into transactions of whole days, yielding between them. */
 const REPRICE_IN_ONE_GO = 20_000;
 const REPRICE_WINDOW = 50_000;
 
@@ -68,23 +71,29 @@ class SqliteStore implements Store {
   private readonly insertQuery;
   private readonly insertModel;
   private readonly upsertRateLimit;
+  private readonly addToRollup;
   private readonly recordTx;
+  private readonly repriceDaysTx;
 
   constructor(private readonly db: Database.Database) {
     this.insertQuery = db.prepare(INSERT_QUERY);
     this.insertModel = db.prepare('INSERT INTO models (name, first_seen) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
     this.upsertRateLimit = db.prepare(UPSERT_RATE_LIMIT);
+    this.repriceDaysTx = this.repriceDaysTransaction();
+    this.addToRollup = db.prepare(ADD_QUERY_TO_ROLLUP);
     this.recordTx = db.transaction((q: QueryRecord, limits?: RateLimitSnapshot) => {
       if (q.model !== '' && !this.knownModels.has(q.model)) {
         this.insertModel.run(q.model, q.timestamp);
         this.knownModels.add(q.model);
       }
-      const row = this.insertQuery.get({
+      const params = {
         ts: q.timestamp, user: q.user, endpoint: q.endpoint, requestedModel: q.requestedModel, model: q.model,
         baseModel: baseModelName(q.model), status: q.status, outcome: q.outcome, durationMs: q.durationMs,
         promptTokens: q.promptTokens, completionTokens: q.completionTokens, cachedTokens: q.cachedTokens,
         reasoningTokens: q.reasoningTokens, streamed: q.streamed ? 1 : 0, estimated: q.estimated ? 1 : 0,
-      }) as { cost: number; priced: number };
+      };
+      const row = this.insertQuery.get(params) as { cost: number; priced: number };
+      this.addToRollup.run({ ...params, ...rollupParams(q, row.priced === 1), cost: row.cost });
       if (limits) {
         for (const kind of ['requests', 'tokens'] as const) {
           const w = limits[kind];
@@ -92,6 +101,29 @@ class SqliteStore implements Store {
         }
       }
       return { cost: row.cost, priced: row.priced === 1 };
+    });
+  }
+
+  /** Re-prices `model`'s rows in (from, until] ∩ [lo, hi) and recomputes the days and 30-day buckets they fall in. */
+  private repriceDaysTransaction() {
+    const update = (bounded: boolean) => this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT}
+      WHERE (model = @model OR base_model = @model) AND ts > @from${bounded ? ' AND ts <= @until' : ''} AND ts >= @lo AND ts < @hi`);
+    const updateBounded = update(true);
+    const updateOpen = update(false);
+    const days = recomputeDaysSql('model');
+    const months = recomputeMonthsSql('model');
+    const removeDays = this.db.prepare(days.remove);
+    const insertDays = this.db.prepare(days.insert);
+    const removeMonths = this.db.prepare(months.remove);
+    const insertMonths = this.db.prepare(months.insert);
+    return this.db.transaction((model: string, from: number, until: number | null, lo: number, hi: number) => {
+      (until === null ? updateOpen : updateBounded).run({ model, from, until, lo, hi });
+      const dayParams = { span: DAY_MS, model, lo, hi };
+      removeDays.run(dayParams);
+      insertDays.run(dayParams);
+      const monthParams = { span: MONTH_MS, day: DAY_MS, model, lo: bucketOf(lo, MONTH_MS), hi: bucketOf(hi - 1, MONTH_MS) + MONTH_MS };
+      removeMonths.run(monthParams);
+      insertMonths.run(monthParams);
     });
   }
 
@@ -129,23 +161,20 @@ class SqliteStore implements Store {
     for (const model of touched) await this.reprice(model, Number.MIN_SAFE_INTEGER, null);
   }
 
-  /** Re-prices the rows a price change of `model` covers: (from, until], the model and its snapshots. */
+  /**
+   * Re-prices the rows a price change of `model` covers, (from, until], the
+   * model and its snapshots, and recomputes their rollup buckets in the same
+   * transaction, so /usage never sees the two disagree.
+   */
   private async reprice(model: string, from: number, until: number | null): Promise<void> {
-    const range = `(model = @model OR base_model = @model) AND ts > @from${until === null ? '' : ' AND ts <= @until'}`;
-    const params = { model, from, until };
-    const span = this.db.prepare(`SELECT COUNT(*) AS n, MIN(id) AS lo, MAX(id) AS hi FROM queries WHERE ${range}`).get(params) as {
-      n: number; lo: number | null; hi: number | null;
-    };
-    if (span.n === 0 || span.lo === null || span.hi === null) return;
-    const update = this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE ${range} AND id >= @lo AND id <= @hi`);
-    if (span.n <= REPRICE_IN_ONE_GO) {
-      update.run({ ...params, lo: span.lo, hi: span.hi });
-      return;
-    }
-    // Large histories: bounded windows with a turn of the event loop between them, so streams in flight keep flowing.
-    for (let lo = span.lo; lo <= span.hi; lo += REPRICE_WINDOW) {
-      update.run({ ...params, lo, hi: Math.min(lo + REPRICE_WINDOW - 1, span.hi) });
-      await yieldToEventLoop();
+    const days = this.db.prepare(MODEL_DAYS).all({
+      day: DAY_MS, model, lo: bucketOf(from + 1, DAY_MS), hi: until === null ? Number.MAX_SAFE_INTEGER : bucketOf(until, DAY_MS) + DAY_MS,
+    }) as { bucket: number; n: number }[];
+    const chunks = dayChunks(days, days.reduce((sum, d) => sum + d.n, 0) <= REPRICE_IN_ONE_GO ? Infinity : REPRICE_WINDOW);
+    for (const [i, chunk] of chunks.entries()) {
+      // Large histories: bounded transactions with a turn of the event loop between them, so streams in flight keep flowing.
+      if (i > 0) await yieldToEventLoop();
+      this.repriceDaysTx(model, from, until, chunk.lo, chunk.hi);
     }
   }
 
@@ -174,8 +203,8 @@ class SqliteStore implements Store {
   }
 
   async usage(filter: QueryFilter): Promise<UsageSummary> {
-    const { where, params } = filterWhere(filter);
-    return toUsage(this.db.prepare(`SELECT ${USAGE_COLUMNS} FROM queries ${where}`).get(params) as Record<string, unknown>);
+    const { sql, params } = usageFromRollupSql(filter);
+    return toUsage(this.db.prepare(sql).get(params) as Record<string, unknown>);
   }
 
   async *queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]> {
@@ -219,6 +248,23 @@ class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+}
+
+/** Consecutive days grouped into [lo, hi) ranges of about `maxRows` rows each (a day is never split). */
+function dayChunks(days: { bucket: number; n: number }[], maxRows: number): { lo: number; hi: number }[] {
+  const chunks: { lo: number; hi: number }[] = [];
+  let rows = 0;
+  for (const d of days) {
+    const last = chunks[chunks.length - 1];
+    if (last && rows + d.n <= maxRows) {
+      last.hi = d.bucket + DAY_MS;
+      rows += d.n;
+    } else {
+      chunks.push({ lo: d.bucket, hi: d.bucket + DAY_MS });
+      rows = d.n;
+    }
+  }
+  return chunks;
 }
 
 function groupPrices(name: string, rows: Record<string, unknown>[]): ModelPrices {

@@ -1,0 +1,211 @@
+import type { QueryFilter } from '../types.js';
+import { SUCCESS_CONDITION } from './pricing-sql.js';
+import { USAGE_COLUMNS, filterWhere } from './query-filter-sql.js';
+
+/**
+ * Usage rollups: sums of the queries table per time bucket and per
+ * (user, model, endpoint, success), kept in step with it by every write, so
+ * that /usage over millions of rows reads a few thousand rollup rows instead.
+ *
+ * Two bucket spans, epoch-aligned so that days nest in the 30-day buckets. A
+ * read over (after, before) takes whole 30-day buckets, then whole days at the
+ * edges, then scans only the partial days at the very edges in the queries
+ * table (at most two days of rows). Every statement here is plain SQL that
+ * SQLite and PostgreSQL both run; named parameters are `@name`.
+ */
+export const DAY_MS = 86_400_000;
+export const MONTH_MS = 30 * DAY_MS;
+/** Coarsest first: the order a read decomposes its range in. */
+export const ROLLUP_SPANS = [MONTH_MS, DAY_MS] as const;
+
+/** Start of the bucket of `span` that holds `ts` (floor, also for times before 1970). */
+export const bucketOf = (ts: number, span: number): number => Math.floor(ts / span) * span;
+
+const bucketSql = (column: string) => `(${column} - (((${column} % @span) + @span) % @span))`;
+
+const SUM_COLUMNS = ['num_queries', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced'];
+const KEY_COLUMNS = ['span', 'bucket', 'user_name', 'model', 'endpoint', 'success'];
+const INSERT_COLUMNS = `span, bucket, user_name, model, base_model, endpoint, success, ${SUM_COLUMNS.join(', ')}`;
+const ADD_EXCLUDED = SUM_COLUMNS.map((c) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ');
+
+/**
+ * Adds one recorded query to its day and its 30-day bucket, in the insert's
+ * transaction. Parameters: @day, @month (bucket starts), @user, @model,
+ * @baseModel, @endpoint, @success (0/1), the token counts, @cost, @unpriced (0/1).
+ */
+export const ADD_QUERY_TO_ROLLUP = `INSERT INTO usage_rollup (${INSERT_COLUMNS})
+  VALUES (${DAY_MS}, @day, @user, @model, @baseModel, @endpoint, @success, 1, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced),
+         (${MONTH_MS}, @month, @user, @model, @baseModel, @endpoint, @success, 1, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced)
+  ON CONFLICT (${KEY_COLUMNS.join(', ')}) DO UPDATE SET ${ADD_EXCLUDED}`;
+
+export interface RollupParams {
+  day: number;
+  month: number;
+  success: number;
+  unpriced: number;
+}
+
+/** The bucket and flag parameters of ADD_QUERY_TO_ROLLUP for one query. */
+export function rollupParams(q: { timestamp: number; status: number }, priced: boolean): RollupParams {
+  return {
+    day: bucketOf(q.timestamp, DAY_MS),
+    month: bucketOf(q.timestamp, MONTH_MS),
+    success: q.status >= 200 && q.status < 400 ? 1 : 0,
+    unpriced: priced ? 0 : 1,
+  };
+}
+
+const SUCCESS_VALUE = `CASE WHEN ${SUCCESS_CONDITION} THEN 1 ELSE 0 END`;
+
+/** Which rows of a model a recompute covers: the model itself and its snapshots (as in re-pricing). */
+const MODEL_SCOPE = '(model = @model OR base_model = @model)';
+
+/**
+ * Recomputing day buckets in [@lo, @hi) from the queries table (scoped to
+ * @model and its snapshots unless `allModels`). Run DELETE then INSERT in one
+ * transaction. Parameters: @span (= DAY_MS), @lo, @hi, @model.
+ */
+export function recomputeDaysSql(scope: 'model' | 'allModels'): { remove: string; insert: string } {
+  const modelWhere = scope === 'model' ? ` AND ${MODEL_SCOPE}` : '';
+  return {
+    remove: `DELETE FROM usage_rollup WHERE span = @span AND bucket >= @lo AND bucket < @hi${modelWhere}`,
+    insert: `INSERT INTO usage_rollup (${INSERT_COLUMNS})
+      SELECT @span, ${bucketSql('ts')}, user_name, model, MAX(base_model), endpoint, ${SUCCESS_VALUE},
+        COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost),
+        SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END)
+      FROM queries WHERE ts >= @lo AND ts < @hi${modelWhere}
+      GROUP BY ${bucketSql('ts')}, user_name, model, endpoint, ${SUCCESS_VALUE}`,
+  };
+}
+
+/**
+ * Recomputing 30-day buckets in [@lo, @hi) from the day buckets. Parameters:
+ * @span (= MONTH_MS), @day (= DAY_MS), @lo, @hi, @model.
+ */
+export function recomputeMonthsSql(scope: 'model' | 'allModels'): { remove: string; insert: string } {
+  const modelWhere = scope === 'model' ? ` AND ${MODEL_SCOPE}` : '';
+  return {
+    remove: `DELETE FROM usage_rollup WHERE span = @span AND bucket >= @lo AND bucket < @hi${modelWhere}`,
+    insert: `INSERT INTO usage_rollup (${INSERT_COLUMNS})
+      SELECT @span, ${bucketSql('bucket')}, user_name, model, MAX(base_model), endpoint, success,
+        ${SUM_COLUMNS.map((c) => `SUM(${c})`).join(', ')}
+      FROM usage_rollup WHERE span = @day AND bucket >= @lo AND bucket < @hi${modelWhere}
+      GROUP BY ${bucketSql('bucket')}, user_name, model, endpoint, success`,
+  };
+}
+
+/**
+ * Days that hold rows of @model (or its snapshots) from @from to @until, with
+ * their row counts: re-pricing plans its transactions with these. Parameters:
+ * @day (= DAY_MS), @model, @lo, @hi (bucket starts, @hi exclusive).
+ */
+export const MODEL_DAYS = `SELECT bucket, SUM(num_queries) AS n FROM usage_rollup
+  WHERE span = @day AND ${MODEL_SCOPE} AND bucket >= @lo AND bucket < @hi
+  GROUP BY bucket ORDER BY bucket`;
+
+/** One piece of a usage read: whole buckets of the rollup, or rows of the queries table, over [from, to). */
+export type UsagePart = { source: 'rollup'; span: number; from?: number; to?: number } | { source: 'queries'; from?: number; to?: number };
+
+/**
+ * Splits the half-open range [from, to) (undefined: unbounded) into whole
+ * buckets, coarsest first, and the partial-day edges left for the queries table.
+ */
+export function planUsageParts(from: number | undefined, to: number | undefined, spans: readonly number[] = ROLLUP_SPANS): UsagePart[] {
+  if (from !== undefined && to !== undefined && from >= to) return [];
+  if (spans.length === 0) return [{ source: 'queries', from, to }];
+  const [span, ...finer] = spans;
+  const first = from === undefined ? undefined : Math.ceil(from / span) * span;
+  const last = to === undefined ? undefined : Math.floor(to / span) * span;
+  if (first !== undefined && last !== undefined && first >= last) return planUsageParts(from, to, finer);
+  return [
+    ...(first === undefined ? [] : planUsageParts(from, first, finer)),
+    { source: 'rollup', span, from: first, to: last },
+    ...(last === undefined ? [] : planUsageParts(last, to, finer)),
+  ];
+}
+
+/**
+ * One statement that answers /usage from the rollup and the partial edges,
+ * with the same result columns as a plain SUM over the queries table.
+ * Timestamps are whole milliseconds: `after` is exclusive, so the range starts at after + 1.
+ */
+export function usageFromRollupSql(filter: QueryFilter): { sql: string; params: Record<string, unknown> } {
+  const from = filter.after === undefined ? undefined : Math.floor(filter.after) + 1;
+  const to = filter.before === undefined ? undefined : Math.ceil(filter.before);
+  const parts = planUsageParts(from, to);
+  const params: Record<string, unknown> = {};
+  const selects = parts.map((part, i) => {
+    if (part.source === 'queries') {
+      const { where, params: p } = filterWhere({ ...filter, after: undefined, before: undefined });
+      Object.assign(params, p);
+      const bounds = rangeConditions('ts', part.from, part.to, i, params);
+      return `SELECT ${USAGE_COLUMNS} FROM queries ${joinWhere(where, bounds)}`;
+    }
+    params[`span${i}`] = part.span;
+    const conditions = [`span = @span${i}`, ...rangeConditions('bucket', part.from, part.to, i, params), ...rollupFilter(filter, params)];
+    return `SELECT ${ROLLUP_USAGE_COLUMNS} FROM usage_rollup WHERE ${conditions.join(' AND ')}`;
+  });
+  if (selects.length === 0) return { sql: `SELECT ${USAGE_COLUMNS} FROM queries WHERE 1 = 0`, params };
+  const sums = OUTPUT_COLUMNS.map((c) => `COALESCE(SUM(${c}), 0) AS ${c}`).join(', ');
+  return { sql: `SELECT ${sums} FROM (${selects.join(' UNION ALL ')}) parts`, params };
+}
+
+/** The output names of USAGE_COLUMNS, which toUsage reads. */
+const OUTPUT_COLUMNS = ['num_queries', 'query_tokens', 'answer_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced'];
+
+const ROLLUP_USAGE_COLUMNS = `COALESCE(SUM(num_queries), 0) AS num_queries,
+  COALESCE(SUM(prompt_tokens), 0) AS query_tokens,
+  COALESCE(SUM(completion_tokens), 0) AS answer_tokens,
+  COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
+  COALESCE(SUM(reasoning_tokens), 0) AS reasoning_tokens,
+  COALESCE(SUM(cost), 0) AS cost,
+  COALESCE(SUM(unpriced), 0) AS unpriced`;
+
+function rangeConditions(column: string, from: number | undefined, to: number | undefined, i: number, params: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  if (from !== undefined) {
+    out.push(`${column} >= @from${i}`);
+    params[`from${i}`] = from;
+  }
+  if (to !== undefined) {
+    out.push(`${column} < @to${i}`);
+    params[`to${i}`] = to;
+  }
+  return out;
+}
+
+function rollupFilter(filter: QueryFilter, params: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  if (filter.user !== undefined) {
+    out.push('user_name = @user');
+    params.user = filter.user;
+  }
+  if (filter.endpoint !== undefined) {
+    out.push('endpoint = @endpoint');
+    params.endpoint = filter.endpoint;
+  }
+  if (filter.model !== undefined) {
+    out.push('model = @model');
+    params.model = filter.model;
+  }
+  if (filter.status === 'ok') out.push('success = 1');
+  else if (filter.status === 'error') out.push('success = 0');
+  return out;
+}
+
+function joinWhere(where: string, extra: string[]): string {
+  if (extra.length === 0) return where;
+  return where ? `${where} AND ${extra.join(' AND ')}` : `WHERE ${extra.join(' AND ')}`;
+}
+
+/** Every statement, in order, that rebuilds the whole rollup from the queries table (migration, import, bulk loads). */
+export function rebuildRollupSteps(): { sql: string; params: Record<string, unknown> }[] {
+  const whole = { lo: Number.MIN_SAFE_INTEGER, hi: Number.MAX_SAFE_INTEGER };
+  const days = recomputeDaysSql('allModels');
+  const months = recomputeMonthsSql('allModels');
+  return [
+    { sql: 'DELETE FROM usage_rollup', params: {} },
+    { sql: days.insert, params: { span: DAY_MS, ...whole } },
+    { sql: months.insert, params: { span: MONTH_MS, day: DAY_MS, ...whole } },
+  ];
+}
