@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { QUERY_COLUMNS, USAGE_COLUMNS, filterWhere } from '../src/store/sql/query-filter-sql.js';
 import { toUsage } from '../src/store/sql/rows.js';
-import { DAY_MS, MONTH_MS, planUsageParts } from '../src/store/sql/usage-rollup-sql.js';
+import { ALL_USERS_SPANS, DAY_MS, MONTH_MS, PER_USER_SPANS, planUsageParts } from '../src/store/sql/usage-rollup-sql.js';
 import { SQLITE_MIGRATIONS } from '../src/store/sqlite/migrations.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { QueryFilter, Store, UsageSummary } from '../src/store/types.js';
@@ -195,13 +195,16 @@ describe('usage rollups', () => {
 });
 
 describe('planUsageParts', () => {
-  it('covers a range exactly once with whole buckets, leaving only partial days to the queries table', () => {
+  it.each([
+    ['all users', ALL_USERS_SPANS, 2 * DAY_MS],
+    ['one user', PER_USER_SPANS, 2 * MONTH_MS],
+  ])('covers a range exactly once with whole buckets, leaving only the edges to the queries table (%s)', (_, spans, edges) => {
     const r = random(6);
     for (let i = 0; i < 2000; i++) {
       const a = r.next() < 0.1 ? undefined : r.int(400 * DAY_MS);
       const b = r.next() < 0.1 ? undefined : r.int(400 * DAY_MS);
       const [from, to] = a !== undefined && b !== undefined && a > b ? [b, a] : [a, b];
-      const parts = planUsageParts(from, to);
+      const parts = planUsageParts(from, to, spans);
       let cursor = from;
       let scanned = 0;
       for (const part of parts) {
@@ -214,7 +217,7 @@ describe('planUsageParts', () => {
         }
         cursor = part.to;
       }
-      expect(scanned).toBeLessThan(2 * DAY_MS);
+      expect(scanned).toBeLessThan(edges);
       if (parts.length) expect(cursor).toBe(to);
       else expect(from! >= to!).toBe(true);
     }

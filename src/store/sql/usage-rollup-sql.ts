@@ -3,20 +3,25 @@ import { SUCCESS_CONDITION } from './pricing-sql.js';
 import { USAGE_COLUMNS, filterWhere } from './query-filter-sql.js';
 
 /**
- * Usage rollups: sums of the queries table per time bucket and per
- * (user, model, endpoint, success), kept in step with it by every write, so
- * that /usage over millions of rows reads a few thousand rollup rows instead.
+ * Usage rollups: sums of the queries table per time bucket, kept in step with
+ * it by every write, so that /usage over millions of rows reads a few
+ * thousand rollup rows instead.
  *
- * Two bucket spans, epoch-aligned so that days nest in the 30-day buckets. A
- * read over (after, before) takes whole 30-day buckets, then whole days at the
- * edges, then scans only the partial days at the very edges in the queries
- * table (at most two days of rows). Every statement here is plain SQL that
- * SQLite and PostgreSQL both run; named parameters are `@name`.
+ * Three levels, keyed by (model, endpoint, success) and:
+ *  - all users, per day, and all users, per 30 days (user_name = '', per_user = 0);
+ *  - each user, per 30 days (per_user = 1). Per-user days would hold about as
+ *    many rows as the queries table itself on a busy proxy, so a user's partial
+ *    months at the edges are read from the queries table's (user_name, ts) index.
+ * Buckets are epoch-aligned, so days nest in the 30-day buckets. A read over
+ * (after, before) takes whole 30-day buckets, then whole days at the edges,
+ * then scans only what is left in the queries table. Every statement here is
+ * plain SQL that SQLite and PostgreSQL both run; named parameters are `@name`.
  */
 export const DAY_MS = 86_400_000;
 export const MONTH_MS = 30 * DAY_MS;
 /** Coarsest first: the order a read decomposes its range in. */
-export const ROLLUP_SPANS = [MONTH_MS, DAY_MS] as const;
+export const ALL_USERS_SPANS = [MONTH_MS, DAY_MS] as const;
+export const PER_USER_SPANS = [MONTH_MS] as const;
 
 /** Start of the bucket of `span` that holds `ts` (floor, also for times before 1970). */
 export const bucketOf = (ts: number, span: number): number => Math.floor(ts / span) * span;
@@ -24,19 +29,21 @@ export const bucketOf = (ts: number, span: number): number => Math.floor(ts / sp
 const bucketSql = (column: string) => `(${column} - (((${column} % @span) + @span) % @span))`;
 
 const SUM_COLUMNS = ['num_queries', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced'];
-const KEY_COLUMNS = ['span', 'bucket', 'user_name', 'model', 'endpoint', 'success'];
-const INSERT_COLUMNS = `span, bucket, user_name, model, base_model, endpoint, success, ${SUM_COLUMNS.join(', ')}`;
+export const ROLLUP_KEY = ['per_user', 'user_name', 'span', 'bucket', 'model', 'endpoint', 'success'];
+const INSERT_COLUMNS = `per_user, user_name, span, bucket, model, base_model, endpoint, success, ${SUM_COLUMNS.join(', ')}`;
 const ADD_EXCLUDED = SUM_COLUMNS.map((c) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ');
+const ONE_QUERY = '1, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced';
 
 /**
- * Adds one recorded query to its day and its 30-day bucket, in the insert's
+ * Adds one recorded query to its three rollup rows, in the insert's
  * transaction. Parameters: @day, @month (bucket starts), @user, @model,
  * @baseModel, @endpoint, @success (0/1), the token counts, @cost, @unpriced (0/1).
  */
 export const ADD_QUERY_TO_ROLLUP = `INSERT INTO usage_rollup (${INSERT_COLUMNS})
-  VALUES (${DAY_MS}, @day, @user, @model, @baseModel, @endpoint, @success, 1, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced),
-         (${MONTH_MS}, @month, @user, @model, @baseModel, @endpoint, @success, 1, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced)
-  ON CONFLICT (${KEY_COLUMNS.join(', ')}) DO UPDATE SET ${ADD_EXCLUDED}`;
+  VALUES (0, '', ${DAY_MS}, @day, @model, @baseModel, @endpoint, @success, ${ONE_QUERY}),
+         (0, '', ${MONTH_MS}, @month, @model, @baseModel, @endpoint, @success, ${ONE_QUERY}),
+         (1, @user, ${MONTH_MS}, @month, @model, @baseModel, @endpoint, @success, ${ONE_QUERY})
+  ON CONFLICT (${ROLLUP_KEY.join(', ')}) DO UPDATE SET ${ADD_EXCLUDED}`;
 
 export interface RollupParams {
   day: number;
@@ -60,47 +67,56 @@ const SUCCESS_VALUE = `CASE WHEN ${SUCCESS_CONDITION} THEN 1 ELSE 0 END`;
 /** Which rows of a model a recompute covers: the model itself and its snapshots (as in re-pricing). */
 const MODEL_SCOPE = '(model = @model OR base_model = @model)';
 
+export type RollupScope = 'model' | 'allModels';
+
+export interface RecomputeSql {
+  remove: string;
+  insert: string;
+}
+
 /**
- * Recomputing day buckets in [@lo, @hi) from the queries table (scoped to
- * @model and its snapshots unless `allModels`). Run DELETE then INSERT in one
- * transaction. Parameters: @span (= DAY_MS), @lo, @hi, @model.
+ * Recomputes the buckets of @span in [@lo, @hi) from the queries table, for
+ * all users together or per user, scoped to @model and its snapshots unless
+ * `allModels`. Run `remove` then `insert` in one transaction. Parameters:
+ * @span, @lo, @hi, @model.
  */
-export function recomputeDaysSql(scope: 'model' | 'allModels'): { remove: string; insert: string } {
+export function recomputeFromQueriesSql(perUser: boolean, scope: RollupScope): RecomputeSql {
   const modelWhere = scope === 'model' ? ` AND ${MODEL_SCOPE}` : '';
+  const user = perUser ? 'user_name' : "''";
   return {
-    remove: `DELETE FROM usage_rollup WHERE span = @span AND bucket >= @lo AND bucket < @hi${modelWhere}`,
+    remove: `DELETE FROM usage_rollup WHERE per_user = ${perUser ? 1 : 0} AND span = @span AND bucket >= @lo AND bucket < @hi${modelWhere}`,
     insert: `INSERT INTO usage_rollup (${INSERT_COLUMNS})
-      SELECT @span, ${bucketSql('ts')}, user_name, model, MAX(base_model), endpoint, ${SUCCESS_VALUE},
+      SELECT ${perUser ? 1 : 0}, ${user}, @span, ${bucketSql('ts')}, model, MAX(base_model), endpoint, ${SUCCESS_VALUE},
         COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost),
         SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END)
       FROM queries WHERE ts >= @lo AND ts < @hi${modelWhere}
-      GROUP BY ${bucketSql('ts')}, user_name, model, endpoint, ${SUCCESS_VALUE}`,
+      GROUP BY ${perUser ? 'user_name, ' : ''}${bucketSql('ts')}, model, endpoint, ${SUCCESS_VALUE}`,
   };
 }
 
 /**
- * Recomputing 30-day buckets in [@lo, @hi) from the day buckets. Parameters:
- * @span (= MONTH_MS), @day (= DAY_MS), @lo, @hi, @model.
+ * Recomputes the all-users 30-day buckets in [@lo, @hi) from the all-users
+ * days. Parameters: @span (= MONTH_MS), @day (= DAY_MS), @lo, @hi, @model.
  */
-export function recomputeMonthsSql(scope: 'model' | 'allModels'): { remove: string; insert: string } {
+export function recomputeMonthsFromDaysSql(scope: RollupScope): RecomputeSql {
   const modelWhere = scope === 'model' ? ` AND ${MODEL_SCOPE}` : '';
   return {
-    remove: `DELETE FROM usage_rollup WHERE span = @span AND bucket >= @lo AND bucket < @hi${modelWhere}`,
+    remove: `DELETE FROM usage_rollup WHERE per_user = 0 AND span = @span AND bucket >= @lo AND bucket < @hi${modelWhere}`,
     insert: `INSERT INTO usage_rollup (${INSERT_COLUMNS})
-      SELECT @span, ${bucketSql('bucket')}, user_name, model, MAX(base_model), endpoint, success,
+      SELECT 0, '', @span, ${bucketSql('bucket')}, model, MAX(base_model), endpoint, success,
         ${SUM_COLUMNS.map((c) => `SUM(${c})`).join(', ')}
-      FROM usage_rollup WHERE span = @day AND bucket >= @lo AND bucket < @hi${modelWhere}
-      GROUP BY ${bucketSql('bucket')}, user_name, model, endpoint, success`,
+      FROM usage_rollup WHERE per_user = 0 AND span = @day AND bucket >= @lo AND bucket < @hi${modelWhere}
+      GROUP BY ${bucketSql('bucket')}, model, endpoint, success`,
   };
 }
 
 /**
- * Days that hold rows of @model (or its snapshots) from @from to @until, with
- * their row counts: re-pricing plans its transactions with these. Parameters:
+ * Days that hold rows of @model (or its snapshots) in [@lo, @hi), with their
+ * row counts: re-pricing plans its transactions with these. Parameters:
  * @day (= DAY_MS), @model, @lo, @hi (bucket starts, @hi exclusive).
  */
 export const MODEL_DAYS = `SELECT bucket, SUM(num_queries) AS n FROM usage_rollup
-  WHERE span = @day AND ${MODEL_SCOPE} AND bucket >= @lo AND bucket < @hi
+  WHERE per_user = 0 AND user_name = '' AND span = @day AND bucket >= @lo AND bucket < @hi AND ${MODEL_SCOPE}
   GROUP BY bucket ORDER BY bucket`;
 
 /** One piece of a usage read: whole buckets of the rollup, or rows of the queries table, over [from, to). */
@@ -110,7 +126,7 @@ export type UsagePart = { source: 'rollup'; span: number; from?: number; to?: nu
  * Splits the half-open range [from, to) (undefined: unbounded) into whole
  * buckets, coarsest first, and the partial-day edges left for the queries table.
  */
-export function planUsageParts(from: number | undefined, to: number | undefined, spans: readonly number[] = ROLLUP_SPANS): UsagePart[] {
+export function planUsageParts(from: number | undefined, to: number | undefined, spans: readonly number[]): UsagePart[] {
   if (from !== undefined && to !== undefined && from >= to) return [];
   if (spans.length === 0) return [{ source: 'queries', from, to }];
   const [span, ...finer] = spans;
@@ -132,7 +148,7 @@ export function planUsageParts(from: number | undefined, to: number | undefined,
 export function usageFromRollupSql(filter: QueryFilter): { sql: string; params: Record<string, unknown> } {
   const from = filter.after === undefined ? undefined : Math.floor(filter.after) + 1;
   const to = filter.before === undefined ? undefined : Math.ceil(filter.before);
-  const parts = planUsageParts(from, to);
+  const parts = planUsageParts(from, to, filter.user === undefined ? ALL_USERS_SPANS : PER_USER_SPANS);
   const params: Record<string, unknown> = {};
   const selects = parts.map((part, i) => {
     if (part.source === 'queries') {
@@ -142,7 +158,7 @@ export function usageFromRollupSql(filter: QueryFilter): { sql: string; params: 
       return `SELECT ${USAGE_COLUMNS} FROM queries ${joinWhere(where, bounds)}`;
     }
     params[`span${i}`] = part.span;
-    const conditions = [`span = @span${i}`, ...rangeConditions('bucket', part.from, part.to, i, params), ...rollupFilter(filter, params)];
+    const conditions = [...rollupUser(filter, params), `span = @span${i}`, ...rangeConditions('bucket', part.from, part.to, i, params), ...rollupFilter(filter, params)];
     return `SELECT ${ROLLUP_USAGE_COLUMNS} FROM usage_rollup WHERE ${conditions.join(' AND ')}`;
   });
   if (selects.length === 0) return { sql: `SELECT ${USAGE_COLUMNS} FROM queries WHERE 1 = 0`, params };
@@ -174,12 +190,15 @@ function rangeConditions(column: string, from: number | undefined, to: number | 
   return out;
 }
 
+/** The rows of one user, or those of all users together: the leading key columns. */
+function rollupUser(filter: QueryFilter, params: Record<string, unknown>): string[] {
+  if (filter.user === undefined) return ['per_user = 0', "user_name = ''"];
+  params.user = filter.user;
+  return ['per_user = 1', 'user_name = @user'];
+}
+
 function rollupFilter(filter: QueryFilter, params: Record<string, unknown>): string[] {
   const out: string[] = [];
-  if (filter.user !== undefined) {
-    out.push('user_name = @user');
-    params.user = filter.user;
-  }
   if (filter.endpoint !== undefined) {
     out.push('endpoint = @endpoint');
     params.endpoint = filter.endpoint;
@@ -201,11 +220,10 @@ function joinWhere(where: string, extra: string[]): string {
 /** Every statement, in order, that rebuilds the whole rollup from the queries table (migration, import, bulk loads). */
 export function rebuildRollupSteps(): { sql: string; params: Record<string, unknown> }[] {
   const whole = { lo: Number.MIN_SAFE_INTEGER, hi: Number.MAX_SAFE_INTEGER };
-  const days = recomputeDaysSql('allModels');
-  const months = recomputeMonthsSql('allModels');
   return [
     { sql: 'DELETE FROM usage_rollup', params: {} },
-    { sql: days.insert, params: { span: DAY_MS, ...whole } },
-    { sql: months.insert, params: { span: MONTH_MS, day: DAY_MS, ...whole } },
+    { sql: recomputeFromQueriesSql(false, 'allModels').insert, params: { span: DAY_MS, ...whole } },
+    { sql: recomputeMonthsFromDaysSql('allModels').insert, params: { span: MONTH_MS, day: DAY_MS, ...whole } },
+    { sql: recomputeFromQueriesSql(true, 'allModels').insert, params: { span: MONTH_MS, ...whole } },
   ];
 }

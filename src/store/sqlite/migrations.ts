@@ -53,9 +53,10 @@ export const SQLITE_MIGRATIONS: Migration[] = [
   // Usage rollups (see sql/usage-rollup-sql.ts), filled from the rows already there.
   (db) => {
     db.exec(`CREATE TABLE usage_rollup (
+       per_user INTEGER NOT NULL,
+       user_name TEXT NOT NULL,
        span INTEGER NOT NULL,
        bucket INTEGER NOT NULL,
-       user_name TEXT NOT NULL,
        model TEXT NOT NULL,
        base_model TEXT NOT NULL,
        endpoint TEXT NOT NULL,
@@ -67,11 +68,8 @@ export const SQLITE_MIGRATIONS: Migration[] = [
        reasoning_tokens INTEGER NOT NULL,
        cost REAL NOT NULL,
        unpriced INTEGER NOT NULL,
-       PRIMARY KEY (span, bucket, user_name, model, endpoint, success)
-     ) WITHOUT ROWID;
-     CREATE INDEX usage_rollup_user ON usage_rollup (user_name, span, bucket);
-     CREATE INDEX usage_rollup_model ON usage_rollup (model, span, bucket);
-     CREATE INDEX usage_rollup_base_model ON usage_rollup (base_model, span, bucket);`);
+       PRIMARY KEY (per_user, user_name, span, bucket, model, endpoint, success)
+     ) WITHOUT ROWID;`);
     rebuildSqliteRollup(db);
   },
 ];

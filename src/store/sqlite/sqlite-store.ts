@@ -5,7 +5,8 @@ import type { RateLimitSnapshot } from '../../proxy/rate-limit-headers.js';
 import { REPRICE_ASSIGNMENT, unitCostSql } from '../sql/pricing-sql.js';
 import { QUERY_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
 import {
-  ADD_QUERY_TO_ROLLUP, DAY_MS, MODEL_DAYS, MONTH_MS, bucketOf, recomputeDaysSql, recomputeMonthsSql, rollupParams, usageFromRollupSql,
+  ADD_QUERY_TO_ROLLUP, DAY_MS, MODEL_DAYS, MONTH_MS, bucketOf, recomputeFromQueriesSql, recomputeMonthsFromDaysSql, rollupParams,
+  usageFromRollupSql,
 } from '../sql/usage-rollup-sql.js';
 import { toPrice, toQueryRow, toUsage } from '../sql/rows.js';
 import type {
@@ -104,26 +105,34 @@ class SqliteStore implements Store {
     });
   }
 
-  /** Re-prices `model`'s rows in (from, until] ∩ [lo, hi) and recomputes the days and 30-day buckets they fall in. */
+  /**
+   * Re-prices `model`'s rows in (from, until] ∩ [lo, hi), a range of whole
+   * days inside one 30-day bucket, and recomputes the rollup rows they count
+   * in. The per-user 30-day rows are recomputed once the month's last chunk is
+   * done: until then, only a re-price large enough to be split shows them
+   * behind.
+   */
   private repriceDaysTransaction() {
     const update = (bounded: boolean) => this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT}
       WHERE (model = @model OR base_model = @model) AND ts > @from${bounded ? ' AND ts <= @until' : ''} AND ts >= @lo AND ts < @hi`);
     const updateBounded = update(true);
     const updateOpen = update(false);
-    const days = recomputeDaysSql('model');
-    const months = recomputeMonthsSql('model');
-    const removeDays = this.db.prepare(days.remove);
-    const insertDays = this.db.prepare(days.insert);
-    const removeMonths = this.db.prepare(months.remove);
-    const insertMonths = this.db.prepare(months.insert);
-    return this.db.transaction((model: string, from: number, until: number | null, lo: number, hi: number) => {
-      (until === null ? updateOpen : updateBounded).run({ model, from, until, lo, hi });
-      const dayParams = { span: DAY_MS, model, lo, hi };
-      removeDays.run(dayParams);
-      insertDays.run(dayParams);
-      const monthParams = { span: MONTH_MS, day: DAY_MS, model, lo: bucketOf(lo, MONTH_MS), hi: bucketOf(hi - 1, MONTH_MS) + MONTH_MS };
-      removeMonths.run(monthParams);
-      insertMonths.run(monthParams);
+    const prepare = ({ remove, insert }: { remove: string; insert: string }) => {
+      const [r, i] = [this.db.prepare(remove), this.db.prepare(insert)];
+      return (params: Record<string, unknown>) => {
+        r.run(params);
+        i.run(params);
+      };
+    };
+    const recomputeDays = prepare(recomputeFromQueriesSql(false, 'model'));
+    const recomputeMonths = prepare(recomputeMonthsFromDaysSql('model'));
+    const recomputeUserMonths = prepare(recomputeFromQueriesSql(true, 'model'));
+    return this.db.transaction((model: string, from: number, until: number | null, days: { lo: number; hi: number }, lastOfItsMonth: boolean) => {
+      (until === null ? updateOpen : updateBounded).run({ model, from, until, ...days });
+      recomputeDays({ span: DAY_MS, model, ...days });
+      const month = { lo: bucketOf(days.lo, MONTH_MS), hi: bucketOf(days.lo, MONTH_MS) + MONTH_MS };
+      recomputeMonths({ span: MONTH_MS, day: DAY_MS, model, ...month });
+      if (lastOfItsMonth) recomputeUserMonths({ span: MONTH_MS, model, ...month });
     });
   }
 
@@ -174,7 +183,8 @@ class SqliteStore implements Store {
     for (const [i, chunk] of chunks.entries()) {
       // Large histories: bounded transactions with a turn of the event loop between them, so streams in flight keep flowing.
       if (i > 0) await yieldToEventLoop();
-      this.repriceDaysTx(model, from, until, chunk.lo, chunk.hi);
+      const lastOfItsMonth = i === chunks.length - 1 || bucketOf(chunks[i + 1].lo, MONTH_MS) !== bucketOf(chunk.lo, MONTH_MS);
+      this.repriceDaysTx(model, from, until, chunk, lastOfItsMonth);
     }
   }
 
@@ -250,13 +260,16 @@ class SqliteStore implements Store {
   }
 }
 
-/** Consecutive days grouped into [lo, hi) ranges of about `maxRows` rows each (a day is never split). */
+/**
+ * Consecutive days grouped into [lo, hi) ranges of at most about `maxRows`
+ * rows each, never splitting a day nor crossing a 30-day bucket.
+ */
 function dayChunks(days: { bucket: number; n: number }[], maxRows: number): { lo: number; hi: number }[] {
   const chunks: { lo: number; hi: number }[] = [];
   let rows = 0;
   for (const d of days) {
     const last = chunks[chunks.length - 1];
-    if (last && rows + d.n <= maxRows) {
+    if (last && rows + d.n <= maxRows && bucketOf(last.lo, MONTH_MS) === bucketOf(d.bucket, MONTH_MS)) {
       last.hi = d.bucket + DAY_MS;
       rows += d.n;
     } else {
