@@ -1,0 +1,58 @@
+/** What `npm run bench -- [flags]` was asked to do, with the sizes of each mode. */
+export interface BenchOptions {
+  mode: 'full' | 'quick' | 'tiny';
+  peers: boolean;
+  /** Pin the proxy (or peer) to CPU 0 and the stand-in and load generator to CPU 1. */
+  pin: boolean;
+  /** Write the proxy's CPU profile (node --cpu-prof) next to the results. */
+  profile: boolean;
+  outDir: string;
+  /** Alternating direct / proxied rounds per figure; medians are taken over them. */
+  rounds: number;
+  throughputSeconds: number;
+  sequentialCalls: number;
+  streamCalls: number;
+  streamChunks: number;
+  bigStreamMb: number;
+  recordSeconds: number;
+  historySizes: number[];
+}
+
+const MODES = {
+  full: { rounds: 5, throughputSeconds: 5, sequentialCalls: 3000, streamCalls: 1000, streamChunks: 20, bigStreamMb: 100, recordSeconds: 5, historySizes: [1_000_000, 10_000_000] },
+  quick: { rounds: 3, throughputSeconds: 2, sequentialCalls: 1000, streamCalls: 300, streamChunks: 20, bigStreamMb: 100, recordSeconds: 2, historySizes: [100_000, 1_000_000] },
+  // For the smoke test: every phase runs, on sizes too small to mean anything.
+  tiny: { rounds: 1, throughputSeconds: 1, sequentialCalls: 50, streamCalls: 20, streamChunks: 5, bigStreamMb: 2, recordSeconds: 0.5, historySizes: [2_000, 5_000] },
+};
+
+export const USAGE = `npm run bench -- [--quick] [--peers] [--pin] [--profile] [--out=DIR] [--rows=N,N]
+  --quick    short runs and smaller histories (under two minutes)
+  --peers    also install @portkey-ai/gateway into a temporary folder and run the same load through it
+  --pin      pin the server under test to CPU 0, the stand-in and load generator to CPU 1 (taskset)
+  --profile  write the proxy's CPU profile (node --cpu-prof) into the results folder
+  --out=DIR  where results go (default bench/results)
+  --rows=N,N sizes of the generated histories for the /usage and /queries timings`;
+
+export function parseOptions(argv: string[]): BenchOptions {
+  const flags = new Map<string, string | true>();
+  for (const arg of argv) {
+    const m = /^--([\w-]+)(?:=(.*))?$/.exec(arg);
+    if (!m) throw new Error(`unknown argument '${arg}'\n${USAGE}`);
+    flags.set(m[1], m[2] ?? true);
+  }
+  const known = ['quick', 'tiny', 'peers', 'pin', 'profile', 'out', 'rows', 'help'];
+  for (const name of flags.keys()) if (!known.includes(name)) throw new Error(`unknown flag --${name}\n${USAGE}`);
+  const mode = flags.has('tiny') ? 'tiny' : flags.has('quick') ? 'quick' : 'full';
+  const rows = flags.get('rows');
+  const historySizes = typeof rows === 'string' ? rows.split(',').map((n) => Number(n.replace(/_/g, ''))) : MODES[mode].historySizes;
+  if (historySizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--rows takes whole numbers, such as --rows=1000000,10000000`);
+  return {
+    mode,
+    peers: flags.has('peers'),
+    pin: flags.has('pin'),
+    profile: flags.has('profile'),
+    outDir: typeof flags.get('out') === 'string' ? (flags.get('out') as string) : 'bench/results',
+    ...MODES[mode],
+    historySizes,
+  };
+}

@@ -1,0 +1,246 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { timeHistoryReads, type HistoryResult } from './history-reads.js';
+import { bigStream, sequential, streamed, throughput, type ThroughputRun } from './measure.js';
+import { parseOptions, USAGE, type BenchOptions } from './options.js';
+import { installPortkey, PORTKEY_VERSION, startPortkey } from './peers.js';
+import { memoryMb, peakRssDuring, runToCompletion, stopAllOnExit } from './processes.js';
+import { markdownTable, meets, type BenchReport, type Row } from './report.js';
+import { directTarget, putPrice, PROXY_MAIN, startProxy, startUpstream, type Target } from './servers.js';
+import { median, spread } from './stats.js';
+import type { StreamResult } from './load-client.js';
+
+/**
+ * `npm run bench`: the proxy against direct calls to a loopback stand-in (and,
+ * with --peers, against Portkey's gateway), each server its own process, the
+ * load generator another. Runs alternate (direct, proxy, [peer], direct, ...)
+ * so machine drift shows in every figure's spread; figures are medians.
+ */
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+type PerTarget<T> = Record<string, T[]>;
+
+async function alternate<T>(rounds: number, targets: Target[], run: (t: Target) => Promise<T>): Promise<PerTarget<T>> {
+  const out: PerTarget<T> = {};
+  for (let round = 0; round < rounds; round++) {
+    for (const target of targets) (out[target.name] ??= []).push(await run(target));
+  }
+  return out;
+}
+
+const pick = <T>(runs: PerTarget<T>, name: string, f: (r: T) => number | undefined): number[] => (runs[name] ?? []).map((r) => f(r) ?? NaN);
+
+async function main(options: BenchOptions): Promise<void> {
+  if (!existsSync(PROXY_MAIN)) throw new Error(`${PROXY_MAIN} is missing: run \`npm run build\` first (npm run bench does)`);
+  stopAllOnExit();
+  const started = Date.now();
+  const loadBefore = loadavg();
+  const workDir = mkdtempSync(join(tmpdir(), 'oap-bench-'));
+  const outDir = resolve(options.outDir);
+  mkdirSync(outDir, { recursive: true });
+  const stamp = new Date(started).toISOString().replace(/[:.]/g, '-');
+  const serverCpus = options.pin ? '0' : undefined;
+  const clientCpus = options.pin ? '1' : undefined;
+  const raw: Record<string, unknown> = {};
+  const peers: BenchReport['peers'] = {};
+
+  try {
+    const upstream = await startUpstream(workDir, clientCpus);
+    const profileDir = options.profile ? join(outDir, `profile-${stamp}`) : undefined;
+    const proxy = await startProxy({ upstream, dbPath: join(workDir, 'queries.db'), workDir, cpus: serverCpus, profileDir });
+    // Accounting on: the model is priced, so every call is priced as it is recorded.
+    await putPrice(proxy, 'gpt-4o-mini', { validFrom: '2024-01-01T00:00:00Z', per1KQueryTokens: 0.00015, per1KAnswerTokens: 0.0006 });
+    const targets: Target[] = [directTarget(upstream), proxy];
+
+    if (options.peers) {
+      const peerDir = mkdtempSync(join(tmpdir(), 'oap-bench-peers-'));
+      try {
+        log(`installing @portkey-ai/gateway@${PORTKEY_VERSION} into ${peerDir}`);
+        const installed = await installPortkey(peerDir);
+        targets.push(await startPortkey({ ...installed, upstream, workDir, cpus: serverCpus }));
+        peers.portkey = PORTKEY_VERSION;
+      } catch (err) {
+        peers.error = `not measured: ${(err as Error).message.split('\n')[0]}`;
+        log(`Portkey ${peers.error}`);
+      }
+      process.on('exit', () => rmSync(peerDir, { recursive: true, force: true }));
+    }
+    const names = targets.map((t) => t.name).join(', ');
+
+    log(`warming up ${names}`);
+    for (const t of targets) await throughput(t, 8, 1, clientCpus);
+
+    log(`throughput, 32 connections: ${options.rounds} rounds of ${names}, ${options.throughputSeconds} s each`);
+    const tp32 = await alternate(options.rounds, targets, (t) => throughput(t, 32, options.throughputSeconds, clientCpus));
+    log(`throughput, 1 connection`);
+    const tp1 = await alternate(options.rounds, targets, (t) => throughput(t, 1, options.throughputSeconds, clientCpus));
+    log(`sequential latency: ${options.sequentialCalls} calls per run`);
+    const seq = await alternate(options.rounds, targets, (t) => sequential(t, options.sequentialCalls, clientCpus));
+    log(`streaming: ${options.streamCalls} calls of ${options.streamChunks} chunks per run`);
+    const str = await alternate(options.rounds, targets, (t) => streamed(t, options.streamCalls, options.streamChunks, clientCpus));
+    const peakUnderLoad = Object.fromEntries(targets.filter((t) => t.server).map((t) => [t.name, memoryMb(t.server!.pid).peak]));
+
+    log(`a ${options.bigStreamMb} MB streamed answer through the proxy`);
+    const big = await peakRssDuring(proxy.server!.pid, bigStream(proxy, options.bigStreamMb, clientCpus));
+    const recorded = (await (await fetch(`http://127.0.0.1:${proxy.server!.port}/usage?status=all`)).json()) as { numQueries: number };
+    Object.assign(raw, { tp32, tp1, seq, str, peakUnderLoad, big, recordedRows: recorded.numQueries });
+    for (const t of targets) await t.server?.stop();
+
+    log(`recording throughput: ${options.recordSeconds} s of inserts through the SQLite store`);
+    const recordDir = mkdtempSync(join(tmpdir(), 'oap-bench-record-'));
+    let recording: { rowsPerSecond: number; cpuUsPerRow: number };
+    try {
+      const script = join(resolve(PROXY_MAIN, '..', '..'), 'dist-bench', 'bench', 'record-throughput.js');
+      recording = JSON.parse(await runToCompletion(process.execPath, [script, join(recordDir, 'record.db'), String(options.recordSeconds)], { cpus: serverCpus }));
+    } finally {
+      rmSync(recordDir, { recursive: true, force: true });
+    }
+    raw.recording = recording;
+
+    const history: HistoryResult[] = [];
+    for (const rows of options.historySizes) history.push(await timeHistoryReads(rows, { upstream, cpus: serverCpus, log }));
+    await upstream.stop();
+
+    const rowsOut = figures({ tp32, tp1, seq, str, peakUnderLoad, big, recording, history, options });
+    const report: BenchReport = {
+      date: new Date(started).toISOString(),
+      mode: options.mode,
+      machine: {
+        cpu: cpus()[0]?.model ?? 'unknown',
+        cores: cpus().length,
+        memoryGb: totalmem() / 1024 ** 3,
+        node: process.version,
+        loadAverageBefore: loadBefore,
+        loadAverageAfter: loadavg(),
+      },
+      pinned: options.pin,
+      rounds: options.rounds,
+      rows: rowsOut,
+      history,
+      peers,
+      raw,
+    };
+    const table = markdownTable(report);
+    const base = join(outDir, `bench-${stamp}-${options.mode}`);
+    writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(`${base}.md`, `${table}\n`);
+    process.stdout.write(`${table}\n\nResults: ${base}.json${profileDir ? `\nProfile: ${profileDir}` : ''}\n`);
+    const missed = rowsOut.filter((r) => meets(r) === false).map((r) => r.figure);
+    if (missed.length) log(`targets not met: ${missed.join('; ')}`);
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+interface Measured {
+  tp32: PerTarget<ThroughputRun>;
+  tp1: PerTarget<ThroughputRun>;
+  seq: PerTarget<StreamResult>;
+  str: PerTarget<StreamResult>;
+  peakUnderLoad: Record<string, number>;
+  big: { beforeMb: number; peakMb: number; result: { bytes: number; seconds: number; status: number; endedCleanly: boolean } };
+  recording: { rowsPerSecond: number; cpuUsPerRow: number };
+  history: HistoryResult[];
+  options: BenchOptions;
+}
+
+/** The table's rows: ratios first, then what each target is held to, then the rest. */
+function figures(m: Measured): Row[] {
+  const rows: Row[] = [];
+  const perRoundRatio = (runs: PerTarget<ThroughputRun>, a: string, b: string) => {
+    const x = pick(runs, a, (r) => r.callsPerSecond);
+    const y = pick(runs, b, (r) => r.callsPerSecond);
+    return x.map((v, i) => v / y[i]);
+  };
+  const hasPortkey = m.tp32.portkey !== undefined;
+  for (const [conns, runs] of [[1, m.tp1], [32, m.tp32]] as const) {
+    const ratios = perRoundRatio(runs, 'proxy', 'direct');
+    rows.push({ figure: `Throughput proxied / direct, ${conns} connection${conns > 1 ? 's' : ''}`, proxy: median(ratios), unit: '×', spread: spread(ratios) });
+  }
+  if (hasPortkey) {
+    const ratios = perRoundRatio(m.tp32, 'proxy', 'portkey');
+    rows.push({ figure: 'Throughput proxy / Portkey, 32 connections', proxy: median(ratios), unit: '×', target: { op: '>=', value: 6 }, spread: spread(ratios) });
+  }
+  const cps = (runs: PerTarget<ThroughputRun>, name: string) => median(pick(runs, name, (r) => r.callsPerSecond));
+  rows.push({
+    figure: 'Calls/s, 32 connections', proxy: cps(m.tp32, 'proxy'), direct: cps(m.tp32, 'direct'), portkey: hasPortkey ? cps(m.tp32, 'portkey') : undefined,
+    unit: '', target: { op: '>=', value: 3000 }, spread: spread(pick(m.tp32, 'proxy', (r) => r.callsPerSecond)),
+  });
+  rows.push({
+    figure: 'Calls/s, 1 connection', proxy: cps(m.tp1, 'proxy'), direct: cps(m.tp1, 'direct'), portkey: hasPortkey ? cps(m.tp1, 'portkey') : undefined,
+    unit: '', spread: spread(pick(m.tp1, 'proxy', (r) => r.callsPerSecond)),
+  });
+
+  // Added latency: per round, the target's percentile minus the direct run's of the same round.
+  const added = (runs: PerTarget<StreamResult>, name: string, f: (r: StreamResult) => number) => {
+    const direct = pick(runs, 'direct', f);
+    return pick(runs, name, f).map((v, i) => (v - direct[i]) / 1000);
+  };
+  for (const [label, f, goal] of [
+    ['p50', (r: StreamResult) => r.p50Us, 0.3],
+    ['p99', (r: StreamResult) => r.p99Us, 1],
+  ] as const) {
+    const ours = added(m.seq, 'proxy', f);
+    rows.push({
+      figure: `Added latency ${label}, sequential`, proxy: median(ours), direct: median(pick(m.seq, 'direct', f)) / 1000,
+      portkey: hasPortkey ? median(added(m.seq, 'portkey', f)) : undefined, unit: 'ms', target: { op: '<=', value: goal }, spread: spread(ours),
+      note: 'direct: its own latency',
+    });
+  }
+  for (const [conns, runs, goal] of [[32, m.tp32, 200], [1, m.tp1, undefined]] as const) {
+    const ours = pick(runs, 'proxy', (r) => r.cpuUsPerCall);
+    rows.push({
+      figure: `CPU per call, ${conns} connection${conns > 1 ? 's' : ''}`, proxy: median(ours),
+      portkey: hasPortkey ? median(pick(runs, 'portkey', (r) => r.cpuUsPerCall)) : undefined, unit: 'µs',
+      target: goal === undefined ? undefined : { op: '<=', value: goal }, spread: spread(ours), note: 'recording included',
+    });
+  }
+  const ttfb = added(m.str, 'proxy', (r) => r.ttfbP50Us);
+  rows.push({
+    figure: `Streaming: added time to first byte, p50`, proxy: median(ttfb), direct: median(pick(m.str, 'direct', (r) => r.ttfbP50Us)) / 1000,
+    portkey: hasPortkey ? median(added(m.str, 'portkey', (r) => r.ttfbP50Us)) : undefined, unit: 'ms', target: { op: '<=', value: 1 }, spread: spread(ttfb),
+    note: `${m.options.streamChunks} chunks`,
+  });
+  const total = added(m.str, 'proxy', (r) => r.p50Us);
+  rows.push({
+    figure: 'Streaming: added total time, p50', proxy: median(total), direct: median(pick(m.str, 'direct', (r) => r.p50Us)) / 1000,
+    portkey: hasPortkey ? median(added(m.str, 'portkey', (r) => r.p50Us)) : undefined, unit: 'ms', spread: spread(total),
+  });
+  rows.push({ figure: 'Peak RSS under load', proxy: m.peakUnderLoad.proxy, portkey: m.peakUnderLoad.portkey, unit: 'MB', target: { op: '<=', value: 120 } });
+  const bigMb = m.big.result.bytes / 1024 ** 2;
+  rows.push({
+    figure: `RSS growth over a ${bigMb.toFixed(0)} MB streamed answer`, proxy: m.big.peakMb - m.big.beforeMb, unit: 'MB', target: { op: '<=', value: 16 },
+    note: `${m.big.beforeMb.toFixed(0)} → ${m.big.peakMb.toFixed(0)} MB, ${(bigMb / m.big.result.seconds).toFixed(0)} MB/s${m.big.result.endedCleanly && m.big.result.status === 200 ? '' : ', FAILED'}`,
+  });
+  rows.push({ figure: 'Recording throughput (SQLite store, one call after another)', proxy: m.recording.rowsPerSecond, unit: 'rows/s', note: `${m.recording.cpuUsPerRow.toFixed(0)} µs CPU per row` });
+  for (const h of m.history) {
+    const n = h.history.rows;
+    const size = n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`;
+    const goal = n >= 10_000_000 ? 500 : n >= 1_000_000 ? 50 : undefined;
+    rows.push({ figure: `/usage over ${size} queries`, proxy: h.reads.usageAll.medianMs, unit: 'ms', target: goal ? { op: '<=', value: goal } : undefined, note: 'all time' });
+    rows.push({ figure: `/usage?after=… over ${size} queries`, proxy: h.reads.usageAfter.medianMs, unit: 'ms', target: goal ? { op: '<=', value: goal } : undefined, note: `${h.reads.usageAfter.count.toLocaleString('en')} matched` });
+    rows.push({ figure: `/usage?user=…&after=…&before=… over ${size}`, proxy: h.reads.usageUserRange.medianMs, unit: 'ms', note: `busiest user, ${h.reads.usageUserRange.count.toLocaleString('en')} matched` });
+    rows.push({ figure: `/queries?user=…&after=… over ${size}`, proxy: h.reads.queriesUserAfter.medianMs, unit: 'ms', note: `${h.reads.queriesUserAfter.count.toLocaleString('en')} rows listed` });
+  }
+  return rows;
+}
+
+let options: BenchOptions;
+try {
+  if (process.argv.includes('--help')) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  options = parseOptions(process.argv.slice(2));
+} catch (err) {
+  log((err as Error).message);
+  process.exit(2);
+}
+main(options).then(
+  () => process.exit(0),
+  (err) => {
+    log(`bench failed: ${(err as Error).stack ?? String(err)}`);
+    process.exit(1);
+  },
+);
