@@ -57,10 +57,12 @@ function bruteForceUsage(filter: QueryFilter): UsageSummary {
   return toUsage(raw.prepare(`SELECT ${USAGE_COLUMNS} FROM queries ${where}`).get(params) as Record<string, unknown>);
 }
 
-async function recordRandomQueries(r: ReturnType<typeof random>, n: number): Promise<void> {
+/** One after another, or all at once (then the store commits them in batches). */
+async function recordRandomQueries(r: ReturnType<typeof random>, n: number, together = false): Promise<void> {
+  const recordings: Promise<unknown>[] = [];
   for (let i = 0; i < n; i++) {
     const status = r.pick(STATUSES);
-    await store.recordQuery(
+    const recording = store.recordQuery(
       aQuery({
         at: new Date(START + r.int(SPAN)).toISOString(),
         user: r.pick(USERS),
@@ -74,7 +76,10 @@ async function recordRandomQueries(r: ReturnType<typeof random>, n: number): Pro
         reasoningTokens: r.int(300),
       }),
     );
+    if (together) recordings.push(recording);
+    else await recording;
   }
+  await Promise.all(recordings);
 }
 
 /** Bounds anywhere, and right at (and one ms either side of) day and 30-day bucket edges. */
@@ -126,6 +131,16 @@ describe('usage rollups', () => {
     expect(all.cost).toBeGreaterThan(0);
     expect(all.unpricedQueries).toBeGreaterThan(0);
     await expectUsageToMatchBruteForce(r, 300);
+  });
+
+  it('stay exact when many queries are committed in one transaction', async () => {
+    await open();
+    const r = random(8);
+    await store.putPrice('gpt-4o', price('2024-02-01T00:00:00Z', 0.005, 0.015), 'admin');
+    await recordRandomQueries(r, 2000, true);
+    await recordRandomQueries(r, 500, true);
+    expect(bruteForceUsage({ status: 'all' }).numQueries).toBe(2500);
+    await expectUsageToMatchBruteForce(r, 200);
   });
 
   it('stay exact when prices are added, replaced, put before older queries, and come from a catalog', async () => {

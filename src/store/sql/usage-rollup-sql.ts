@@ -32,34 +32,80 @@ const SUM_COLUMNS = ['num_queries', 'prompt_tokens', 'completion_tokens', 'cache
 export const ROLLUP_KEY = ['per_user', 'user_name', 'span', 'bucket', 'model', 'endpoint', 'success'];
 const INSERT_COLUMNS = `per_user, user_name, span, bucket, model, base_model, endpoint, success, ${SUM_COLUMNS.join(', ')}`;
 const ADD_EXCLUDED = SUM_COLUMNS.map((c) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ');
-const ONE_QUERY = '1, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced';
+const ADDED = '@n, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced';
 
 /**
- * Adds one recorded query to its three rollup rows, in the insert's
- * transaction. Parameters: @day, @month (bucket starts), @user, @model,
- * @baseModel, @endpoint, @success (0/1), the token counts, @cost, @unpriced (0/1).
+ * Adds recorded queries to the all-users day and 30-day rows, in the
+ * insert's transaction. Parameters: @day, @month (bucket starts), @model,
+ * @baseModel, @endpoint, @success (0/1), and the sums: @n, the token counts,
+ * @cost, @unpriced. RollupAdds computes them.
  */
-export const ADD_QUERY_TO_ROLLUP = `INSERT INTO usage_rollup (${INSERT_COLUMNS})
-  VALUES (0, '', ${DAY_MS}, @day, @model, @baseModel, @endpoint, @success, ${ONE_QUERY}),
-         (0, '', ${MONTH_MS}, @month, @model, @baseModel, @endpoint, @success, ${ONE_QUERY}),
-         (1, @user, ${MONTH_MS}, @month, @model, @baseModel, @endpoint, @success, ${ONE_QUERY})
+export const ADD_TO_ALL_USERS_ROLLUP = `INSERT INTO usage_rollup (${INSERT_COLUMNS})
+  VALUES (0, '', ${DAY_MS}, @day, @model, @baseModel, @endpoint, @success, ${ADDED}),
+         (0, '', ${MONTH_MS}, @month, @model, @baseModel, @endpoint, @success, ${ADDED})
   ON CONFLICT (${ROLLUP_KEY.join(', ')}) DO UPDATE SET ${ADD_EXCLUDED}`;
 
-export interface RollupParams {
-  day: number;
-  month: number;
-  success: number;
-  unpriced: number;
+/** Adds recorded queries to a user's 30-day row: as above, with @user and without @day. */
+export const ADD_TO_USER_ROLLUP = `INSERT INTO usage_rollup (${INSERT_COLUMNS})
+  VALUES (1, @user, ${MONTH_MS}, @month, @model, @baseModel, @endpoint, @success, ${ADDED})
+  ON CONFLICT (${ROLLUP_KEY.join(', ')}) DO UPDATE SET ${ADD_EXCLUDED}`;
+
+export interface RecordedFacts {
+  timestamp: number;
+  status: number;
+  user: string;
+  model: string;
+  baseModel: string;
+  endpoint: string;
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+  reasoningTokens: number;
 }
 
-/** The bucket and flag parameters of ADD_QUERY_TO_ROLLUP for one query. */
-export function rollupParams(q: { timestamp: number; status: number }, priced: boolean): RollupParams {
-  return {
-    day: bucketOf(q.timestamp, DAY_MS),
-    month: bucketOf(q.timestamp, MONTH_MS),
-    success: q.status >= 200 && q.status < 400 ? 1 : 0,
-    unpriced: priced ? 0 : 1,
-  };
+type RollupSums = Record<'n' | 'promptTokens' | 'completionTokens' | 'cachedTokens' | 'reasoningTokens' | 'cost' | 'unpriced', number>;
+type RowPlace = { model: string; baseModel: string; endpoint: string; success: number };
+export type AllUsersAdd = RollupSums & RowPlace & { day: number; month: number };
+export type UserAdd = RollupSums & RowPlace & { user: string; month: number };
+
+const noSums = (): RollupSums => ({ n: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0, cost: 0, unpriced: 0 });
+
+/**
+ * The rollup additions of the queries committed in one transaction, summed
+ * per rollup row first: a batch of calls to one model costs one upsert per
+ * row it touches, not one per call.
+ */
+export class RollupAdds {
+  private readonly allUsers = new Map<string, AllUsersAdd>();
+  private readonly perUser = new Map<string, UserAdd>();
+
+  add(q: RecordedFacts, cost: number, priced: boolean): void {
+    const day = bucketOf(q.timestamp, DAY_MS);
+    const month = bucketOf(q.timestamp, MONTH_MS);
+    const place: RowPlace = { model: q.model, baseModel: q.baseModel, endpoint: q.endpoint, success: q.status >= 200 && q.status < 400 ? 1 : 0 };
+    const place$ = `${q.model}\u0000${q.endpoint}\u0000${place.success}`;
+    let all = this.allUsers.get(`${day}\u0000${place$}`);
+    if (!all) this.allUsers.set(`${day}\u0000${place$}`, (all = { ...noSums(), ...place, day, month }));
+    let mine = this.perUser.get(`${q.user}\u0000${month}\u0000${place$}`);
+    if (!mine) this.perUser.set(`${q.user}\u0000${month}\u0000${place$}`, (mine = { ...noSums(), ...place, user: q.user, month }));
+    for (const row of [all, mine]) {
+      row.n += 1;
+      row.promptTokens += q.promptTokens;
+      row.completionTokens += q.completionTokens;
+      row.cachedTokens += q.cachedTokens;
+      row.reasoningTokens += q.reasoningTokens;
+      row.cost += cost;
+      row.unpriced += priced ? 0 : 1;
+    }
+  }
+
+  allUsersRows(): Iterable<AllUsersAdd> {
+    return this.allUsers.values();
+  }
+
+  userRows(): Iterable<UserAdd> {
+    return this.perUser.values();
+  }
 }
 
 const SUCCESS_VALUE = `CASE WHEN ${SUCCESS_CONDITION} THEN 1 ELSE 0 END`;
