@@ -6,13 +6,14 @@ import { Client } from 'undici';
  * proxy's: `node load-client.js '<json task>'`. Prints one JSON line.
  *  - throughput: autocannon with N connections for a fixed time;
  *  - sequential: one keep-alive connection, one call after another, each timed with hrtime
- *    (autocannon's histogram has millisecond steps, too coarse for added latency);
+ *    (autocannon's histogram has millisecond steps, too coarse for added latency); stops after
+ *    `calls` calls or `maxSeconds`, whichever comes first, so a slow peer cannot stretch the bench;
  *  - stream: sequential streamed calls, timing the first body byte and the end;
  *  - big-stream: one streamed call read as fast as possible (the 100 MB answer).
  */
 export type LoadTask =
   | { mode: 'throughput'; url: string; headers: Record<string, string>; body: string; connections: number; seconds: number }
-  | { mode: 'sequential' | 'stream'; url: string; headers: Record<string, string>; body: string; calls: number; warmup: number }
+  | { mode: 'sequential' | 'stream'; url: string; headers: Record<string, string>; body: string; calls: number; warmup: number; maxSeconds: number }
   | { mode: 'big-stream'; url: string; headers: Record<string, string>; body: string };
 
 export interface ThroughputResult { callsPerSecond: number; calls: number; non2xx: number; errors: number; p50Ms: number; p99Ms: number; seconds: number }
@@ -44,8 +45,11 @@ async function sequential(task: Extract<LoadTask, { mode: 'sequential' | 'stream
   const firstBytes: number[] = [];
   let failures = 0;
   let bytes = 0;
+  let timedFrom = 0n;
   try {
     for (let i = 0; i < task.warmup + task.calls; i++) {
+      if (i === task.warmup) timedFrom = process.hrtime.bigint();
+      else if (i > task.warmup && Number(process.hrtime.bigint() - timedFrom) / 1e9 > task.maxSeconds) break;
       const started = process.hrtime.bigint();
       let firstByte: bigint | undefined;
       const answer = await client.request({ method: 'POST', path: url.pathname + url.search, headers: task.headers, body: task.body });

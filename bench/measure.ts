@@ -39,9 +39,9 @@ export async function throughput(target: Target, connections: number, seconds: n
   return { ...result, cpuUsPerCall: cpuMs === undefined ? undefined : (cpuMs * 1000) / result.calls };
 }
 
-export async function sequential(target: Target, calls: number, cpus?: string): Promise<StreamResult> {
+export async function sequential(target: Target, calls: number, maxSeconds: number, cpus?: string): Promise<StreamResult> {
   const { result } = await runLoad<StreamResult>(
-    { mode: 'sequential', url: target.url, headers: target.headers, body: JSON.stringify(CHAT_REQUEST), calls, warmup: Math.min(200, calls) },
+    { mode: 'sequential', url: target.url, headers: target.headers, body: JSON.stringify(CHAT_REQUEST), calls, warmup: Math.min(200, calls), maxSeconds },
     target,
     cpus,
   );
@@ -49,10 +49,10 @@ export async function sequential(target: Target, calls: number, cpus?: string): 
   return result;
 }
 
-export async function streamed(target: Target, calls: number, chunks: number, cpus?: string): Promise<StreamResult> {
+export async function streamed(target: Target, calls: number, chunks: number, maxSeconds: number, cpus?: string): Promise<StreamResult> {
   const body = JSON.stringify({ ...CHAT_REQUEST, stream: true, max_tokens: chunks });
   const { result } = await runLoad<StreamResult>(
-    { mode: 'stream', url: target.url, headers: target.headers, body, calls, warmup: Math.min(100, calls) },
+    { mode: 'stream', url: target.url, headers: target.headers, body, calls, warmup: Math.min(50, calls), maxSeconds },
     target,
     cpus,
   );

@@ -12,6 +12,8 @@ export interface BenchOptions {
   throughputSeconds: number;
   sequentialCalls: number;
   streamCalls: number;
+  /** A sequential or streaming run also stops after this long (a slow peer would stretch it). */
+  sequentialSeconds: number;
   streamChunks: number;
   bigStreamMb: number;
   recordSeconds: number;
@@ -19,14 +21,24 @@ export interface BenchOptions {
 }
 
 const MODES = {
-  full: { rounds: 5, throughputSeconds: 5, sequentialCalls: 3000, streamCalls: 1000, streamChunks: 20, bigStreamMb: 100, recordSeconds: 5, historySizes: [1_000_000, 10_000_000] },
-  quick: { rounds: 3, throughputSeconds: 2, sequentialCalls: 1000, streamCalls: 300, streamChunks: 20, bigStreamMb: 100, recordSeconds: 2, historySizes: [100_000, 1_000_000] },
+  full: {
+    rounds: 5, throughputSeconds: 5, sequentialCalls: 3000, streamCalls: 1000, sequentialSeconds: 8, streamChunks: 20, bigStreamMb: 100,
+    recordSeconds: 5, historySizes: [1_000_000, 10_000_000],
+  },
+  quick: {
+    rounds: 3, throughputSeconds: 2, sequentialCalls: 800, streamCalls: 200, sequentialSeconds: 2, streamChunks: 20, bigStreamMb: 100,
+    recordSeconds: 1, historySizes: [1_000_000],
+  },
   // For the smoke test: every phase runs, on sizes too small to mean anything.
-  tiny: { rounds: 1, throughputSeconds: 1, sequentialCalls: 50, streamCalls: 20, streamChunks: 5, bigStreamMb: 2, recordSeconds: 0.5, historySizes: [2_000, 5_000] },
+  tiny: {
+    rounds: 1, throughputSeconds: 1, sequentialCalls: 50, streamCalls: 20, sequentialSeconds: 2, streamChunks: 5, bigStreamMb: 2,
+    recordSeconds: 0.5, historySizes: [2_000, 5_000],
+  },
 };
 
 export const USAGE = `npm run bench -- [--quick] [--peers] [--pin] [--profile] [--out=DIR] [--rows=N,N]
-  --quick    short runs and smaller histories (under two minutes)
+  --quick    short runs and a 1M-query history only (about two minutes with the build)
+  --tiny     every phase on sizes too small to mean anything (the smoke test)
   --peers    also install @portkey-ai/gateway into a temporary folder and run the same load through it
   --pin      pin the server under test to CPU 0, the stand-in and load generator to CPU 1 (taskset)
   --profile  write the proxy's CPU profile (node --cpu-prof) into the results folder

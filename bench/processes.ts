@@ -143,21 +143,41 @@ export function memoryMb(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
 }
 
-/** Samples a process's RSS while `work` runs; the highest value seen, in MB. */
-export async function peakRssDuring<T>(pid: number, work: Promise<T>, everyMs = 25): Promise<{ result: T; peakMb: number; beforeMb: number }> {
+export interface RssDuring<T> {
+  result: T;
+  beforeMb: number;
+  peakMb: number;
+  /** Highest RSS in the first and in the second half of the work's duration: flat memory means no growth between them. */
+  firstHalfPeakMb: number;
+  secondHalfPeakMb: number;
+}
+
+/** Samples a process's RSS while `work` runs. */
+export async function rssDuring<T>(pid: number, work: Promise<T>, everyMs = 20): Promise<RssDuring<T>> {
   const beforeMb = memoryMb(pid).rss;
-  let peakMb = beforeMb;
+  const samples: { at: number; mb: number }[] = [];
+  const started = Date.now();
   let done = false;
   const sampling = (async () => {
     while (!done) {
-      peakMb = Math.max(peakMb, memoryMb(pid).rss);
+      samples.push({ at: Date.now() - started, mb: memoryMb(pid).rss });
       await sleep(everyMs);
     }
   })();
+  let result: T;
   try {
-    return { result: await work, peakMb, beforeMb };
+    result = await work;
   } finally {
     done = true;
     await sampling;
   }
+  const half = (Date.now() - started) / 2;
+  const peak = (list: { mb: number }[]) => Math.max(beforeMb, ...list.map((s) => s.mb));
+  return {
+    result,
+    beforeMb,
+    peakMb: peak(samples),
+    firstHalfPeakMb: peak(samples.filter((s) => s.at < half)),
+    secondHalfPeakMb: peak(samples.filter((s) => s.at >= half)),
+  };
 }

@@ -1,0 +1,50 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const repoRoot = join(import.meta.dirname, '..');
+
+/**
+ * `npm run bench` in its tiny form: every phase runs (build, stand-in, proxy
+ * process, load generator, streaming, the big answer, recording, generated
+ * histories) on sizes too small to mean anything. No figure is judged here:
+ * speed is for the bench itself, not for `npm test`.
+ */
+describe.skipIf(!process.env.OAP_LONG_TESTS)('npm run bench (smoke, tiny sizes)', () => {
+  const out = mkdtempSync(join(tmpdir(), 'oap-bench-smoke-'));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('measures every figure and writes a markdown table and a JSON file', async () => {
+    const { stdout } = await run('npm', ['run', 'bench', '--', '--tiny', `--out=${out}`], {
+      cwd: repoRoot,
+      timeout: 540_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    expect(stdout).toContain('| Figure | Proxy | Direct | Portkey | Target | Met | Spread |');
+    const jsonFile = readdirSync(out).find((f) => f.endsWith('-tiny.json'));
+    expect(jsonFile).toBeDefined();
+    const report = JSON.parse(readFileSync(join(out, jsonFile!), 'utf8'));
+    const figure = (start: string) => report.rows.find((r: { figure: string }) => r.figure.startsWith(start));
+
+    for (const name of ['Throughput proxied / direct, 1', 'Throughput proxied / direct, 32', 'Calls/s, 32', 'CPU per call, 32', 'Peak RSS']) {
+      expect(figure(name)?.proxy, name).toBeGreaterThan(0);
+    }
+    expect(figure('Calls/s, 32').direct).toBeGreaterThan(0);
+    expect(Number.isFinite(figure('Added latency p50').proxy)).toBe(true);
+    expect(Number.isFinite(figure('Streaming: added time to first byte').proxy)).toBe(true);
+    expect(figure('RSS growth over a 2 MB streamed answer')?.note).not.toContain('FAILED');
+    expect(figure('Recording throughput').proxy).toBeGreaterThan(0);
+    // Every proxied call that was answered was recorded.
+    const proxiedCalls = ['tp32', 'tp1'].flatMap((k) => report.raw[k].proxy).reduce((s: number, r: { calls: number }) => s + r.calls, 0);
+    expect(report.raw.recordedRows).toBeGreaterThanOrEqual(proxiedCalls);
+    expect(report.history.map((h: { history: { rows: number } }) => h.history.rows)).toEqual([2000, 5000]);
+    for (const h of report.history) {
+      expect(h.reads.usageAll.count).toBeGreaterThan(0);
+      expect(h.reads.usageAll.medianMs).toBeGreaterThan(0);
+    }
+  }, 600_000);
+});
