@@ -33,7 +33,8 @@ export class JsonUsageTap {
     if (this.capture.complete && this.capture.totalBytes < PARSE_WHOLE_BELOW) {
       try {
         const parsed = JSON.parse(this.capture.text());
-        return { ...usageAndModelOf(parsed), parsed };
+        const { usage, model } = usageAndModelOf(parsed);
+        return { usage, model, parsed };
       } catch {
         return {};
       }

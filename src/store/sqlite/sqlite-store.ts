@@ -104,8 +104,9 @@ class SqliteStore implements Store {
     const adds = new RollupAdds();
     let newestLimits: RateLimitSnapshot | undefined;
     const recorded = batch.map(({ query, rateLimits }) => {
-      const row = this.insertOne(query);
-      adds.add({ ...query, baseModel: baseModelName(query.model) }, row.cost, row.priced);
+      const baseModel = baseModelName(query.model);
+      const row = this.insertOne(query, baseModel);
+      adds.add(query, baseModel, row.cost, row.priced);
       if (rateLimits && (!newestLimits || rateLimits.observedAt >= newestLimits.observedAt)) newestLimits = rateLimits;
       return row;
     });
@@ -114,20 +115,20 @@ class SqliteStore implements Store {
     if (newestLimits) {
       for (const kind of ['requests', 'tokens'] as const) {
         const w = newestLimits[kind];
-        if (w) this.upsertRateLimit.run({ kind, ...w, observedAt: newestLimits.observedAt });
+        if (w) this.upsertRateLimit.run({ kind, maximum: w.maximum, remaining: w.remaining, reset: w.reset, observedAt: newestLimits.observedAt });
       }
     }
     return recorded;
   }
 
-  private insertOne(q: QueryRecord): RecordedQuery {
+  private insertOne(q: QueryRecord, baseModel: string): RecordedQuery {
     if (q.model !== '' && !this.knownModels.has(q.model)) {
       this.insertModel.run(q.model, q.timestamp);
       this.knownModels.add(q.model);
     }
     const params = {
       ts: q.timestamp, user: q.user, endpoint: q.endpoint, requestedModel: q.requestedModel, model: q.model,
-      baseModel: baseModelName(q.model), status: q.status, outcome: q.outcome, durationMs: q.durationMs,
+      baseModel, status: q.status, outcome: q.outcome, durationMs: q.durationMs,
       promptTokens: q.promptTokens, completionTokens: q.completionTokens, cachedTokens: q.cachedTokens,
       reasoningTokens: q.reasoningTokens, streamed: q.streamed ? 1 : 0, estimated: q.estimated ? 1 : 0,
     };
