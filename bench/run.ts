@@ -161,6 +161,9 @@ function figures(m: Measured): Row[] {
   if (hasPortkey) {
     const ratios = perRoundRatio(m.tp32, 'proxy', 'portkey');
     rows.push({ figure: 'Throughput proxy / Portkey, 32 connections', proxy: median(ratios), unit: '×', target: { op: '>=', value: 6 }, spread: spread(ratios) });
+    const cpu = (name: string) => pick(m.tp32, name, (r) => r.cpuUsPerCall);
+    const cpuRatios = cpu('portkey').map((v, i) => v / cpu('proxy')[i]);
+    rows.push({ figure: 'CPU per call Portkey / proxy, 32 connections', proxy: median(cpuRatios), unit: '×', spread: spread(cpuRatios) });
   }
   const cps = (runs: PerTarget<ThroughputRun>, name: string) => median(pick(runs, name, (r) => r.callsPerSecond));
   rows.push({
