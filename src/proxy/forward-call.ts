@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { usageForCall, noUsage, type CallUsage } from '../accounting/call-usage.js';
+import { usageForCall, noUsage, type CallUsage, type UsagePolicy } from '../accounting/call-usage.js';
 import { ApiError } from '../server/errors.js';
 import type { QueryRecord, Store } from '../store/types.js';
 import { requireCallerUser } from './caller-user.js';
@@ -14,6 +14,7 @@ import { readRateLimitHeaders } from './rate-limit-headers.js';
 import { planJsonRequest, requiresJsonBody, type RequestPlan } from './request-plan.js';
 import { SseUsageTap, parseEventData } from './sse-usage-tap.js';
 import { upstreamPath, type Upstream } from './upstream.js';
+import { usagePolicyFor } from './usage-policy.js';
 import { writeWithBackpressure } from './write-with-backpressure.js';
 
 export interface ForwardDeps {
@@ -32,6 +33,7 @@ interface CallContext {
   arrivedAt: number;
   startedNs: bigint;
   plan?: RequestPlan;
+  usagePolicy: UsagePolicy;
   call: InflightCall;
 }
 
@@ -51,7 +53,7 @@ export function createForwardHandler(deps: ForwardDeps) {
     const { plan, body } = requestBody(request, endpoint);
 
     const call = deps.inflight.start();
-    const ctx: CallContext = { user, endpoint, arrivedAt, startedNs, plan, call };
+    const ctx: CallContext = { user, endpoint, arrivedAt, startedNs, plan, usagePolicy: usagePolicyFor(request.method, endpoint), call };
     const out = reply.raw;
     out.on('close', () => {
       if (!out.writableFinished) call.abort('client_aborted');
@@ -80,7 +82,7 @@ export function createForwardHandler(deps: ForwardDeps) {
   async function failBeforeAnswer(ctx: CallContext, err: unknown, reply: FastifyReply): Promise<void> {
     const failure = classifyRequestError(err, ctx.call);
     if (failure.record) {
-      const usage = await usageForCall({ model: ctx.plan?.model ?? '', requestJson: ctx.plan?.json });
+      const usage = await usageForCall({ policy: ctx.usagePolicy, model: ctx.plan?.model ?? '', requestJson: ctx.plan?.json });
       await commit(ctx, { status: failure.status, outcome: failure.outcome, model: ctx.plan?.model ?? '', streamed: ctx.plan?.stream ?? false, usage }).catch(
         (commitErr) => deps.log.error({ err: String(commitErr) }, 'could not record a failed call'),
       );
@@ -125,12 +127,12 @@ export function createForwardHandler(deps: ForwardDeps) {
       sse.finish();
       model = sse.model ?? firstEventModel(sse) ?? ctx.plan?.model ?? '';
       usage = status >= 400 && !sse.usage ? noUsage()
-        : await usageForCall({ reported: sse.usage, model, requestJson: ctx.plan?.json, answer: { capture: sse.capture, streamed: true } });
+        : await usageForCall({ policy: ctx.usagePolicy, reported: sse.usage, model, requestJson: ctx.plan?.json, answer: { capture: sse.capture, streamed: true } });
     } else {
       const read = json!.result();
       model = read.model ?? ctx.plan?.model ?? '';
       usage = status >= 400 && !read.usage ? noUsage()
-        : await usageForCall({ reported: read.usage, model, requestJson: ctx.plan?.json, answer: { capture: json!.capture, streamed: false, parsed: read.parsed } });
+        : await usageForCall({ policy: ctx.usagePolicy, reported: read.usage, model, requestJson: ctx.plan?.json, answer: { capture: json!.capture, streamed: false, parsed: read.parsed } });
     }
     const rateLimits = status < 300 ? readRateLimitHeaders(answer.headers, Date.now()) : undefined;
 
