@@ -57,12 +57,13 @@ function perThousand(v: ModelPrice[string]): number | undefined {
 
 /**
  * The exact names a catalog model is priced under: its id when its own match
- * accepts it, and each name it matches exactly, except dated snapshots of
- * the id, which the store already prices by their undated name.
+ * accepts it and it is a whole name (not a prefix such as `ft:gpt-3.5-turbo-`),
+ * and each name it matches exactly, except dated snapshots of the id, which
+ * the store already prices by their undated name.
  */
 function namesOf(model: ModelInfo): string[] {
   const names = new Set<string>();
-  const ownId = matches(model.match, model.id);
+  const ownId = matches(model.match, model.id) && !model.id.startsWith('ft:') && !/[-.:]$/.test(model.id);
   if (ownId) names.add(model.id);
   for (const name of exactNames(model.match)) {
     if (!(ownId && baseModelName(name) === model.id)) names.add(name);
