@@ -48,7 +48,7 @@ describe('other /v1/* endpoints pass through and are recorded', () => {
     expect(sent.body.includes(content)).toBe(true);
     expect(file.bytes).toBe(sent.body.length);
     const [row] = await admin.queries();
-    expect(row).toMatchObject({ endpoint: '/v1/files', status: 200, model: '', queryTokens: 0, answerTokens: 0, estimated: false });
+    expect(row).toMatchObject({ endpoint: '/v1/files', status: 200, model: '', requestedModel: null, queryTokens: 0, answerTokens: 0, estimated: false });
   });
 
   it('POST /v1/images/generations: records the input and output tokens the answer reports, for the requested model', async () => {
@@ -63,15 +63,19 @@ describe('other /v1/* endpoints pass through and are recorded', () => {
     expect(row.cost).toBeCloseTo((50 * 0.005 + 4160 * 0.04) / 1000, 12);
   });
 
-  it('POST /v1/audio/transcriptions: a multipart upload whose answer reports token usage', async () => {
+  it('POST /v1/audio/transcriptions: a multipart upload, priced by the model field it carries and the usage its answer reports', async () => {
+    await admin.postPrice('gpt-4o-transcribe', { validFrom: '2020-01-01T00:00:00Z', per1KQueryTokens: 0.006, per1KAnswerTokens: 0.01 });
     const audio = Buffer.alloc(20_000, 7);
+    // The client writes the file part first: the model field comes after 20 kB of audio.
     const answer = await client().audio.transcriptions.create({ file: await toFile(audio, 'hello.wav'), model: 'gpt-4o-transcribe' });
     expect(answer.text).toBe('Hello from the stand-in.');
     expect(h.upstream.last.body.includes(audio)).toBe(true);
     const [row] = await admin.queries();
     expect(row).toMatchObject({
-      endpoint: '/v1/audio/transcriptions', queryTokens: TRANSCRIPTION_USAGE.input_tokens, answerTokens: TRANSCRIPTION_USAGE.output_tokens, estimated: false,
+      endpoint: '/v1/audio/transcriptions', model: 'gpt-4o-transcribe', requestedModel: 'gpt-4o-transcribe',
+      queryTokens: TRANSCRIPTION_USAGE.input_tokens, answerTokens: TRANSCRIPTION_USAGE.output_tokens, estimated: false, priced: true,
     });
+    expect(row.cost).toBeCloseTo((30 * 0.006 + 9 * 0.01) / 1000, 12);
   });
 
   it('POST /v1/moderations: no usage in the answer, so no tokens and no estimate', async () => {
