@@ -129,13 +129,17 @@ class SqliteStore implements Store {
     const remove = this.db.prepare("DELETE FROM prices WHERE source = 'catalog' AND model = ?");
     const insert = this.db.prepare(`INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
       VALUES (?, 'catalog', ?, ?, ?, ?)`);
+    const repriceModel = this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE model = @model OR base_model = @model`);
+    // One transaction with the re-pricing: a crash cannot leave new catalog prices beside rows priced by the
+    // old ones, which a restart (seeing no change) would never mend. It runs at start-up, before the proxy
+    // listens, so holding the event loop is harmless.
     this.db.transaction(() => {
       for (const model of changed) {
         remove.run(model);
         for (const p of prices.get(model) ?? []) insert.run(model, p.validFrom, p.per1KQueryTokens, p.per1KAnswerTokens, p.per1KCachedQueryTokens);
       }
+      for (const model of changed) repriceModel.run({ model });
     })();
-    for (const model of changed) await this.reprice(model, Number.MIN_SAFE_INTEGER, null);
   }
 
   /** Re-prices the rows a price change of `model` covers: (from, until], the model and its snapshots. */
