@@ -89,6 +89,28 @@ describe('POST /v1/responses through the official openai client', () => {
     expect(row.cost).toBeGreaterThan(0);
   });
 
+  it('a stream broken off before its closing event: the caller sees an error and the call is recorded, estimated', async () => {
+    h.upstream.behaviour = {
+      kind: 'custom',
+      handle: (_req, _body, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const event = (type: string, fields: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...fields })}\n\n`;
+        res.write(event('response.created', { response: { id: 'resp_cut', object: 'response', model: 'gpt-4o-2024-08-06', status: 'in_progress', output: [], usage: null } }));
+        for (const delta of ['Once', ' upon', ' a', ' time']) res.write(event('response.output_text.delta', { output_index: 0, content_index: 0, item_id: 'msg', delta }));
+        setTimeout(() => res.socket?.destroy(), 20);
+      },
+    };
+    const stream = await client().responses.create({ model: 'gpt-4o', input: 'Tell a story', stream: true });
+    await expect(async () => {
+      for await (const event of stream) void event;
+    }).rejects.toThrow();
+    await expect.poll(async () => (await admin.queries('?status=all')).length).toBe(1);
+    const [row] = await admin.queries('?status=all');
+    expect(row).toMatchObject({ endpoint: '/v1/responses', model: 'gpt-4o-2024-08-06', outcome: 'upstream_aborted', estimated: true, priced: true });
+    expect(row.answerTokens).toBe(4);
+    expect(row.cost).toBeGreaterThan(0);
+  });
+
   it('holds back the closing event until the query is committed', async () => {
     const res = await fetch(`${h.url}/v1/responses`, {
       method: 'POST',
