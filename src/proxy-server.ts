@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { loadPriceCatalog } from './accounting/price-catalog/load-price-catalog.js';
 import type { Config } from './config/load-config.js';
 import { buildApp, type App } from './server/app.js';
 import { createUpstream } from './proxy/upstream.js';
@@ -17,9 +18,15 @@ export interface RunningProxy {
 /** Everything main.ts starts, as one function tests can call with their own config. */
 export async function startProxy(config: Config, log: Logger, opts: { store?: Store } = {}): Promise<RunningProxy> {
   warnAboutRiskySettings(config, log);
+  const catalog = await loadPriceCatalog(config.prices);
   const store = opts.store ?? (await openStore(config.database.url, log));
+  await store.replaceCatalogPrices(catalog.prices).catch(async (err) => {
+    if (!opts.store) await store.close();
+    throw err;
+  });
+  log.info({ models: catalog.prices.size, file: config.prices.file ?? null, bundled: config.prices.catalog }, 'catalog prices loaded');
   const upstream = createUpstream(config.forward);
-  const app = await buildApp({ config, store, upstream, log });
+  const app = await buildApp({ config, store, upstream, log, catalogOrigins: catalog.origins });
   await app.fastify.listen({ port: config.server.port, host: config.server.host });
   const address = app.fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;

@@ -3,8 +3,9 @@ import { aQuery } from './support/records.js';
 import { startHarness, type Harness } from './support/proxy-harness.js';
 
 let h: Harness;
+// Admin-entered prices alone: the bundled catalog would price these models too (see prices-*.test.ts).
 beforeEach(async () => {
-  h = await startHarness();
+  h = await startHarness(['--prices.catalog=false']);
 });
 afterEach(async () => {
   await h.close();

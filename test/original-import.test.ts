@@ -38,7 +38,7 @@ afterEach(async () => {
 });
 
 async function startOn(dir: string, env: Record<string, string>) {
-  const { config } = loadConfig({ cwd: dir, env, argv: ['--server.port=0', '--forward.url=http://127.0.0.1:9/v1'] });
+  const { config } = loadConfig({ cwd: dir, env, argv: ['--server.port=0', '--forward.url=http://127.0.0.1:9/v1', '--prices.catalog=false'] });
   return startProxy(config, pino({ level: 'silent' }));
 }
 

@@ -1,4 +1,4 @@
-import { parseDurationMs, parseHttpUrl, parseLogLevel, parseNonEmptyString, parsePort, parseSizeBytes } from './values.js';
+import { parseBoolean, parseDurationMs, parseHttpUrl, parseLogLevel, parseNonEmptyString, parsePort, parseSizeBytes } from './values.js';
 
 export interface KeySpec {
   parse: (raw: unknown) => unknown;
@@ -19,6 +19,8 @@ export const CONFIG_KEYS = {
   'server.host': { parse: parseNonEmptyString, default: '127.0.0.1', help: 'listen address' },
   'server.body-limit': { parse: parseSizeBytes, default: 64 * 1024 ** 2, help: 'largest JSON request body; multipart uploads are streamed and not held to it' },
   'server.shutdown-grace': { parse: parseDurationMs, default: 30_000, help: 'how long calls in flight may finish after SIGTERM' },
+  'prices.catalog': { parse: parseBoolean, default: true, help: 'price models from the bundled catalog (@pydantic/genai-prices) wherever no admin price applies' },
+  'prices.file': { parse: parseNonEmptyString, help: 'a YAML or JSON price table read at start-up; its models replace the catalog\'s' },
   'log.level': { parse: parseLogLevel, default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
 } satisfies Record<string, KeySpec>;
 

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_KEYS, KEY_ALIASES, envNameOf, type ConfigKey } from './keys.js';
 
@@ -8,6 +8,8 @@ export interface Config {
   database: { url: string };
   server: { port: number; host: string; bodyLimitBytes: number; shutdownGraceMs: number };
   log: { level: string };
+  /** `file` is an absolute path, resolved against the working directory. */
+  prices: { catalog: boolean; file?: string };
 }
 
 export class ConfigError extends Error {
@@ -62,9 +64,12 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
       shutdownGraceMs: value('server.shutdown-grace'),
     },
     log: { level: value('log.level') },
+    prices: { catalog: value('prices.catalog'), file: optionalPath(value('prices.file'), cwd) },
   };
   return { config, warnings };
 }
+
+const optionalPath = (path: string | undefined, cwd: string) => (path === undefined ? undefined : resolve(cwd, path));
 
 interface Layer {
   source: string;

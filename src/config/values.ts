@@ -47,6 +47,17 @@ export function parseSizeBytes(raw: unknown): number {
   return n;
 }
 
+const TRUE_WORDS = ['true', 'yes', 'on', '1'];
+const FALSE_WORDS = ['false', 'no', 'off', '0'];
+
+export function parseBoolean(raw: unknown): boolean {
+  if (typeof raw === 'boolean') return raw;
+  const s = String(raw).trim().toLowerCase();
+  if (TRUE_WORDS.includes(s)) return true;
+  if (FALSE_WORDS.includes(s)) return false;
+  throw new Error(`'${raw}' is not true or false`);
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function parseLogLevel(raw: unknown): string {

@@ -1,19 +1,21 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { usageForCall, noUsage, type CallUsage } from '../accounting/call-usage.js';
+import { usageForCall, noUsage, type CallUsage, type UsagePolicy } from '../accounting/call-usage.js';
 import { ApiError } from '../server/errors.js';
 import type { QueryRecord, Store } from '../store/types.js';
 import { requireCallerUser } from './caller-user.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './header-policy.js';
 import type { InflightCall, InflightCalls } from './inflight-calls.js';
 import { JsonUsageTap } from './json-usage-tap.js';
+import { MultipartModelTap, multipartBoundary } from './multipart-model-tap.js';
 import { readRateLimitHeaders } from './rate-limit-headers.js';
 import { planJsonRequest, requiresJsonBody, type RequestPlan } from './request-plan.js';
 import { SseUsageTap, parseEventData } from './sse-usage-tap.js';
 import { upstreamPath, type Upstream } from './upstream.js';
+import { usagePolicyFor } from './usage-policy.js';
 import { writeWithBackpressure } from './write-with-backpressure.js';
 
 export interface ForwardDeps {
@@ -32,6 +34,8 @@ interface CallContext {
   arrivedAt: number;
   startedNs: bigint;
   plan?: RequestPlan;
+  multipart?: MultipartModelTap;
+  usagePolicy: UsagePolicy;
   call: InflightCall;
 }
 
@@ -48,10 +52,10 @@ export function createForwardHandler(deps: ForwardDeps) {
     const startedNs = process.hrtime.bigint();
     const user = requireCallerUser(request.headers['x-user']);
     const endpoint = pathOf(request.url);
-    const { plan, body } = requestBody(request, endpoint);
+    const { plan, body, multipart } = requestBody(request, endpoint);
 
     const call = deps.inflight.start();
-    const ctx: CallContext = { user, endpoint, arrivedAt, startedNs, plan, call };
+    const ctx: CallContext = { user, endpoint, arrivedAt, startedNs, plan, multipart, usagePolicy: usagePolicyFor(request.method, endpoint), call };
     const out = reply.raw;
     out.on('close', () => {
       if (!out.writableFinished) call.abort('client_aborted');
@@ -80,8 +84,8 @@ export function createForwardHandler(deps: ForwardDeps) {
   async function failBeforeAnswer(ctx: CallContext, err: unknown, reply: FastifyReply): Promise<void> {
     const failure = classifyRequestError(err, ctx.call);
     if (failure.record) {
-      const usage = await usageForCall({ model: ctx.plan?.model ?? '', requestJson: ctx.plan?.json });
-      await commit(ctx, { status: failure.status, outcome: failure.outcome, model: ctx.plan?.model ?? '', streamed: ctx.plan?.stream ?? false, usage }).catch(
+      const usage = await usageForCall({ policy: ctx.usagePolicy, model: requestedModel(ctx) ?? '', requestJson: ctx.plan?.json });
+      await commit(ctx, { status: failure.status, outcome: failure.outcome, model: requestedModel(ctx) ?? '', streamed: ctx.plan?.stream ?? false, usage }).catch(
         (commitErr) => deps.log.error({ err: String(commitErr) }, 'could not record a failed call'),
       );
     }
@@ -123,14 +127,14 @@ export function createForwardHandler(deps: ForwardDeps) {
     let model: string;
     if (sse) {
       sse.finish();
-      model = sse.model ?? firstEventModel(sse) ?? ctx.plan?.model ?? '';
+      model = sse.model ?? firstEventModel(sse) ?? requestedModel(ctx) ?? '';
       usage = status >= 400 && !sse.usage ? noUsage()
-        : await usageForCall({ reported: sse.usage, model, requestJson: ctx.plan?.json, answer: { capture: sse.capture, streamed: true } });
+        : await usageForCall({ policy: ctx.usagePolicy, reported: sse.usage, model, requestJson: ctx.plan?.json, answer: { capture: sse.capture, streamed: true } });
     } else {
       const read = json!.result();
-      model = read.model ?? ctx.plan?.model ?? '';
+      model = read.model ?? requestedModel(ctx) ?? '';
       usage = status >= 400 && !read.usage ? noUsage()
-        : await usageForCall({ reported: read.usage, model, requestJson: ctx.plan?.json, answer: { capture: json!.capture, streamed: false, parsed: read.parsed } });
+        : await usageForCall({ policy: ctx.usagePolicy, reported: read.usage, model, requestJson: ctx.plan?.json, answer: { capture: json!.capture, streamed: false, parsed: read.parsed } });
     }
     const rateLimits = status < 300 ? readRateLimitHeaders(answer.headers, Date.now()) : undefined;
 
@@ -162,7 +166,7 @@ export function createForwardHandler(deps: ForwardDeps) {
       timestamp: ctx.arrivedAt,
       durationMs: Math.round(durationMs),
       endpoint: ctx.endpoint,
-      requestedModel: ctx.plan?.model ?? null,
+      requestedModel: requestedModel(ctx),
       model: facts.model,
       status: facts.status,
       outcome: facts.outcome,
@@ -185,7 +189,13 @@ export function createForwardHandler(deps: ForwardDeps) {
   }
 }
 
-function requestBody(request: FastifyRequest, endpoint: string): { plan?: RequestPlan; body?: Buffer | Readable } {
+/** The model the caller asked for: from the JSON body, or from the `model` field of a multipart upload. */
+const requestedModel = (ctx: CallContext): string | null => ctx.plan?.model ?? ctx.multipart?.model ?? null;
+
+function requestBody(
+  request: FastifyRequest,
+  endpoint: string,
+): { plan?: RequestPlan; body?: Buffer | Readable; multipart?: MultipartModelTap } {
   const raw = request.body;
   if (Buffer.isBuffer(raw)) {
     const plan = planJsonRequest(raw, endpoint);
@@ -195,7 +205,11 @@ function requestBody(request: FastifyRequest, endpoint: string): { plan?: Reques
     if (requiresJsonBody(endpoint)) {
       throw new ApiError(415, 'unsupported_content_type', `${endpoint} takes a JSON body: send content-type: application/json`);
     }
-    return { body: raw as Readable };
+    const boundary = multipartBoundary(request.headers['content-type']);
+    if (boundary === undefined) return { body: raw as Readable };
+    const multipart = new MultipartModelTap(boundary);
+    // pipeline passes a caller's abort on to the upstream request.
+    return { body: pipeline(raw as Readable, multipart, () => undefined), multipart };
   }
   if (requiresJsonBody(endpoint) && request.method === 'POST') {
     throw new ApiError(400, 'missing_body', `${endpoint} takes a JSON body with a 'model'`);

@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
 import type { Config } from '../config/load-config.js';
 import { registerAdminRoutes } from '../admin/routes.js';
 import { createForwardHandler } from '../proxy/forward-call.js';
@@ -14,6 +15,8 @@ export interface AppDeps {
   upstream: Upstream;
   log: Logger;
   inflight?: InflightCalls;
+  /** Which catalog prices came from the bundled catalog and which from prices.file, for GET /models. */
+  catalogOrigins?: ReadonlyMap<string, CatalogOrigin>;
 }
 
 export interface App {
@@ -21,7 +24,7 @@ export interface App {
   inflight: InflightCalls;
 }
 
-export async function buildApp({ config, store, upstream, log, inflight = new InflightCalls() }: AppDeps): Promise<App> {
+export async function buildApp({ config, store, upstream, log, inflight = new InflightCalls(), catalogOrigins = new Map() }: AppDeps): Promise<App> {
   const fastify = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // One log line per proxied call is written by the proxy itself; per-request logging cost ~30% CPU.
@@ -48,6 +51,6 @@ export async function buildApp({ config, store, upstream, log, inflight = new In
     v1.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
     v1.all('/v1/*', forwardCall);
   });
-  await registerAdminRoutes(fastify, { store });
+  await registerAdminRoutes(fastify, { store, catalogOrigins });
   return { fastify, inflight };
 }

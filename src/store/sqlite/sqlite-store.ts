@@ -115,18 +115,31 @@ class SqliteStore implements Store {
   }
 
   async replaceCatalogPrices(prices: Map<string, Price[]>): Promise<void> {
+    const stored = new Map<string, Price[]>();
+    for (const r of this.db.prepare("SELECT * FROM prices WHERE source = 'catalog' ORDER BY model, valid_from").all() as Record<string, unknown>[]) {
+      const list = stored.get(r.model as string) ?? [];
+      list.push(toPrice(r));
+      stored.set(r.model as string, list);
+    }
+    // Only models whose catalog prices changed are re-priced: a restart with the same catalog costs no UPDATE.
+    const changed = [...new Set([...stored.keys(), ...prices.keys()])].filter(
+      (model) => priceListKey(stored.get(model)) !== priceListKey(prices.get(model)),
+    );
+    if (changed.length === 0) return;
+    const remove = this.db.prepare("DELETE FROM prices WHERE source = 'catalog' AND model = ?");
     const insert = this.db.prepare(`INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
       VALUES (?, 'catalog', ?, ?, ?, ?)`);
-    const touched = new Set<string>();
-    for (const r of this.db.prepare("SELECT DISTINCT model FROM prices WHERE source = 'catalog'").pluck().all() as string[]) touched.add(r);
+    const repriceModel = this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE model = @model OR base_model = @model`);
+    // One transaction with the re-pricing: a crash cannot leave new catalog prices beside rows priced by the
+    // old ones, which a restart (seeing no change) would never mend. It runs at start-up, before the proxy
+    // listens, so holding the event loop is harmless.
     this.db.transaction(() => {
-      this.db.prepare("DELETE FROM prices WHERE source = 'catalog'").run();
-      for (const [model, list] of prices) {
-        touched.add(model);
-        for (const p of list) insert.run(model, p.validFrom, p.per1KQueryTokens, p.per1KAnswerTokens, p.per1KCachedQueryTokens);
+      for (const model of changed) {
+        remove.run(model);
+        for (const p of prices.get(model) ?? []) insert.run(model, p.validFrom, p.per1KQueryTokens, p.per1KAnswerTokens, p.per1KCachedQueryTokens);
       }
+      for (const model of changed) repriceModel.run({ model });
     })();
-    for (const model of touched) await this.reprice(model, Number.MIN_SAFE_INTEGER, null);
   }
 
   /** Re-prices the rows a price change of `model` covers: (from, until], the model and its snapshots. */
@@ -219,6 +232,14 @@ class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
+}
+
+/** Compares price lists regardless of order. */
+function priceListKey(list: Price[] | undefined): string {
+  return (list ?? [])
+    .map((p) => `${p.validFrom}:${p.per1KQueryTokens}:${p.per1KAnswerTokens}:${p.per1KCachedQueryTokens}`)
+    .sort()
+    .join('|');
 }
 
 function groupPrices(name: string, rows: Record<string, unknown>[]): ModelPrices {

@@ -1,0 +1,70 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import type { Price, QueryRecord, QueryRow, Store } from '../src/store/types.js';
+
+let dir: string;
+let store: Store;
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'oap-catalog-store-'));
+  store = await openSqliteStore({ path: join(dir, 'q.db') });
+});
+afterEach(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const price = (per1KQueryTokens: number, validFrom = 0): Price => ({ validFrom, per1KQueryTokens, per1KAnswerTokens: 0, per1KCachedQueryTokens: null });
+const query = (model: string): QueryRecord => ({
+  user: 'ada', timestamp: Date.parse('2025-01-01T00:00:00Z'), durationMs: 5, endpoint: '/v1/embeddings', requestedModel: model, model, status: 200,
+  outcome: 'ok', promptTokens: 1000, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0, streamed: false, estimated: false,
+});
+async function rows(): Promise<QueryRow[]> {
+  const out: QueryRow[] = [];
+  for await (const batch of store.queries({ status: 'all' }, {})) out.push(...batch);
+  return out;
+}
+/** Sets a stored cost behind the store's back, to see whether a later call re-prices the row. */
+function tamperCost(cost: number) {
+  const db = new Database(join(dir, 'q.db'));
+  db.prepare('UPDATE queries SET cost = ?').run(cost);
+  db.close();
+}
+
+describe('replaceCatalogPrices', () => {
+  it('re-prices only the models whose catalog prices changed', async () => {
+    await store.replaceCatalogPrices(new Map([['emb-a', [price(0.1)]], ['emb-b', [price(0.2)]]]));
+    await store.recordQuery(query('emb-a'));
+    await store.recordQuery(query('emb-b'));
+    expect((await rows()).map((r) => r.cost)).toEqual([expect.closeTo(0.1, 12), expect.closeTo(0.2, 12)]);
+
+    tamperCost(9);
+    // The same catalog again (a restart): no row is touched.
+    await store.replaceCatalogPrices(new Map([['emb-b', [price(0.2)]], ['emb-a', [price(0.1)]]]));
+    expect((await rows()).map((r) => r.cost)).toEqual([9, 9]);
+
+    // emb-b's price changes: only its rows are re-priced.
+    await store.replaceCatalogPrices(new Map([['emb-a', [price(0.1)]], ['emb-b', [price(0.3)]]]));
+    expect((await rows()).map((r) => r.cost)).toEqual([9, expect.closeTo(0.3, 12)]);
+  });
+
+  it('a model dropped from the catalog loses its catalog price and its queries become unpriced', async () => {
+    await store.replaceCatalogPrices(new Map([['emb-a', [price(0.1)]]]));
+    await store.recordQuery(query('emb-a'));
+    await store.replaceCatalogPrices(new Map());
+    expect(await rows()).toMatchObject([{ cost: 0, priced: false }]);
+    expect((await store.getModel('emb-a'))?.catalog).toEqual([]);
+  });
+
+  it('leaves admin prices alone', async () => {
+    await store.putPrice('emb-a', price(0.5, Date.parse('2020-01-01T00:00:00Z')), 'admin');
+    await store.replaceCatalogPrices(new Map([['emb-a', [price(0.1)]]]));
+    await store.recordQuery(query('emb-a'));
+    await store.replaceCatalogPrices(new Map());
+    expect((await store.getModel('emb-a'))?.admin).toHaveLength(1);
+    expect((await rows())[0].cost).toBeCloseTo(0.5, 12);
+  });
+});
