@@ -16,7 +16,7 @@ export interface RunningProxy {
 
 /** Everything main.ts starts, as one function tests can call with their own config. */
 export async function startProxy(config: Config, log: Logger, opts: { store?: Store } = {}): Promise<RunningProxy> {
-  const store = opts.store ?? (await openStore(config.database.url, log));
+  const store = opts.store ?? (await openStore(config.database.url, log, { poolSize: config.database.poolSize }));
   const upstream = createUpstream(config.forward);
   const app = await buildApp({ config, store, upstream, log });
   await app.fastify.listen({ port: config.server.port, host: config.server.host });
