@@ -1,26 +1,27 @@
 import OpenAI from 'openai';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { describeEachStore } from './support/each-store.js';
 import { ANSWER_WORDS, STAND_IN_USAGE } from './support/upstream-stand-in.js';
 import { FORWARD_TOKEN, startHarness, type Harness } from './support/proxy-harness.js';
 
-let h: Harness;
-beforeEach(async () => {
-  h = await startHarness();
-});
-afterEach(async () => {
-  await h.close();
-});
+describeEachStore('chat completions through the official openai client', (store) => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await startHarness([], { store });
+  });
+  afterEach(async () => {
+    await h.close();
+  });
 
-const client = (user = 'adam') =>
-  new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'sk-caller-own-key', defaultHeaders: { 'x-user': user }, maxRetries: 0 });
+  const client = (user = 'adam') =>
+    new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'sk-caller-own-key', defaultHeaders: { 'x-user': user }, maxRetries: 0 });
 
-async function queries(params = '') {
-  const res = await fetch(`${h.url}/queries${params}`);
-  expect(res.status).toBe(200);
-  return (await res.json()) as Record<string, any>[];
-}
+  async function queries(params = '') {
+    const res = await fetch(`${h.url}/queries${params}`);
+    expect(res.status).toBe(200);
+    return (await res.json()) as Record<string, any>[];
+  }
 
-describe('chat completions through the official openai client', () => {
   it('forwards a plain call, injects the forward token and records exact usage', async () => {
     const answer = await client().chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
     expect(answer.choices[0].message.content).toBe(ANSWER_WORDS.join(''));
