@@ -15,18 +15,23 @@ import { RateLimitWriter, type RateLimitRow } from './rate-limit-writer.js';
 import { Statement, inTransaction, runNamed } from './transaction.js';
 
 const READ_BATCH = 1000;
-/** Re-pricing more rows than this is split into id windows, one transaction each, so inserts of the model are not held up long. */
-const REPRICE_IN_ONE_GO = 20_000;
-const REPRICE_WINDOW = 50_000;
+
+/** Re-pricing more rows than inOneGo is split into id windows, one transaction each, so inserts of the model are not held up long. */
+export interface RepriceLimits {
+  inOneGo: number;
+  window: number;
+}
+const REPRICE_LIMITS: RepriceLimits = { inOneGo: 20_000, window: 50_000 };
 
 export interface PostgresStoreOptions {
   url: string;
   poolSize?: number;
   log?: { warn: (msg: string) => void; info: (msg: string) => void };
+  reprice?: RepriceLimits;
 }
 
 /** PostgreSQL behind the Store interface: the schema migrated under an advisory lock, then a pooled store. */
-export async function openPostgresStore({ url, poolSize, log }: PostgresStoreOptions): Promise<Store> {
+export async function openPostgresStore({ url, poolSize, log, reprice = REPRICE_LIMITS }: PostgresStoreOptions): Promise<Store> {
   const pool = createPool({ url, max: poolSize, onIdleError: (m) => log?.warn(m) });
   let client: pg.PoolClient;
   try {
@@ -43,7 +48,7 @@ export async function openPostgresStore({ url, poolSize, log }: PostgresStoreOpt
     throw err;
   }
   client.release();
-  return new PostgresStore(pool, log);
+  return new PostgresStore(pool, reprice, log);
 }
 
 const INSERT_QUERY = new Statement(
@@ -87,6 +92,7 @@ class PostgresStore implements Store {
 
   constructor(
     private readonly pool: pg.Pool,
+    private readonly limits: RepriceLimits,
     log?: PostgresStoreOptions['log'],
   ) {
     this.rateLimitWriter = new RateLimitWriter(
@@ -177,7 +183,7 @@ class PostgresStore implements Store {
     );
     const span = rows[0];
     if (span.n === 0 || span.lo === null || span.hi === null) return undefined;
-    const windowEnd = span.n <= REPRICE_IN_ONE_GO ? span.hi : Math.min(span.lo + REPRICE_WINDOW - 1, span.hi);
+    const windowEnd = span.n <= this.limits.inOneGo ? span.hi : Math.min(span.lo + this.limits.window - 1, span.hi);
     await runNamed(client, `UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE ${range} AND id >= @lo AND id <= @hi`, {
       ...params, lo: span.lo, hi: windowEnd,
     });
@@ -194,11 +200,11 @@ class PostgresStore implements Store {
     if (!windows) return;
     const { model, from, until } = windows;
     const range = repriceRange(until);
-    for (let lo = windows.lo; lo <= windows.hi; lo += REPRICE_WINDOW) {
+    for (let lo = windows.lo; lo <= windows.hi; lo += this.limits.window) {
       await inTransaction(this.pool, async (client) => {
         await LOCK_EXCLUSIVE.run(client, { models: [model] });
         await runNamed(client, `UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE ${range} AND id >= @lo AND id <= @hi`, {
-          model, from, until, lo, hi: Math.min(lo + REPRICE_WINDOW - 1, windows.hi),
+          model, from, until, lo, hi: Math.min(lo + this.limits.window - 1, windows.hi),
         });
       });
     }
