@@ -1,6 +1,7 @@
 import { MigrateDataError, copyLedger, type CopyReport } from './copy-ledger.js';
 
 export const USAGE = `usage: npm run migrate-data -- --from <database> --to <database> [--append]
+   or: openai-api-proxy-migrate-data --from <database> --to <database> [--append]   (installed package)
 
 Copies the ledger (queries, models, prices, rate limits) from one database to another.
 A database is an SQLite file (path, sqlite:PATH, file:PATH, jdbc:sqlite:PATH) or a

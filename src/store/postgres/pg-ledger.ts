@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { LedgerReader, LedgerWriter, ModelRow, PriceRow, QueryTableRow, RateLimitTableRow } from '../ledger/ledger-tables.js';
 import { RECORD_COLUMNS, pricedInsertSql } from '../sql/insert-query-sql.js';
 import { LEDGER_SQL, toCounts } from '../sql/ledger-sql.js';
-import { LOCK_MODELS_EXCLUSIVE } from './advisory-locks.js';
+import { LOCK_MODELS_EXCLUSIVE, LOCK_MODELS_SHARED } from './advisory-locks.js';
 import { RECORD_COLUMN_TYPES } from './column-types.js';
 import { createPool } from './pg-pool.js';
 import { runNamed } from './transaction.js';
@@ -69,6 +69,8 @@ export async function openPostgresLedger(url: string): Promise<LedgerReader & Le
       for (const r of rows) await runNamed(client, LEDGER_SQL.upsertRateLimit, { ...r });
     },
     async addQueries(rows) {
+      // As each call's insert does: a concurrent price change of these models waits for this copy to commit, then re-prices it.
+      await runNamed(client, LOCK_MODELS_SHARED, { models: [...new Set(rows.flatMap((r) => [r.model, r.base_model]))] });
       const columns: Record<string, unknown[]> = {};
       for (const c of RECORD_COLUMNS) columns[c] = rows.map((r) => r[c]);
       await runNamed(client, INSERT_QUERIES, columns);
