@@ -5,7 +5,7 @@ import { LEDGER_SQL, toCounts } from '../sql/ledger-sql.js';
 import { LOCK_MODELS_EXCLUSIVE, LOCK_MODELS_SHARED } from './advisory-locks.js';
 import { RECORD_COLUMN_TYPES } from './column-types.js';
 import { createPool } from './pg-pool.js';
-import { runNamed } from './transaction.js';
+import { runNamed } from './statements.js';
 
 /** A batch of rows as one INSERT: one array parameter per column, unnested and priced in the statement. */
 const INSERT_QUERIES = pricedInsertSql(

@@ -12,7 +12,7 @@ import { typedParameter } from './column-types.js';
 import { migratePostgres } from './migrations.js';
 import { createPool, describeConnectError } from './pg-pool.js';
 import { RateLimitWriter, type RateLimitRow } from './rate-limit-writer.js';
-import { Statement, inTransaction, runNamed } from './transaction.js';
+import { Statement, inTransaction, runNamed } from './statements.js';
 
 const READ_BATCH = 1000;
 
