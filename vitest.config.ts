@@ -3,11 +3,12 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
-    globalSetup: ['test/global-setup.ts'],
     reporters: ['default', './test/summary-reporter.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Tests start real servers; forks keep them isolated and make timings of one file not disturb another's.
     pool: 'forks',
+    // Builds dist/ once for the tests that run the real command, and probes PostgreSQL once, so the PostgreSQL variants of tests run, skip with one line, or fail (OAP_REQUIRE_POSTGRES=1).
+    globalSetup: ['test/global-setup.ts', 'test/support/postgres-global-setup.ts'],
   },
 });

@@ -19,7 +19,7 @@ export interface RunningProxy {
 export async function startProxy(config: Config, log: Logger, opts: { store?: Store } = {}): Promise<RunningProxy> {
   warnAboutRiskySettings(config, log);
   const catalog = await loadPriceCatalog(config.prices);
-  const store = opts.store ?? (await openStore(config.database.url, log));
+  const store = opts.store ?? (await openStore(config.database.url, log, { poolSize: config.database.poolSize }));
   await store.replaceCatalogPrices(catalog.prices).catch(async (err) => {
     if (!opts.store) await store.close();
     throw err;

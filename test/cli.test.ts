@@ -34,7 +34,8 @@ describe('the openai-api-proxy command', () => {
     await res.body.text();
     expect(upstream.last.headers.authorization).toBe('Bearer sk-from-env');
     expect(upstream.last.url).toBe('/v1/chat/completions');
-    expect(proxy.output()).toMatch(/"user":"adam".*"model":"gpt-4o-2024-08-06".*"status":200/);
+    // The log line travels through a pipe and may arrive just after the answer.
+    await expect.poll(() => proxy!.output()).toMatch(/"user":"adam".*"model":"gpt-4o-2024-08-06".*"status":200/);
     expect(proxy.output()).not.toContain('sk-from-env');
 
     proxy.child.kill('SIGTERM');

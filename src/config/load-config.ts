@@ -5,7 +5,7 @@ import { CONFIG_KEYS, KEY_ALIASES, envNameOf, type ConfigKey } from './keys.js';
 
 export interface Config {
   forward: { url: string; token?: string; connectTimeoutMs: number; idleTimeoutMs: number };
-  database: { url: string };
+  database: { url: string; poolSize: number };
   server: { port: number; host: string; bodyLimitBytes: number; shutdownGraceMs: number };
   log: { level: string };
   /** `file` is an absolute path, resolved against the working directory. */
@@ -56,7 +56,7 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
       connectTimeoutMs: value('forward.connect-timeout'),
       idleTimeoutMs: value('forward.idle-timeout'),
     },
-    database: { url: value('database.url') },
+    database: { url: value('database.url'), poolSize: value('database.pool-size') },
     server: {
       port: value('server.port'),
       host: value('server.host'),

@@ -6,6 +6,12 @@ export function parsePort(raw: unknown): number {
   return n;
 }
 
+export function parsePositiveInteger(raw: unknown): number {
+  const s = String(raw).trim();
+  if (!/^\d{1,9}$/.test(s) || Number(s) < 1) throw new Error(`'${s}' is not a whole number of at least 1`);
+  return Number(s);
+}
+
 export function parseNonEmptyString(raw: unknown): string {
   if (typeof raw !== 'string' && typeof raw !== 'number') throw new Error(`'${String(raw)}' is not a string`);
   const s = String(raw).trim();

@@ -1,10 +1,10 @@
 import Database from 'better-sqlite3';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { baseModelName } from '../../accounting/model-names.js';
 import type { RateLimitSnapshot } from '../../proxy/rate-limit-headers.js';
-import { REPRICE_ASSIGNMENT, unitCostSql } from '../sql/pricing-sql.js';
+import { namedParameter, pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
+import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
 import { QUERY_COLUMNS, USAGE_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
-import { toPrice, toQueryRow, toUsage } from '../sql/rows.js';
+import { groupPrices, toPrice, toQueryRow, toUsage } from '../sql/rows.js';
 import type {
   ModelPrices, Page, Price, PriceSource, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
 } from '../types.js';
@@ -45,16 +45,7 @@ export async function openSqliteStore({ path, log }: SqliteStoreOptions): Promis
   return Object.assign(new SqliteStore(db), { importReport });
 }
 
-const INSERT_QUERY = `INSERT INTO queries (ts, user_name, endpoint, requested_model, model, base_model, status, outcome,
-    duration_ms, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, streamed, estimated, priced, cost)
-  SELECT @ts, @user, @endpoint, @requestedModel, @model, @baseModel, @status, @outcome,
-    @durationMs, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @streamed, @estimated,
-    CASE WHEN c.v IS NULL THEN 0 ELSE 1 END, COALESCE(c.v, 0)
-  FROM (SELECT ${unitCostSql({
-    model: '@model', baseModel: '@baseModel', timestamp: '@ts',
-    promptTokens: '@promptTokens', cachedTokens: '@cachedTokens', completionTokens: '@completionTokens',
-  })} AS v) c
-  RETURNING cost, priced`;
+const INSERT_QUERY = `${pricedInsertSql(namedParameter)} RETURNING cost, priced`;
 
 const UPSERT_RATE_LIMIT = `INSERT INTO rate_limits (kind, maximum, remaining, reset, observed_at)
   VALUES (@kind, @maximum, @remaining, @reset, @observedAt)
@@ -79,12 +70,7 @@ class SqliteStore implements Store {
         this.insertModel.run(q.model, q.timestamp);
         this.knownModels.add(q.model);
       }
-      const row = this.insertQuery.get({
-        ts: q.timestamp, user: q.user, endpoint: q.endpoint, requestedModel: q.requestedModel, model: q.model,
-        baseModel: baseModelName(q.model), status: q.status, outcome: q.outcome, durationMs: q.durationMs,
-        promptTokens: q.promptTokens, completionTokens: q.completionTokens, cachedTokens: q.cachedTokens,
-        reasoningTokens: q.reasoningTokens, streamed: q.streamed ? 1 : 0, estimated: q.estimated ? 1 : 0,
-      }) as { cost: number; priced: number };
+      const row = this.insertQuery.get(recordValues(q)) as { cost: number; priced: number };
       if (limits) {
         for (const kind of ['requests', 'tokens'] as const) {
           const w = limits[kind];
@@ -240,12 +226,4 @@ function priceListKey(list: Price[] | undefined): string {
     .map((p) => `${p.validFrom}:${p.per1KQueryTokens}:${p.per1KAnswerTokens}:${p.per1KCachedQueryTokens}`)
     .sort()
     .join('|');
-}
-
-function groupPrices(name: string, rows: Record<string, unknown>[]): ModelPrices {
-  return {
-    name,
-    admin: rows.filter((r) => r.source === 'admin').map(toPrice),
-    catalog: rows.filter((r) => r.source === 'catalog').map(toPrice),
-  };
 }
