@@ -5,6 +5,7 @@ import { registerAdminRoutes } from '../admin/routes.js';
 import { createForwardHandler } from '../proxy/forward-call.js';
 import { InflightCalls } from '../proxy/inflight-calls.js';
 import type { Upstream } from '../proxy/upstream.js';
+import type { Durability } from '../store/journal/journaling-store.js';
 import type { Store } from '../store/types.js';
 import { createErrorHandler, notFoundHandler } from './error-handler.js';
 
@@ -14,6 +15,8 @@ export interface AppDeps {
   upstream: Upstream;
   log: Logger;
   inflight?: InflightCalls;
+  /** Whether calls can be committed now (checked before forwarding), and what /health reports. */
+  durability?: Durability;
 }
 
 export interface App {
@@ -21,7 +24,7 @@ export interface App {
   inflight: InflightCalls;
 }
 
-export async function buildApp({ config, store, upstream, log, inflight = new InflightCalls() }: AppDeps): Promise<App> {
+export async function buildApp({ config, store, upstream, log, inflight = new InflightCalls(), durability }: AppDeps): Promise<App> {
   const fastify = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // One log line per proxied call is written by the proxy itself; per-request logging cost ~30% CPU.
@@ -37,7 +40,7 @@ export async function buildApp({ config, store, upstream, log, inflight = new In
   fastify.setErrorHandler(createErrorHandler(log));
   fastify.setNotFoundHandler(notFoundHandler);
 
-  const forwardCall = createForwardHandler({ upstream, store, log, inflight, forwardToken: config.forward.token });
+  const forwardCall = createForwardHandler({ upstream, store, log, inflight, forwardToken: config.forward.token, commitGate: durability });
   await fastify.register(async (v1) => {
     v1.removeAllContentTypeParsers();
     // JSON is read once (to find model and stream) and forwarded as the caller's bytes.
@@ -48,6 +51,6 @@ export async function buildApp({ config, store, upstream, log, inflight = new In
     v1.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
     v1.all('/v1/*', forwardCall);
   });
-  await registerAdminRoutes(fastify, { store });
+  await registerAdminRoutes(fastify, { store, durability });
   return { fastify, inflight };
 }

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { STATUS_CODES } from 'node:http';
+import { StoreUnavailableError } from '../store/errors.js';
 import { ApiError, openAiErrorBody } from './errors.js';
 
 /** Fastify's own errors, in our vocabulary. */
@@ -36,6 +37,11 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: Api
 /** Every error reaches the caller as JSON with a status that names the problem; never a stack trace. */
 export function createErrorHandler(log: Logger) {
   return function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+    if (error instanceof StoreUnavailableError) {
+      reply.header('retry-after', '5');
+      sendError(request, reply, new ApiError(503, 'database_unavailable', error.message));
+      return;
+    }
     let apiError = error instanceof ApiError ? error : fromFastify(error as FastifyError);
     if (!apiError) {
       log.error({ err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error), url: request.url }, 'unexpected error');

@@ -5,6 +5,8 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { loadConfig, type Config } from '../../src/config/load-config.js';
 import { startProxy, type RunningProxy } from '../../src/proxy-server.js';
+import { openStore } from '../../src/store/open-store.js';
+import type { Store } from '../../src/store/types.js';
 import { UpstreamStandIn } from './upstream-stand-in.js';
 
 export const FORWARD_TOKEN = 'sk-test-forward-token-never-shown';
@@ -21,7 +23,10 @@ export interface Harness {
 }
 
 /** A real proxy on a temporary SQLite file in front of a real loopback stand-in. */
-export async function startHarness(overrides: string[] = [], opts: { upstream?: UpstreamStandIn } = {}): Promise<Harness> {
+export async function startHarness(
+  overrides: string[] = [],
+  opts: { upstream?: UpstreamStandIn; wrapStore?: (store: Store) => Store } = {},
+): Promise<Harness> {
   const upstream = opts.upstream ?? new UpstreamStandIn();
   const upstreamUrl = await upstream.start();
   const dir = mkdtempSync(join(tmpdir(), 'oap-test-'));
@@ -33,7 +38,8 @@ export async function startHarness(overrides: string[] = [], opts: { upstream?: 
   });
   const logs: string[] = [];
   const log = pino({ level: 'info' }, new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } }));
-  const proxy = await startProxy(config as Config, log);
+  const store = opts.wrapStore ? opts.wrapStore(await openStore(config.database.url, log)) : undefined;
+  const proxy = await startProxy(config as Config, log, { store });
   return {
     proxy,
     upstream,

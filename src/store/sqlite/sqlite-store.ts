@@ -45,15 +45,17 @@ export async function openSqliteStore({ path, log }: SqliteStoreOptions): Promis
   return Object.assign(new SqliteStore(db), { importReport });
 }
 
-const INSERT_QUERY = `INSERT INTO queries (ts, user_name, endpoint, requested_model, model, base_model, status, outcome,
-    duration_ms, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, streamed, estimated, priced, cost)
+const insertQuerySql = (journaled: boolean) => `INSERT INTO queries (ts, user_name, endpoint, requested_model, model, base_model,
+    status, outcome, duration_ms, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, streamed, estimated, priced, cost
+    ${journaled ? ', journal_id' : ''})
   SELECT @ts, @user, @endpoint, @requestedModel, @model, @baseModel, @status, @outcome,
     @durationMs, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @streamed, @estimated,
-    CASE WHEN c.v IS NULL THEN 0 ELSE 1 END, COALESCE(c.v, 0)
+    CASE WHEN c.v IS NULL THEN 0 ELSE 1 END, COALESCE(c.v, 0) ${journaled ? ', @journalId' : ''}
   FROM (SELECT ${unitCostSql({
     model: '@model', baseModel: '@baseModel', timestamp: '@ts',
     promptTokens: '@promptTokens', cachedTokens: '@cachedTokens', completionTokens: '@completionTokens',
   })} AS v) c
+  ${journaled ? 'WHERE true ON CONFLICT (journal_id) WHERE journal_id IS NOT NULL DO NOTHING' : ''}
   RETURNING cost, priced`;
 
 const UPSERT_RATE_LIMIT = `INSERT INTO rate_limits (kind, maximum, remaining, reset, observed_at)
@@ -66,12 +68,15 @@ class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly knownModels = new Set<string>();
   private readonly insertQuery;
+  /** Journal replays: an entry already in the table is skipped, not inserted twice. */
+  private readonly insertJournaledQuery;
   private readonly insertModel;
   private readonly upsertRateLimit;
   private readonly recordTx;
 
   constructor(private readonly db: Database.Database) {
-    this.insertQuery = db.prepare(INSERT_QUERY);
+    this.insertQuery = db.prepare(insertQuerySql(false));
+    this.insertJournaledQuery = db.prepare(insertQuerySql(true));
     this.insertModel = db.prepare('INSERT INTO models (name, first_seen) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
     this.upsertRateLimit = db.prepare(UPSERT_RATE_LIMIT);
     this.recordTx = db.transaction((q: QueryRecord, limits?: RateLimitSnapshot) => {
@@ -79,19 +84,21 @@ class SqliteStore implements Store {
         this.insertModel.run(q.model, q.timestamp);
         this.knownModels.add(q.model);
       }
-      const row = this.insertQuery.get({
+      const insert = q.journalId === undefined ? this.insertQuery : this.insertJournaledQuery;
+      const row = insert.get({
         ts: q.timestamp, user: q.user, endpoint: q.endpoint, requestedModel: q.requestedModel, model: q.model,
         baseModel: baseModelName(q.model), status: q.status, outcome: q.outcome, durationMs: q.durationMs,
         promptTokens: q.promptTokens, completionTokens: q.completionTokens, cachedTokens: q.cachedTokens,
-        reasoningTokens: q.reasoningTokens, streamed: q.streamed ? 1 : 0, estimated: q.estimated ? 1 : 0,
-      }) as { cost: number; priced: number };
+        reasoningTokens: q.reasoningTokens, streamed: q.streamed ? 1 : 0, estimated: q.estimated ? 1 : 0, journalId: q.journalId,
+      }) as { cost: number; priced: number } | undefined;
       if (limits) {
         for (const kind of ['requests', 'tokens'] as const) {
           const w = limits[kind];
           if (w) this.upsertRateLimit.run({ kind, ...w, observedAt: limits.observedAt });
         }
       }
-      return { cost: row.cost, priced: row.priced === 1 };
+      // No row: this journal entry was replayed before.
+      return row ? { cost: row.cost, priced: row.priced === 1 } : { cost: 0, priced: false };
     });
   }
 
