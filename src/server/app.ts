@@ -7,7 +7,7 @@ import { InflightCalls } from '../proxy/inflight-calls.js';
 import type { Upstream } from '../proxy/upstream.js';
 import type { Durability } from '../store/journal/journaling-store.js';
 import type { Store } from '../store/types.js';
-import { createErrorHandler, notFoundHandler } from './error-handler.js';
+import { clientErrorHandler, createErrorHandler, frameworkErrorHandler, notFoundHandler } from './error-handler.js';
 
 export interface AppDeps {
   config: Config;
@@ -35,7 +35,10 @@ export async function buildApp({ config, store, upstream, log, inflight = new In
     // Shutdown waits for calls in flight itself (see main.ts), then breaks them off.
     forceCloseConnections: false,
     return503OnClosing: true,
-    routerOptions: { ignoreTrailingSlash: true },
+    // Model names are checked for length (256) by the route itself, with a message.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   });
   fastify.setErrorHandler(createErrorHandler(log));
   fastify.setNotFoundHandler(notFoundHandler);

@@ -23,7 +23,9 @@ export function rawCall(
       const body = Buffer.concat(chunks);
       resolve({ status, headers, body, complete, error, text: () => body.toString('utf8'), json: () => JSON.parse(body.toString('utf8')) });
     };
+    let answered = false;
     const req = httpRequest(url, { method: opts.method ?? 'POST', headers: opts.headers, agent: false }, (res) => {
+      answered = true;
       res.on('data', (c: Buffer) => {
         chunks.push(c);
         opts.onData?.(c);
@@ -32,7 +34,7 @@ export function rawCall(
       res.on('close', () => finish(res.statusCode ?? 0, res.headers, res.complete));
     });
     req.on('error', (err) => {
-      if (!req.res) finish(0, {}, false, err);
+      if (!answered) finish(0, {}, false, err);
     });
     req.end(opts.body);
   });
