@@ -43,7 +43,12 @@ export class JournalFile {
 
   /** Opens (or creates) the journal, cutting off a line left unfinished by a crash. */
   static async open(path: string, log: { warn: (msg: string) => void }): Promise<JournalFile> {
-    const unlock = lockJournal(path);
+    let unlock: () => void;
+    try {
+      unlock = lockJournal(path);
+    } catch (err) {
+      throw new Error(`cannot open the journal ${path} (journal.path): ${(err as Error).message}`);
+    }
     let fh: FileHandle | undefined;
     try {
       fh = await open(path, 'a+');
@@ -62,7 +67,7 @@ export class JournalFile {
     } catch (err) {
       await fh?.close().catch(() => undefined);
       unlock();
-      throw err;
+      throw new Error(`cannot open the journal ${path} (journal.path): ${(err as Error).message}`);
     }
   }
 

@@ -15,9 +15,7 @@ export function lockJournal(journalPath: string): () => void {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     const owner = Number(readFileSync(lockPath, 'utf8').trim());
     if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-      throw new Error(
-        `the journal ${journalPath} is in use by process ${owner}; give each proxy instance its own journal.path`,
-      );
+      throw new Error(`it is in use by process ${owner} (${lockPath}); give each proxy instance its own journal.path`);
     }
     writeFileSync(lockPath, String(process.pid));
   }
