@@ -204,7 +204,7 @@ export function createForwardHandler(deps: ForwardDeps) {
       {
         user: record.user, endpoint: record.endpoint, model: record.model, status: record.status, outcome: record.outcome,
         promptTokens: record.promptTokens, completionTokens: record.completionTokens, estimated: record.estimated,
-        cost, durationMs: Math.round(durationMs * 10) / 10, ...(journaled ? { journaled } : {}),
+        cost, durationMs: Math.round(durationMs * 10) / 10, journaled,
       },
       'call',
     );
