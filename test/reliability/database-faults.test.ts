@@ -1,4 +1,5 @@
-import { readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,12 +11,22 @@ import { STAND_IN_USAGE } from '../support/upstream-stand-in.js';
 
 let h: Harness | undefined;
 let disk: SmallDisk | undefined;
+let smallDir: string | undefined;
 afterEach(async () => {
   await h?.close();
   h = undefined;
   disk?.unmount();
   disk = undefined;
+  if (smallDir) rmSync(smallDir, { recursive: true, force: true });
+  smallDir = undefined;
 });
+
+/** A small filesystem of its own, and a directory beside it on the normal disk. */
+function smallDisk(size?: string): { disk?: SmallDisk; small: string; roomy: string } {
+  smallDir = mkdtempSync(join(tmpdir(), 'oap-small-'));
+  disk = SmallDisk.mount(join(smallDir, 'small'), size);
+  return { disk, small: join(smallDir, 'small'), roomy: smallDir };
+}
 
 const client = (url: string, user: string) =>
   new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sk-caller', defaultHeaders: { 'x-user': user }, maxRetries: 0 });
@@ -99,12 +110,9 @@ describe('the database fails: calls keep working and nothing is lost', () => {
 describe('the database and the journal both fail: new calls are refused before forwarding', () => {
   it('breaks off the answer it could not record, refuses new calls with 503, and recovers by itself', async (ctx) => {
     let faulty!: FaultyStore;
-    const base = await startHarness();
-    const dir = base.dir;
-    await base.close();
-    disk = SmallDisk.mount(join(dir, 'small'));
+    const { small } = smallDisk();
     if (!disk) return ctx.skip();
-    h = await startHarness([`--journal.path=${join(dir, 'small', 'q.journal')}`], { wrapStore: (s) => (faulty = new FaultyStore(s)) });
+    h = await startHarness([`--journal.path=${join(small, 'q.journal')}`], { wrapStore: (s) => (faulty = new FaultyStore(s)) });
     faulty.failWrites = true;
     disk.fill();
 
@@ -130,12 +138,9 @@ describe('the database and the journal both fail: new calls are refused before f
   });
 
   it('keeps calls in the journal when the SQLite file itself is on a full disk (SQLITE_FULL), then replays them', async (ctx) => {
-    const base = await startHarness();
-    const dir = base.dir;
-    await base.close();
-    disk = SmallDisk.mount(join(dir, 'small'), '4m');
+    const { small, roomy } = smallDisk('4m');
     if (!disk) return ctx.skip();
-    h = await startHarness([`--database.url=${join(dir, 'small', 'q.db')}`, `--journal.path=${join(dir, 'q.journal')}`]);
+    h = await startHarness([`--database.url=${join(small, 'q.db')}`, `--journal.path=${join(roomy, 'q.journal')}`]);
     await plainAndStreamed(h.url, 'warmup');
     disk.fill();
 
