@@ -8,7 +8,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Tests start real servers; forks keep them isolated and make timings of one file not disturb another's.
     pool: 'forks',
-    // Builds dist/ once for the tests that run the real command, and probes PostgreSQL once, so the PostgreSQL variants of tests run, skip with one line, or fail (OAP_REQUIRE_POSTGRES=1).
-    globalSetup: ['test/global-setup.ts', 'test/support/postgres-global-setup.ts'],
+    // Probes PostgreSQL once, so the PostgreSQL variants of tests run, skip with one line, or fail (OAP_REQUIRE_POSTGRES=1).
+    globalSetup: ['test/support/postgres-global-setup.ts'],
   },
 });

@@ -3,6 +3,7 @@ import { baseModelName } from '../accounting/model-names.js';
 import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
 import { badRequest, notFound } from '../server/errors.js';
 import type { ModelPrices, Price, Store } from '../store/types.js';
+import { rejectQueryParams } from './query-params.js';
 import { isoUtc, requireZonedTimestamp } from './timestamps.js';
 
 const PRICE_FIELDS = ['per1KQueryTokens', 'per1KAnswerTokens', 'per1KCachedQueryTokens'] as const;
@@ -16,21 +17,24 @@ export function registerModelRoutes(app: FastifyInstance, { store, catalogOrigin
     return modelView(model, base === model.name ? undefined : await store.getModel(base), catalogOrigins);
   };
 
-  app.post<{ Params: { name: string } }>('/model/:name', async (request) => {
+  app.post<{ Params: { name: string }; Querystring: Record<string, unknown> }>('/model/:name', async (request) => {
+    rejectQueryParams(request.query);
     const name = requireModelName(request.params.name);
     const price = parsePriceBody(request.body);
     await store.putPrice(name, price, 'admin');
     return view((await store.getModel(name))!);
   });
 
-  app.get<{ Params: { name: string } }>('/model/:name', async (request) => {
+  app.get<{ Params: { name: string }; Querystring: Record<string, unknown> }>('/model/:name', async (request) => {
+    rejectQueryParams(request.query);
     const name = requireModelName(request.params.name);
     const model = await store.getModel(name);
     if (!model) throw notFound('unknown_model', `no model named '${name}' is known (no prices, no queries)`);
     return view(model);
   });
 
-  app.get('/models', async () => {
+  app.get<{ Querystring: Record<string, unknown> }>('/models', async (request) => {
+    rejectQueryParams(request.query);
     const models = await store.listModels();
     const byName = new Map(models.map((m) => [m.name, m]));
     return models.map((m) => modelView(m, byName.get(baseModelName(m.name)), catalogOrigins));
@@ -70,7 +74,8 @@ function priceView(p: Price) {
 function requireModelName(name: string): string {
   if (!name || name.length > 256) throw badRequest('invalid_model_name', 'a model name must have 1 to 256 characters');
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name)) throw badRequest('invalid_model_name', 'a model name must not contain control characters');
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) throw badRequest('invalid_model_name', 'a model name must not contain control characters');
+  if (name.trim() !== name) throw badRequest('invalid_model_name', 'a model name must not begin or end with spaces');
   return name;
 }
 

@@ -16,6 +16,7 @@ export const CONFIG_KEYS = {
   'forward.idle-timeout': { parse: parseDurationMs, default: 900_000, help: 'longest silence from the upstream (before headers or between bytes)' },
   'database.url': { parse: parseNonEmptyString, default: 'openai-queries.db', help: 'SQLite file (also sqlite:, file:, jdbc:sqlite:), or postgres://user:password@host:5432/db', secret: true },
   'database.pool-size': { parse: parsePositiveInteger, default: 10, help: 'PostgreSQL connections per instance (instances x pool size must stay below the server\'s max_connections)' },
+  'journal.path': { parse: parseNonEmptyString, help: 'local file for calls the database could not take, replayed when it can (default: beside the SQLite file, else openai-queries.journal)' },
   'server.port': { parse: parsePort, default: 8080, help: 'TCP port' },
   'server.host': { parse: parseNonEmptyString, default: '127.0.0.1', help: 'listen address' },
   'server.body-limit': { parse: parseSizeBytes, default: 64 * 1024 ** 2, help: 'largest JSON request body; multipart uploads are streamed and not held to it' },

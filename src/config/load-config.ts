@@ -6,6 +6,8 @@ import { CONFIG_KEYS, KEY_ALIASES, envNameOf, type ConfigKey } from './keys.js';
 export interface Config {
   forward: { url: string; token?: string; connectTimeoutMs: number; idleTimeoutMs: number };
   database: { url: string; poolSize: number };
+  /** Unset: derived from database.url (see store/journal/journal-path.ts). */
+  journal: { path?: string };
   server: { port: number; host: string; bodyLimitBytes: number; shutdownGraceMs: number };
   log: { level: string };
   /** `file` is an absolute path, resolved against the working directory. */
@@ -57,6 +59,7 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
       idleTimeoutMs: value('forward.idle-timeout'),
     },
     database: { url: value('database.url'), poolSize: value('database.pool-size') },
+    journal: { path: value('journal.path') },
     server: {
       port: value('server.port'),
       host: value('server.host'),

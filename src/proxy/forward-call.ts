@@ -4,7 +4,8 @@ import { pipeline, type Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { usageForCall, noUsage, type CallUsage, type UsagePolicy } from '../accounting/call-usage.js';
-import { ApiError } from '../server/errors.js';
+import { ApiError, openAiErrorBody } from '../server/errors.js';
+import type { CommitGate } from '../store/journal/journaling-store.js';
 import type { QueryRecord, Store } from '../store/types.js';
 import { requireCallerUser } from './caller-user.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './header-policy.js';
@@ -24,6 +25,8 @@ export interface ForwardDeps {
   log: Logger;
   inflight: InflightCalls;
   forwardToken?: string;
+  /** Refuses calls that could not be recorded (database and journal both failing), before they are forwarded. */
+  commitGate?: CommitGate;
   /** How much of an answer is kept for counting it when the upstream gives no usage. */
   captureLimitBytes?: number;
 }
@@ -53,6 +56,9 @@ export function createForwardHandler(deps: ForwardDeps) {
     const user = requireCallerUser(request.headers['x-user']);
     const endpoint = pathOf(request.url);
     const { plan, body, multipart } = requestBody(request, endpoint);
+    if (deps.commitGate && !deps.commitGate.canCommit()) {
+      throw new ApiError(503, 'cannot_record', 'the proxy cannot record calls right now (neither its database nor its journal can be written); nothing was forwarded');
+    }
 
     const call = deps.inflight.start();
     const ctx: CallContext = { user, endpoint, arrivedAt, startedNs, plan, multipart, usagePolicy: usagePolicyFor(request.method, endpoint), call };
@@ -100,8 +106,21 @@ export function createForwardHandler(deps: ForwardDeps) {
   async function relayAnswer(ctx: CallContext, answer: Dispatcher.ResponseData, out: ServerResponse): Promise<void> {
     const status = answer.statusCode;
     const streamed = String(answer.headers['content-type'] ?? '').includes('text/event-stream');
-    out.writeHead(status, clientResponseHeaders(answer.headers, { bodyMayChange: streamed }));
-    if (streamed) out.flushHeaders();
+    const headers = clientResponseHeaders(answer.headers, { bodyMayChange: streamed });
+    // A stream's head goes out at once; a JSON answer's with its first bytes, so a body that fails
+    // before any of it was relayed can still be answered with an honest 502/504.
+    let headSent = streamed;
+    if (streamed) {
+      out.writeHead(status, headers);
+      out.flushHeaders();
+    }
+    const release = (part: Buffer) => {
+      if (!headSent) {
+        out.writeHead(status, headers);
+        headSent = true;
+      }
+      return writeWithBackpressure(out, part);
+    };
 
     const sse = streamed ? new SseUsageTap(ctx.plan?.hideUsageOnlyChunk ?? false, captureLimit) : undefined;
     const json = streamed ? undefined : new JsonUsageTap(captureLimit);
@@ -113,7 +132,7 @@ export function createForwardHandler(deps: ForwardDeps) {
           for (const part of sse.push(chunk)) await writeWithBackpressure(out, part);
         } else {
           // One chunk behind: the last one is released only after the commit.
-          if (lastChunk) await writeWithBackpressure(out, lastChunk);
+          if (lastChunk) await release(lastChunk);
           lastChunk = chunk;
           json!.push(chunk);
         }
@@ -123,6 +142,7 @@ export function createForwardHandler(deps: ForwardDeps) {
     }
 
     const outcome = bodyError ? outcomeOfBrokenBody(bodyError, ctx.call) : status >= 400 ? 'upstream_error' : 'ok';
+    const failedUnrelayed = bodyError && !headSent ? failureBeforeRelay(outcome) : undefined;
     let usage: CallUsage;
     let model: string;
     if (sse) {
@@ -139,11 +159,16 @@ export function createForwardHandler(deps: ForwardDeps) {
     const rateLimits = status < 300 ? readRateLimitHeaders(answer.headers, Date.now()) : undefined;
 
     try {
-      await commit(ctx, { status, outcome, model, streamed, usage }, rateLimits);
+      await commit(ctx, { status: failedUnrelayed?.status ?? status, outcome, model, streamed, usage }, rateLimits);
     } catch (err) {
       // Not committed: the caller must not see a complete answer.
       deps.log.error({ err: String(err), user: ctx.user, endpoint: ctx.endpoint }, 'could not record the call; breaking off its answer');
       out.destroy();
+      return;
+    }
+    if (failedUnrelayed && !out.destroyed) {
+      out.writeHead(failedUnrelayed.status, { 'content-type': 'application/json; charset=utf-8' });
+      out.end(openAiErrorBody(failedUnrelayed));
       return;
     }
     if (bodyError || out.destroyed) {
@@ -151,7 +176,8 @@ export function createForwardHandler(deps: ForwardDeps) {
       out.destroy();
       return;
     }
-    for (const part of sse ? sse.held : lastChunk ? [lastChunk] : []) await writeWithBackpressure(out, part);
+    for (const part of sse ? sse.held : lastChunk ? [lastChunk] : []) await release(part);
+    if (!headSent) out.writeHead(status, headers);
     out.end();
   }
 
@@ -177,12 +203,12 @@ export function createForwardHandler(deps: ForwardDeps) {
       streamed: facts.streamed,
       estimated: facts.usage.estimated,
     };
-    const { cost } = await deps.store.recordQuery(record, rateLimits);
+    const { cost, journaled } = await deps.store.recordQuery(record, rateLimits);
     deps.log.info(
       {
         user: record.user, endpoint: record.endpoint, model: record.model, status: record.status, outcome: record.outcome,
         promptTokens: record.promptTokens, completionTokens: record.completionTokens, estimated: record.estimated,
-        cost, durationMs: Math.round(durationMs * 10) / 10,
+        cost, durationMs: Math.round(durationMs * 10) / 10, journaled,
       },
       'call',
     );
@@ -246,6 +272,14 @@ function classifyRequestError(err: unknown, call: InflightCall): RequestFailure 
     return { status: 504, code: 'upstream_timeout', message: 'timed out connecting to the upstream', outcome: 'timeout', record: false };
   }
   return { status: 502, code: 'upstream_unreachable', message: `the upstream could not be reached (${code})`, outcome: 'unreachable', record: false };
+}
+
+/** The error a caller gets when the upstream's answer broke before any byte of it was relayed. */
+function failureBeforeRelay(outcome: string): ApiError {
+  if (outcome === 'timeout') return new ApiError(504, 'upstream_timeout', 'the upstream stopped sending its answer before any of it arrived');
+  if (outcome === 'shutdown') return new ApiError(503, 'shutting_down', 'the proxy is shutting down');
+  if (outcome === 'client_aborted') return new ApiError(499, 'client_closed', 'the caller went away');
+  return new ApiError(502, 'upstream_broken', 'the upstream broke off its answer before any of it arrived');
 }
 
 function outcomeOfBrokenBody(err: unknown, call: InflightCall): string {

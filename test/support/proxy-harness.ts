@@ -7,6 +7,8 @@ import { loadConfig, type Config } from '../../src/config/load-config.js';
 import { startProxy, type RunningProxy } from '../../src/proxy-server.js';
 import type { StoreKind } from './each-store.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
+import { openStore } from '../../src/store/open-store.js';
+import type { Store } from '../../src/store/types.js';
 import { UpstreamStandIn } from './upstream-stand-in.js';
 
 export const FORWARD_TOKEN = 'sk-test-forward-token-never-shown';
@@ -34,6 +36,8 @@ export interface HarnessOptions {
   databaseUrl?: string;
   /** false: start without forward.token, as a proxy whose callers bring their own key. */
   withToken?: boolean;
+  /** Wraps the real store, e.g. to inject faults (reliability tests). */
+  wrapStore?: (store: Store) => Store;
 }
 
 /** A real proxy on a fresh database (a temporary SQLite file, or a new PostgreSQL database) in front of a real loopback stand-in. */
@@ -65,7 +69,8 @@ export async function startHarness(overrides: string[] = [], opts: HarnessOption
   const log = pino({ level: 'info' }, new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } }));
   let proxy: RunningProxy;
   try {
-    proxy = await startProxy(config as Config, log);
+    const store = opts.wrapStore ? opts.wrapStore(await openStore(config.database.url, log, { poolSize: config.database.poolSize })) : undefined;
+    proxy = await startProxy(config as Config, log, { store });
   } catch (err) {
     await ownDatabase?.drop();
     throw err;

@@ -51,6 +51,9 @@ export const POSTGRES_MIGRATIONS: string[] = [
      reset BIGINT,
      observed_at BIGINT NOT NULL
    );`,
+  // Journal replays (src/store/journal): a replayed entry carries its id, and is skipped if it is already here.
+  `ALTER TABLE queries ADD COLUMN journal_id TEXT;
+   CREATE UNIQUE INDEX queries_journal_id ON queries (journal_id) WHERE journal_id IS NOT NULL;`,
 ];
 
 /**

@@ -51,13 +51,13 @@ export async function openPostgresStore({ url, poolSize, log, reprice = REPRICE_
   return new PostgresStore(pool, reprice, log);
 }
 
-const INSERT_QUERY = new Statement(
-  'oap_insert_query',
-  `WITH new_model AS (
+const insertQuerySql = (journalId?: string) => `WITH new_model AS (
      INSERT INTO models (name, first_seen) SELECT @model::text, @ts::bigint WHERE @model::text <> ''
      ON CONFLICT (name) DO NOTHING)
-   ${pricedInsertSql(typedParameter)} RETURNING cost, priced`,
-);
+   ${pricedInsertSql(typedParameter, '', journalId)} RETURNING cost, priced`;
+const INSERT_QUERY = new Statement('oap_insert_query', insertQuerySql());
+/** Journal replays: an entry inserted before is skipped, not inserted twice. */
+const INSERT_JOURNALED_QUERY = new Statement('oap_insert_journaled_query', insertQuerySql('@journal_id::text'));
 const LOCK_SHARED = new Statement('oap_lock_models_shared', LOCK_MODELS_SHARED);
 const LOCK_EXCLUSIVE = new Statement('oap_lock_models_exclusive', LOCK_MODELS_EXCLUSIVE);
 
@@ -110,11 +110,14 @@ class PostgresStore implements Store {
     const values = recordValues(query);
     const row = await inTransaction(this.pool, async (client) => {
       await LOCK_SHARED.run(client, { models: [values.model, values.base_model] });
-      const { rows } = await INSERT_QUERY.run<{ cost: number; priced: number }>(client, values);
-      return rows[0];
+      const { rows } = query.journalId === undefined
+        ? await INSERT_QUERY.run<{ cost: number; priced: number }>(client, values)
+        : await INSERT_JOURNALED_QUERY.run<{ cost: number; priced: number }>(client, { ...values, journal_id: query.journalId });
+      return rows[0] as { cost: number; priced: number } | undefined;
     });
     if (rateLimits) this.rateLimitWriter.offer(rateLimits);
-    return { cost: row.cost, priced: row.priced === 1 };
+    // No row: this journal entry was replayed before.
+    return row ? { cost: row.cost, priced: row.priced === 1 } : { cost: 0, priced: false };
   }
 
   async putPrice(model: string, price: Price, source: PriceSource): Promise<void> {

@@ -15,9 +15,11 @@ export type RecordColumn = (typeof RECORD_COLUMNS)[number];
  * subquery, so a row is never written at a price other than the one the
  * database holds when the statement runs. `value` gives the SQL expression for
  * each column (a parameter, or a column of `from`); `from` is an optional row
- * source such as `unnest(...) AS u(...)`.
+ * source such as `unnest(...) AS u(...)`. With `journalId` (the SQL for a
+ * journal entry's id) a row replayed from the journal before is skipped, not
+ * inserted twice: it then returns no row.
  */
-export function pricedInsertSql(value: (column: RecordColumn) => string, from = ''): string {
+export function pricedInsertSql(value: (column: RecordColumn) => string, from = '', journalId?: string): string {
   const cost = unitCostSql({
     model: value('model'),
     baseModel: value('base_model'),
@@ -26,9 +28,12 @@ export function pricedInsertSql(value: (column: RecordColumn) => string, from = 
     cachedTokens: value('cached_tokens'),
     completionTokens: value('completion_tokens'),
   });
-  return `INSERT INTO queries (${RECORD_COLUMNS.join(', ')}, priced, cost)
-  SELECT ${RECORD_COLUMNS.join(', ')}, CASE WHEN r.v IS NULL THEN 0 ELSE 1 END, COALESCE(r.v, 0)
-  FROM (SELECT ${RECORD_COLUMNS.map((c) => `${value(c)} AS ${c}`).join(', ')}, ${cost} AS v ${from ? `FROM ${from}` : ''}) r`;
+  const journal = journalId ? { column: ', journal_id', value: `, ${journalId} AS journal_id` } : { column: '', value: '' };
+  // `WHERE true` lets SQLite's parser tell ON CONFLICT from a join constraint after INSERT ... SELECT.
+  const skipReplayed = journalId ? ' WHERE true ON CONFLICT (journal_id) WHERE journal_id IS NOT NULL DO NOTHING' : '';
+  return `INSERT INTO queries (${RECORD_COLUMNS.join(', ')}, priced, cost${journal.column})
+  SELECT ${RECORD_COLUMNS.join(', ')}, CASE WHEN r.v IS NULL THEN 0 ELSE 1 END, COALESCE(r.v, 0)${journal.column}
+  FROM (SELECT ${RECORD_COLUMNS.map((c) => `${value(c)} AS ${c}`).join(', ')}, ${cost} AS v${journal.value} ${from ? `FROM ${from}` : ''}) r${skipReplayed}`;
 }
 
 /** Named parameters (@ts, @user_name, ...) for one QueryRecord-shaped row of the queries table. */

@@ -46,6 +46,9 @@ export const SQLITE_MIGRATIONS: string[] = [
      reset INTEGER,
      observed_at INTEGER NOT NULL
    );`,
+  // Journal replay stores each entry's id with its row, so an entry replayed twice is inserted once.
+  `ALTER TABLE queries ADD COLUMN journal_id TEXT;
+   CREATE UNIQUE INDEX queries_journal_id ON queries (journal_id) WHERE journal_id IS NOT NULL;`,
 ];
 
 export class SchemaTooNewError extends Error {}

@@ -46,6 +46,7 @@ export async function openSqliteStore({ path, log }: SqliteStoreOptions): Promis
 }
 
 const INSERT_QUERY = `${pricedInsertSql(namedParameter)} RETURNING cost, priced`;
+const INSERT_JOURNALED_QUERY = `${pricedInsertSql(namedParameter, '', '@journal_id')} RETURNING cost, priced`;
 
 const UPSERT_RATE_LIMIT = `INSERT INTO rate_limits (kind, maximum, remaining, reset, observed_at)
   VALUES (@kind, @maximum, @remaining, @reset, @observedAt)
@@ -57,12 +58,15 @@ class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly knownModels = new Set<string>();
   private readonly insertQuery;
+  /** Journal replays: an entry already in the table is skipped, not inserted twice. */
+  private readonly insertJournaledQuery;
   private readonly insertModel;
   private readonly upsertRateLimit;
   private readonly recordTx;
 
   constructor(private readonly db: Database.Database) {
     this.insertQuery = db.prepare(INSERT_QUERY);
+    this.insertJournaledQuery = db.prepare(INSERT_JOURNALED_QUERY);
     this.insertModel = db.prepare('INSERT INTO models (name, first_seen) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
     this.upsertRateLimit = db.prepare(UPSERT_RATE_LIMIT);
     this.recordTx = db.transaction((q: QueryRecord, limits?: RateLimitSnapshot) => {
@@ -70,14 +74,17 @@ class SqliteStore implements Store {
         this.insertModel.run(q.model, q.timestamp);
         this.knownModels.add(q.model);
       }
-      const row = this.insertQuery.get(recordValues(q)) as { cost: number; priced: number };
+      const row = (q.journalId === undefined
+        ? this.insertQuery.get(recordValues(q))
+        : this.insertJournaledQuery.get({ ...recordValues(q), journal_id: q.journalId })) as { cost: number; priced: number } | undefined;
       if (limits) {
         for (const kind of ['requests', 'tokens'] as const) {
           const w = limits[kind];
           if (w) this.upsertRateLimit.run({ kind, ...w, observedAt: limits.observedAt });
         }
       }
-      return { cost: row.cost, priced: row.priced === 1 };
+      // No row: this journal entry was replayed before.
+      return row ? { cost: row.cost, priced: row.priced === 1 } : { cost: 0, priced: false };
     });
   }
 
