@@ -10,6 +10,7 @@ import type {
 import { LOCK_MODELS_EXCLUSIVE, LOCK_MODELS_SHARED } from './advisory-locks.js';
 import { typedParameter } from './column-types.js';
 import { migratePostgres } from './migrations.js';
+import { changedCatalogModels } from '../catalog-changes.js';
 import { createPool, describeConnectError } from './pg-pool.js';
 import { RateLimitWriter, type RateLimitRow } from './rate-limit-writer.js';
 import { Statement, inTransaction, runNamed } from './statements.js';
@@ -139,12 +140,17 @@ class PostgresStore implements Store {
   }
 
   async replaceCatalogPrices(prices: Map<string, Price[]>): Promise<void> {
-    const touched = await inTransaction(this.pool, async (client) => {
-      const { rows } = await client.query<{ model: string }>("SELECT DISTINCT model FROM prices WHERE source = 'catalog'");
-      const models = [...new Set([...rows.map((r) => r.model), ...prices.keys()])];
-      await LOCK_EXCLUSIVE.run(client, { models });
-      await client.query("DELETE FROM prices WHERE source = 'catalog'");
-      const list = [...prices].flatMap(([model, ps]) => ps.map((p) => ({ model, ...p })));
+    // One transaction with the re-pricing, as in SQLite: a crash cannot leave new catalog prices beside rows
+    // priced by the old ones, which a restart (seeing no change) would never mend. Instances starting together
+    // serialise on the models' locks; the second finds nothing changed.
+    await inTransaction(this.pool, async (client) => {
+      const { rows: names } = await client.query<{ model: string }>("SELECT DISTINCT model FROM prices WHERE source = 'catalog'");
+      await LOCK_EXCLUSIVE.run(client, { models: [...new Set([...names.map((r) => r.model), ...prices.keys()])] });
+      const { rows: stored } = await client.query("SELECT * FROM prices WHERE source = 'catalog'");
+      const changed = changedCatalogModels(stored, prices);
+      if (changed.length === 0) return;
+      await runNamed(client, "DELETE FROM prices WHERE source = 'catalog' AND model = ANY(@models::text[])", { models: changed });
+      const list = changed.flatMap((model) => (prices.get(model) ?? []).map((p) => ({ model, ...p })));
       await runNamed(
         client,
         `INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
@@ -158,15 +164,10 @@ class PostgresStore implements Store {
           perCached: list.map((p) => p.per1KCachedQueryTokens),
         },
       );
-      return models;
-    });
-    for (const model of touched) {
-      const rest = await inTransaction(this.pool, async (client) => {
-        await LOCK_EXCLUSIVE.run(client, { models: [model] });
-        return this.repriceFirstWindow(client, model, Number.MIN_SAFE_INTEGER, null);
+      await runNamed(client, `UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE model = ANY(@models::text[]) OR base_model = ANY(@models::text[])`, {
+        models: changed,
       });
-      await this.repriceRemainingWindows(rest);
-    }
+    });
   }
 
   /**

@@ -10,6 +10,7 @@ import type {
 } from '../types.js';
 import { importOriginalIfPresent, type ImportReport } from './import-original.js';
 import { migrateSqlite } from './migrations.js';
+import { changedCatalogModels } from '../catalog-changes.js';
 
 const READ_BATCH = 1000;
 /** Re-pricing more rows than this is split into id windows, yielding between them. */
@@ -108,16 +109,8 @@ class SqliteStore implements Store {
   }
 
   async replaceCatalogPrices(prices: Map<string, Price[]>): Promise<void> {
-    const stored = new Map<string, Price[]>();
-    for (const r of this.db.prepare("SELECT * FROM prices WHERE source = 'catalog' ORDER BY model, valid_from").all() as Record<string, unknown>[]) {
-      const list = stored.get(r.model as string) ?? [];
-      list.push(toPrice(r));
-      stored.set(r.model as string, list);
-    }
-    // Only models whose catalog prices changed are re-priced: a restart with the same catalog costs no UPDATE.
-    const changed = [...new Set([...stored.keys(), ...prices.keys()])].filter(
-      (model) => priceListKey(stored.get(model)) !== priceListKey(prices.get(model)),
-    );
+    const stored = this.db.prepare("SELECT * FROM prices WHERE source = 'catalog'").all() as Record<string, unknown>[];
+    const changed = changedCatalogModels(stored, prices);
     if (changed.length === 0) return;
     const remove = this.db.prepare("DELETE FROM prices WHERE source = 'catalog' AND model = ?");
     const insert = this.db.prepare(`INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
@@ -225,12 +218,4 @@ class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
-}
-
-/** Compares price lists regardless of order. */
-function priceListKey(list: Price[] | undefined): string {
-  return (list ?? [])
-    .map((p) => `${p.validFrom}:${p.per1KQueryTokens}:${p.per1KAnswerTokens}:${p.per1KCachedQueryTokens}`)
-    .sort()
-    .join('|');
 }
