@@ -2,8 +2,9 @@ import type pg from 'pg';
 import type { RateLimitSnapshot } from '../../proxy/rate-limit-headers.js';
 import { pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
 import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
-import { QUERY_COLUMNS, USAGE_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
-import { groupPrices, toQueryRow, toUsage } from '../sql/rows.js';
+import { USAGE_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
+import { pagedQueries } from '../sql/paged-queries.js';
+import { groupPrices, toUsage } from '../sql/rows.js';
 import type {
   ModelPrices, Page, Price, PriceSource, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
 } from '../types.js';
@@ -15,7 +16,6 @@ import { createPool, describeConnectError } from './pg-pool.js';
 import { RateLimitWriter, type RateLimitRow } from './rate-limit-writer.js';
 import { Statement, inTransaction, runNamed } from './statements.js';
 
-const READ_BATCH = 1000;
 
 /** Re-pricing more rows than inOneGo is split into id windows, one transaction each, so inserts of the model are not held up long. */
 export interface RepriceLimits {
@@ -245,28 +245,7 @@ class PostgresStore implements Store {
   }
 
   async *queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]> {
-    const { where, params } = filterWhere(filter);
-    let remaining = page.limit ?? Infinity;
-    let offset = page.offset ?? 0;
-    let cursor: { ts: number; id: number } | undefined;
-    // Keyset pages, each its own statement: no connection is held while the caller reads slowly.
-    while (remaining > 0) {
-      const size = Math.min(READ_BATCH, remaining);
-      const keyset = cursor ? `${where ? `${where} AND` : 'WHERE'} (ts > @cts OR (ts = @cts AND id > @cid))` : where;
-      const { rows } = await runNamed(
-        this.pool,
-        `SELECT ${QUERY_COLUMNS} FROM queries ${keyset} ORDER BY ts, id LIMIT @size OFFSET @offset`,
-        { ...params, cts: cursor?.ts, cid: cursor?.id, size, offset },
-      );
-      if (rows.length === 0) return;
-      offset = 0;
-      remaining -= rows.length;
-      const batch = rows.map(toQueryRow);
-      const last = batch[batch.length - 1];
-      cursor = { ts: last.timestamp, id: last.id };
-      yield batch;
-      if (rows.length < size) return;
-    }
+    yield* pagedQueries(filter, page, async (sql, params) => (await runNamed(this.pool, sql, params)).rows);
   }
 
   async userExists(name: string): Promise<boolean> {
