@@ -1,13 +1,16 @@
 import type { Logger } from 'pino';
+import { loadPriceCatalog } from './accounting/price-catalog/load-price-catalog.js';
 import type { Config } from './config/load-config.js';
 import { buildApp, type App } from './server/app.js';
 import { createUpstream } from './proxy/upstream.js';
+import { JournalingStore } from './store/journal/journaling-store.js';
+import { defaultJournalPath } from './store/journal/journal-path.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/types.js';
 
 export interface RunningProxy {
   app: App;
-  store: Store;
+  store: JournalingStore;
   /** Where it listens, e.g. http://127.0.0.1:8080 */
   url: string;
   /** Stops accepting, lets calls finish within the grace period, breaks off the rest, closes the store. */
@@ -17,9 +20,20 @@ export interface RunningProxy {
 /** Everything main.ts starts, as one function tests can call with their own config. */
 export async function startProxy(config: Config, log: Logger, opts: { store?: Store } = {}): Promise<RunningProxy> {
   warnAboutRiskySettings(config, log);
-  const store = opts.store ?? (await openStore(config.database.url, log));
+  const catalog = await loadPriceCatalog(config.prices);
+  const database = opts.store ?? (await openStore(config.database.url, log, { poolSize: config.database.poolSize }));
+  // Every store sits under the journal: a failing database write becomes a journal line, not a lost call.
+  let store: JournalingStore;
+  try {
+    await database.replaceCatalogPrices(catalog.prices);
+    store = await JournalingStore.open(database, { journalPath: config.journal.path ?? defaultJournalPath(config.database.url), log });
+  } catch (err) {
+    if (!opts.store) await database.close();
+    throw err;
+  }
+  log.info({ models: catalog.prices.size, file: config.prices.file ?? null, bundled: config.prices.catalog }, 'catalog prices loaded');
   const upstream = createUpstream(config.forward);
-  const app = await buildApp({ config, store, upstream, log });
+  const app = await buildApp({ config, store, durability: store, upstream, log, catalogOrigins: catalog.origins });
   await app.fastify.listen({ port: config.server.port, host: config.server.host });
   const address = app.fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;

@@ -1,10 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { aQuery } from './support/records.js';
+import type { QueryRecord } from '../src/store/types.js';
+import { aQuery as aChatQuery } from './support/query-records.js';
 import { startHarness, type Harness } from './support/proxy-harness.js';
 
+/** A gpt-4-1106-preview call (the original README's model) arriving at `at`. */
+const aQuery = ({ at, ...rest }: Partial<QueryRecord> & { at: string }) =>
+  aChatQuery({ timestamp: Date.parse(at), model: 'gpt-4-1106-preview', requestedModel: 'gpt-4-1106-preview', ...rest });
+
 let h: Harness;
+// Admin-entered prices alone: the bundled catalog would price these models too (see prices-*.test.ts).
 beforeEach(async () => {
-  h = await startHarness();
+  h = await startHarness(['--prices.catalog=false']);
 });
 afterEach(async () => {
   await h.close();

@@ -1,26 +1,27 @@
 import OpenAI from 'openai';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describeEachStore } from './support/each-store.js';
 import { ANSWER_WORDS, STAND_IN_USAGE } from './support/upstream-stand-in.js';
 import { FORWARD_TOKEN, startHarness, type Harness } from './support/proxy-harness.js';
 
-let h: Harness;
-beforeEach(async () => {
-  h = await startHarness();
-});
-afterEach(async () => {
-  await h.close();
-});
+describeEachStore('chat completions through the official openai client', (store) => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await startHarness([], { store });
+  });
+  afterEach(async () => {
+    await h.close();
+  });
 
-const client = (user = 'adam') =>
-  new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'sk-caller-own-key', defaultHeaders: { 'x-user': user }, maxRetries: 0 });
+  const client = (user = 'adam') =>
+    new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'sk-caller-own-key', defaultHeaders: { 'x-user': user }, maxRetries: 0 });
 
-async function queries(params = '') {
-  const res = await fetch(`${h.url}/queries${params}`);
-  expect(res.status).toBe(200);
-  return (await res.json()) as Record<string, any>[];
-}
+  async function queries(params = '') {
+    const res = await fetch(`${h.url}/queries${params}`);
+    expect(res.status).toBe(200);
+    return (await res.json()) as Record<string, any>[];
+  }
 
-describe('chat completions through the official openai client', () => {
   it('forwards a plain call, injects the forward token and records exact usage', async () => {
     const answer = await client().chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
     expect(answer.choices[0].message.content).toBe(ANSWER_WORDS.join(''));
@@ -54,5 +55,36 @@ describe('chat completions through the official openai client', () => {
     let usage;
     for await (const chunk of stream) if (chunk.usage) usage = chunk.usage;
     expect(usage).toMatchObject({ prompt_tokens: 12, completion_tokens: 6 });
+  });
+
+  describe('tool calls', () => {
+    it('relays streamed tool-call deltas the client reassembles, and records the usage', async () => {
+      h.upstream.behaviour = {
+        kind: 'custom',
+        handle: (_req, body, res) => {
+          const sent = JSON.parse(body.toString());
+          expect(sent.tools[0].function.name).toBe('get_weather');
+          const chunk = (delta: object, finish: string | null = null) =>
+            `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-2024-08-06', choices: [{ index: 0, delta, finish_reason: finish }], usage: null })}\n\n`;
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(chunk({ role: 'assistant', tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '' } }] }));
+          res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] }));
+          res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] }));
+          res.write(chunk({}, 'tool_calls'));
+          res.write(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-2024-08-06', choices: [], usage: { prompt_tokens: 80, completion_tokens: 15, completion_tokens_details: { reasoning_tokens: 0 }, prompt_tokens_details: { cached_tokens: 64 } } })}\n\n`);
+          res.end('data: [DONE]\n\n');
+        },
+      };
+      const runner = client().chat.completions.stream({
+        model: 'gpt-4o',
+        messages: [{ role: 'user', content: 'Weather in Paris?' }],
+        tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }],
+      });
+      const final = await runner.finalChatCompletion();
+      const call = final.choices[0].message.tool_calls![0];
+      expect(call.type === 'function' && call.function.arguments).toBe('{"city":"Paris"}');
+      const [row] = await queries();
+      expect(row).toMatchObject({ queryTokens: 80, answerTokens: 15, cachedQueryTokens: 64, estimated: false, streamed: true });
+    });
   });
 });

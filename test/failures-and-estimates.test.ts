@@ -23,7 +23,7 @@ const allQueries = async () => (await fetch(`${h!.url}/queries?status=all`)).jso
 describe('calls the proxy rejects itself', () => {
   it('answers 401 without x-user, forwards nothing and records nothing', async () => {
     h = await startHarness();
-    for (const headers of [{}, { 'x-user': '' }, { 'x-user': '   ' }]) {
+    for (const headers of [{}, { 'x-user': '' }, { 'x-user': '   ' }] as Record<string, string>[]) {
       const res = await post(chat(), headers);
       expect(res.status).toBe(401);
       const err = JSON.parse(res.text).error;

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { QueryRecord, Store } from '../src/store/types.js';
-import { aQuery } from './support/records.js';
+import { aQuery as aRecordedQuery } from './support/query-records.js';
+
+const aQuery = ({ at, ...overrides }: Partial<QueryRecord> & { at: string }): QueryRecord => aRecordedQuery({ ...overrides, timestamp: Date.parse(at) });
 
 let dir: string;
 let path: string;

@@ -8,8 +8,10 @@ import { toUsage } from '../src/store/sql/rows.js';
 import { ALL_USERS_SPANS, DAY_MS, MONTH_MS, PER_USER_SPANS, planUsageParts } from '../src/store/sql/usage-rollup-sql.js';
 import { SQLITE_MIGRATIONS } from '../src/store/sqlite/migrations.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import type { QueryFilter, Store, UsageSummary } from '../src/store/types.js';
-import { aQuery } from './support/records.js';
+import type { QueryFilter, QueryRecord, Store, UsageSummary } from '../src/store/types.js';
+import { aQuery as aRecordedQuery } from './support/query-records.js';
+
+const aQuery = ({ at, ...overrides }: Partial<QueryRecord> & { at: string }): QueryRecord => aRecordedQuery({ ...overrides, timestamp: Date.parse(at) });
 
 /** A small deterministic PRNG, so a failure can be replayed. */
 function random(seed: number) {

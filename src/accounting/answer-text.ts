@@ -47,12 +47,19 @@ function collectChoice(part: any, out: string[]): void {
 }
 
 function collectStrings(value: unknown, out: string[]): void {
-  if (Array.isArray(value)) for (const v of value) collectStrings(v, out);
-  else if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      if (k === 'text' || k === 'arguments') {
-        if (typeof v === 'string') out.push(v);
-      } else collectStrings(v, out);
+  // A loop, not recursion: deeply nested output must not overflow the stack.
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (Array.isArray(v)) for (let i = v.length - 1; i >= 0; i--) stack.push(v[i]);
+    else if (v && typeof v === 'object') {
+      const entries = Object.entries(v);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [k, inner] = entries[i];
+        if (k === 'text' || k === 'arguments') {
+          if (typeof inner === 'string') out.push(inner);
+        } else stack.push(inner);
+      }
     }
   }
 }

@@ -7,22 +7,28 @@ export interface CallUsage extends Usage {
   estimated: boolean;
 }
 
+/** estimate: the upstream's usage, else a count; reported: the upstream's usage, else none; none: never any. */
+export type UsagePolicy = 'estimate' | 'reported' | 'none';
+
 const ZERO: Usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 };
 
 /**
  * The usage to record: the upstream's own whenever it gave one. Only when it
- * gave none is the call counted with the model's tokenizer, and marked as
- * estimated.
+ * gave none, and the policy allows it, is the call counted with the model's
+ * tokenizer, and marked as estimated.
  */
 export async function usageForCall(input: {
+  policy: UsagePolicy;
   reported?: Usage;
   model: string;
   requestJson?: unknown;
   answer?: { capture: AnswerCapture; streamed: boolean; parsed?: unknown };
 }): Promise<CallUsage> {
+  if (input.policy === 'none') return noUsage();
   const r = input.reported;
   // Hot path: a literal, not `{ ...r, estimated }` (object spread cost ~1 µs here on Node 20).
   if (r) return { promptTokens: r.promptTokens, completionTokens: r.completionTokens, cachedTokens: r.cachedTokens, reasoningTokens: r.reasoningTokens, estimated: false };
+  if (input.policy === 'reported') return noUsage();
   const promptTokens = input.requestJson ? await estimatePromptTokens(input.model, input.requestJson) : 0;
   let completionTokens = 0;
   if (input.answer && input.answer.capture.totalBytes > 0) {

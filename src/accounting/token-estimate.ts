@@ -61,13 +61,18 @@ export async function estimatePromptTokens(model: string, body: unknown): Promis
 
 /** Every string inside a value (message contents, tool schemas, input items). */
 function collectText(value: unknown, out: string[]): void {
-  if (typeof value === 'string') out.push(value);
-  else if (Array.isArray(value)) for (const v of value) collectText(v, out);
-  else if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      // Base64 images and audio are not text tokens; counting them would inflate the estimate wildly.
-      if (k === 'image_url' || k === 'input_audio' || k === 'file_data' || k === 'image') continue;
-      collectText(v, out);
+  // A loop, not recursion: a request body nested thousands of levels deep must not overflow the stack.
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') out.push(v);
+    else if (Array.isArray(v)) for (let i = v.length - 1; i >= 0; i--) stack.push(v[i]);
+    else if (v && typeof v === 'object') {
+      for (const [k, inner] of Object.entries(v)) {
+        // Base64 images and audio are not text tokens; counting them would inflate the estimate wildly.
+        if (k === 'image_url' || k === 'input_audio' || k === 'file_data' || k === 'image') continue;
+        stack.push(inner);
+      }
     }
   }
 }

@@ -19,6 +19,12 @@ function singleValues(raw: RawQuery, allowed: string[]): Record<string, string> 
   return out;
 }
 
+/** For routes that take no parameters: an unexpected one is a mistake worth saying. */
+export function rejectQueryParams(raw: Record<string, unknown> | undefined): void {
+  const names = Object.keys(raw ?? {});
+  if (names.length > 0) throw badRequest('unknown_parameter', `unknown parameter '${names[0]}'; this route takes none`);
+}
+
 export function parseFilter(raw: RawQuery, allowPaging = false): { filter: QueryFilter; page: Page } {
   const q = singleValues(raw, allowPaging ? [...FILTER_PARAMS, ...PAGE_PARAMS] : FILTER_PARAMS);
   const filter: QueryFilter = { status: 'ok' };

@@ -1,10 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { RateLimitWindow } from '../proxy/rate-limit-headers.js';
 import type { Store } from '../store/types.js';
+import { rejectQueryParams } from './query-params.js';
 import { isoUtc } from './timestamps.js';
 
 export function registerRateLimitsRoute(app: FastifyInstance, { store }: { store: Store }): void {
-  app.get('/ratelimits', async () => {
+  app.get<{ Querystring: Record<string, unknown> }>('/ratelimits', async (request) => {
+    rejectQueryParams(request.query);
     const limits = await store.rateLimits();
     const out: Record<string, unknown> = {};
     if (limits.requests) out.requests = windowView(limits.requests);

@@ -1,13 +1,17 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_KEYS, KEY_ALIASES, envNameOf, type ConfigKey } from './keys.js';
 
 export interface Config {
   forward: { url: string; token?: string; connectTimeoutMs: number; idleTimeoutMs: number };
-  database: { url: string };
+  database: { url: string; poolSize: number };
+  /** Unset: derived from database.url (see store/journal/journal-path.ts). */
+  journal: { path?: string };
   server: { port: number; host: string; bodyLimitBytes: number; shutdownGraceMs: number };
   log: { level: string };
+  /** `file` is an absolute path, resolved against the working directory. */
+  prices: { catalog: boolean; file?: string };
 }
 
 export class ConfigError extends Error {
@@ -54,7 +58,8 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
       connectTimeoutMs: value('forward.connect-timeout'),
       idleTimeoutMs: value('forward.idle-timeout'),
     },
-    database: { url: value('database.url') },
+    database: { url: value('database.url'), poolSize: value('database.pool-size') },
+    journal: { path: value('journal.path') },
     server: {
       port: value('server.port'),
       host: value('server.host'),
@@ -62,9 +67,12 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
       shutdownGraceMs: value('server.shutdown-grace'),
     },
     log: { level: value('log.level') },
+    prices: { catalog: value('prices.catalog'), file: optionalPath(value('prices.file'), cwd) },
   };
   return { config, warnings };
 }
+
+const optionalPath = (path: string | undefined, cwd: string) => (path === undefined ? undefined : resolve(cwd, path));
 
 interface Layer {
   source: string;

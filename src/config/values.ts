@@ -6,6 +6,12 @@ export function parsePort(raw: unknown): number {
   return n;
 }
 
+export function parsePositiveInteger(raw: unknown): number {
+  const s = String(raw).trim();
+  if (!/^\d{1,9}$/.test(s) || Number(s) < 1) throw new Error(`'${s}' is not a whole number of at least 1`);
+  return Number(s);
+}
+
 export function parseNonEmptyString(raw: unknown): string {
   if (typeof raw !== 'string' && typeof raw !== 'number') throw new Error(`'${String(raw)}' is not a string`);
   const s = String(raw).trim();
@@ -45,6 +51,17 @@ export function parseSizeBytes(raw: unknown): number {
   const n = Number(m[1]) * SIZE_UNITS[m[2] ?? 'b'];
   if (n < 1) throw new Error('must be at least 1 byte');
   return n;
+}
+
+const TRUE_WORDS = ['true', 'yes', 'on', '1'];
+const FALSE_WORDS = ['false', 'no', 'off', '0'];
+
+export function parseBoolean(raw: unknown): boolean {
+  if (typeof raw === 'boolean') return raw;
+  const s = String(raw).trim().toLowerCase();
+  if (TRUE_WORDS.includes(s)) return true;
+  if (FALSE_WORDS.includes(s)) return false;
+  throw new Error(`'${raw}' is not true or false`);
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];

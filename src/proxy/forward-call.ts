@@ -1,19 +1,22 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { usageForCall, noUsage, type CallUsage } from '../accounting/call-usage.js';
-import { ApiError } from '../server/errors.js';
+import { usageForCall, noUsage, type CallUsage, type UsagePolicy } from '../accounting/call-usage.js';
+import { ApiError, openAiErrorBody } from '../server/errors.js';
+import type { CommitGate } from '../store/journal/journaling-store.js';
 import type { QueryRecord, Store } from '../store/types.js';
 import { requireCallerUser } from './caller-user.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './header-policy.js';
 import type { InflightCall, InflightCalls } from './inflight-calls.js';
 import { JsonUsageTap } from './json-usage-tap.js';
+import { MultipartModelTap, multipartBoundary } from './multipart-model-tap.js';
 import { readRateLimitHeaders } from './rate-limit-headers.js';
 import { planJsonRequest, requiresJsonBody, type RequestPlan } from './request-plan.js';
 import { SseUsageTap, parseEventData } from './sse-usage-tap.js';
 import { upstreamPath, type Upstream } from './upstream.js';
+import { usagePolicyFor } from './usage-policy.js';
 import { writeWithBackpressure } from './write-with-backpressure.js';
 
 export interface ForwardDeps {
@@ -22,6 +25,8 @@ export interface ForwardDeps {
   log: Logger;
   inflight: InflightCalls;
   forwardToken?: string;
+  /** Refuses calls that could not be recorded (database and journal both failing), before they are forwarded. */
+  commitGate?: CommitGate;
   /** How much of an answer is kept for counting it when the upstream gives no usage. */
   captureLimitBytes?: number;
 }
@@ -32,6 +37,8 @@ interface CallContext {
   arrivedAt: number;
   startedNs: bigint;
   plan?: RequestPlan;
+  multipart?: MultipartModelTap;
+  usagePolicy: UsagePolicy;
   call: InflightCall;
 }
 
@@ -48,10 +55,13 @@ export function createForwardHandler(deps: ForwardDeps) {
     const startedNs = process.hrtime.bigint();
     const user = requireCallerUser(request.headers['x-user']);
     const endpoint = pathOf(request.url);
-    const { plan, body } = requestBody(request, endpoint);
+    const { plan, body, multipart } = requestBody(request, endpoint);
+    if (deps.commitGate && !deps.commitGate.canCommit()) {
+      throw new ApiError(503, 'cannot_record', 'the proxy cannot record calls right now (neither its database nor its journal can be written); nothing was forwarded');
+    }
 
     const call = deps.inflight.start();
-    const ctx: CallContext = { user, endpoint, arrivedAt, startedNs, plan, call };
+    const ctx: CallContext = { user, endpoint, arrivedAt, startedNs, plan, multipart, usagePolicy: usagePolicyFor(request.method, endpoint), call };
     const out = reply.raw;
     out.on('close', () => {
       if (!out.writableFinished) call.abort('client_aborted');
@@ -80,8 +90,8 @@ export function createForwardHandler(deps: ForwardDeps) {
   async function failBeforeAnswer(ctx: CallContext, err: unknown, reply: FastifyReply): Promise<void> {
     const failure = classifyRequestError(err, ctx.call);
     if (failure.record) {
-      const usage = await usageForCall({ model: ctx.plan?.model ?? '', requestJson: ctx.plan?.json });
-      await commit(ctx, { status: failure.status, outcome: failure.outcome, model: ctx.plan?.model ?? '', streamed: ctx.plan?.stream ?? false, usage }).catch(
+      const usage = await usageForCall({ policy: ctx.usagePolicy, model: requestedModel(ctx) ?? '', requestJson: ctx.plan?.json });
+      await commit(ctx, { status: failure.status, outcome: failure.outcome, model: requestedModel(ctx) ?? '', streamed: ctx.plan?.stream ?? false, usage }).catch(
         (commitErr) => deps.log.error({ err: String(commitErr) }, 'could not record a failed call'),
       );
     }
@@ -96,8 +106,21 @@ export function createForwardHandler(deps: ForwardDeps) {
   async function relayAnswer(ctx: CallContext, answer: Dispatcher.ResponseData, out: ServerResponse): Promise<void> {
     const status = answer.statusCode;
     const streamed = String(answer.headers['content-type'] ?? '').includes('text/event-stream');
-    out.writeHead(status, clientResponseHeaders(answer.headers, { bodyMayChange: streamed }));
-    if (streamed) out.flushHeaders();
+    const headers = clientResponseHeaders(answer.headers, { bodyMayChange: streamed });
+    // A stream's head goes out at once; a JSON answer's with its first bytes, so a body that fails
+    // before any of it was relayed can still be answered with an honest 502/504.
+    let headSent = streamed;
+    if (streamed) {
+      out.writeHead(status, headers);
+      out.flushHeaders();
+    }
+    const release = (part: Buffer) => {
+      if (!headSent) {
+        out.writeHead(status, headers);
+        headSent = true;
+      }
+      return writeWithBackpressure(out, part);
+    };
 
     const sse = streamed ? new SseUsageTap(ctx.plan?.hideUsageOnlyChunk ?? false, captureLimit) : undefined;
     const json = streamed ? undefined : new JsonUsageTap(captureLimit);
@@ -109,7 +132,7 @@ export function createForwardHandler(deps: ForwardDeps) {
           for (const part of sse.push(chunk)) await writeWithBackpressure(out, part);
         } else {
           // One chunk behind: the last one is released only after the commit.
-          if (lastChunk) await writeWithBackpressure(out, lastChunk);
+          if (lastChunk) await release(lastChunk);
           lastChunk = chunk;
           json!.push(chunk);
         }
@@ -119,27 +142,33 @@ export function createForwardHandler(deps: ForwardDeps) {
     }
 
     const outcome = bodyError ? outcomeOfBrokenBody(bodyError, ctx.call) : status >= 400 ? 'upstream_error' : 'ok';
+    const failedUnrelayed = bodyError && !headSent ? failureBeforeRelay(outcome) : undefined;
     let usage: CallUsage;
     let model: string;
     if (sse) {
       sse.finish();
-      model = sse.model ?? firstEventModel(sse) ?? ctx.plan?.model ?? '';
+      model = sse.model ?? firstEventModel(sse) ?? requestedModel(ctx) ?? '';
       usage = status >= 400 && !sse.usage ? noUsage()
-        : await usageForCall({ reported: sse.usage, model, requestJson: ctx.plan?.json, answer: { capture: sse.capture, streamed: true } });
+        : await usageForCall({ policy: ctx.usagePolicy, reported: sse.usage, model, requestJson: ctx.plan?.json, answer: { capture: sse.capture, streamed: true } });
     } else {
       const read = json!.result();
-      model = read.model ?? ctx.plan?.model ?? '';
+      model = read.model ?? requestedModel(ctx) ?? '';
       usage = status >= 400 && !read.usage ? noUsage()
-        : await usageForCall({ reported: read.usage, model, requestJson: ctx.plan?.json, answer: { capture: json!.capture, streamed: false, parsed: read.parsed } });
+        : await usageForCall({ policy: ctx.usagePolicy, reported: read.usage, model, requestJson: ctx.plan?.json, answer: { capture: json!.capture, streamed: false, parsed: read.parsed } });
     }
     const rateLimits = status < 300 ? readRateLimitHeaders(answer.headers, Date.now()) : undefined;
 
     try {
-      await commit(ctx, { status, outcome, model, streamed, usage }, rateLimits);
+      await commit(ctx, { status: failedUnrelayed?.status ?? status, outcome, model, streamed, usage }, rateLimits);
     } catch (err) {
       // Not committed: the caller must not see a complete answer.
       deps.log.error({ err: String(err), user: ctx.user, endpoint: ctx.endpoint }, 'could not record the call; breaking off its answer');
       out.destroy();
+      return;
+    }
+    if (failedUnrelayed && !out.destroyed) {
+      out.writeHead(failedUnrelayed.status, { 'content-type': 'application/json; charset=utf-8' });
+      out.end(openAiErrorBody(failedUnrelayed));
       return;
     }
     if (bodyError || out.destroyed) {
@@ -147,7 +176,8 @@ export function createForwardHandler(deps: ForwardDeps) {
       out.destroy();
       return;
     }
-    for (const part of sse ? sse.held : lastChunk ? [lastChunk] : []) await writeWithBackpressure(out, part);
+    for (const part of sse ? sse.held : lastChunk ? [lastChunk] : []) await release(part);
+    if (!headSent) out.writeHead(status, headers);
     out.end();
   }
 
@@ -162,7 +192,7 @@ export function createForwardHandler(deps: ForwardDeps) {
       timestamp: ctx.arrivedAt,
       durationMs: Math.round(durationMs),
       endpoint: ctx.endpoint,
-      requestedModel: ctx.plan?.model ?? null,
+      requestedModel: requestedModel(ctx),
       model: facts.model,
       status: facts.status,
       outcome: facts.outcome,
@@ -173,19 +203,25 @@ export function createForwardHandler(deps: ForwardDeps) {
       streamed: facts.streamed,
       estimated: facts.usage.estimated,
     };
-    const { cost } = await deps.store.recordQuery(record, rateLimits);
+    const { cost, journaled } = await deps.store.recordQuery(record, rateLimits);
     deps.log.info(
       {
         user: record.user, endpoint: record.endpoint, model: record.model, status: record.status, outcome: record.outcome,
         promptTokens: record.promptTokens, completionTokens: record.completionTokens, estimated: record.estimated,
-        cost, durationMs: Math.round(durationMs * 10) / 10,
+        cost, durationMs: Math.round(durationMs * 10) / 10, journaled,
       },
       'call',
     );
   }
 }
 
-function requestBody(request: FastifyRequest, endpoint: string): { plan?: RequestPlan; body?: Buffer | Readable } {
+/** The model the caller asked for: from the JSON body, or from the `model` field of a multipart upload. */
+const requestedModel = (ctx: CallContext): string | null => ctx.plan?.model ?? ctx.multipart?.model ?? null;
+
+function requestBody(
+  request: FastifyRequest,
+  endpoint: string,
+): { plan?: RequestPlan; body?: Buffer | Readable; multipart?: MultipartModelTap } {
   const raw = request.body;
   if (Buffer.isBuffer(raw)) {
     const plan = planJsonRequest(raw, endpoint);
@@ -195,7 +231,11 @@ function requestBody(request: FastifyRequest, endpoint: string): { plan?: Reques
     if (requiresJsonBody(endpoint)) {
       throw new ApiError(415, 'unsupported_content_type', `${endpoint} takes a JSON body: send content-type: application/json`);
     }
-    return { body: raw as Readable };
+    const boundary = multipartBoundary(request.headers['content-type']);
+    if (boundary === undefined) return { body: raw as Readable };
+    const multipart = new MultipartModelTap(boundary);
+    // pipeline passes a caller's abort on to the upstream request.
+    return { body: pipeline(raw as Readable, multipart, () => undefined), multipart };
   }
   if (requiresJsonBody(endpoint) && request.method === 'POST') {
     throw new ApiError(400, 'missing_body', `${endpoint} takes a JSON body with a 'model'`);
@@ -232,6 +272,14 @@ function classifyRequestError(err: unknown, call: InflightCall): RequestFailure 
     return { status: 504, code: 'upstream_timeout', message: 'timed out connecting to the upstream', outcome: 'timeout', record: false };
   }
   return { status: 502, code: 'upstream_unreachable', message: `the upstream could not be reached (${code})`, outcome: 'unreachable', record: false };
+}
+
+/** The error a caller gets when the upstream's answer broke before any byte of it was relayed. */
+function failureBeforeRelay(outcome: string): ApiError {
+  if (outcome === 'timeout') return new ApiError(504, 'upstream_timeout', 'the upstream stopped sending its answer before any of it arrived');
+  if (outcome === 'shutdown') return new ApiError(503, 'shutting_down', 'the proxy is shutting down');
+  if (outcome === 'client_aborted') return new ApiError(499, 'client_closed', 'the caller went away');
+  return new ApiError(502, 'upstream_broken', 'the upstream broke off its answer before any of it arrived');
 }
 
 function outcomeOfBrokenBody(err: unknown, call: InflightCall): string {

@@ -18,6 +18,7 @@ const INCLUDE_USAGE = Buffer.from('"stream_options":{"include_usage":true},');
 
 /** One JSON.parse to read `model` and `stream`; the bytes forwarded stay the caller's. */
 export function planJsonRequest(raw: Buffer, endpoint: string): RequestPlan {
+  if (raw.length === 0) throw badRequest('invalid_json', 'the request body is empty; send a JSON object that names a model');
   let json: unknown;
   try {
     json = JSON.parse(raw.toString('utf8'));
@@ -51,9 +52,18 @@ export function planJsonRequest(raw: Buffer, endpoint: string): RequestPlan {
     plan.body = Buffer.concat([raw.subarray(0, open + 1), INCLUDE_USAGE, raw.subarray(open + 1)]);
   } else {
     // Rare: the caller sent stream_options without include_usage. Re-serialising keeps every field.
-    plan.body = Buffer.from(JSON.stringify({ ...body, stream_options: { ...(options ?? {}), include_usage: true } }));
+    plan.body = reserialise({ ...body, stream_options: { ...(options ?? {}), include_usage: true } });
   }
   return plan;
+}
+
+function reserialise(json: Record<string, unknown>): Buffer {
+  try {
+    return Buffer.from(JSON.stringify(json));
+  } catch {
+    // JSON.stringify recurses: a body nested deeper than the stack allows cannot be rewritten.
+    throw badRequest('invalid_body', 'the request body is nested too deeply to add stream_options.include_usage to it');
+  }
 }
 
 export const requiresJsonBody = (endpoint: string) => MODEL_REQUIRED.has(endpoint);

@@ -1,12 +1,14 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
 import type { Config } from '../config/load-config.js';
 import { registerAdminRoutes } from '../admin/routes.js';
 import { createForwardHandler } from '../proxy/forward-call.js';
 import { InflightCalls } from '../proxy/inflight-calls.js';
 import type { Upstream } from '../proxy/upstream.js';
+import type { Durability } from '../store/journal/journaling-store.js';
 import type { Store } from '../store/types.js';
-import { createErrorHandler, notFoundHandler } from './error-handler.js';
+import { clientErrorHandler, createErrorHandler, frameworkErrorHandler, notFoundHandler } from './error-handler.js';
 
 export interface AppDeps {
   config: Config;
@@ -14,6 +16,10 @@ export interface AppDeps {
   upstream: Upstream;
   log: Logger;
   inflight?: InflightCalls;
+  /** Which catalog prices came from the bundled catalog and which from prices.file, for GET /models. */
+  catalogOrigins?: ReadonlyMap<string, CatalogOrigin>;
+  /** Whether calls can be committed now (checked before forwarding), and what /health reports. */
+  durability?: Durability;
 }
 
 export interface App {
@@ -21,7 +27,7 @@ export interface App {
   inflight: InflightCalls;
 }
 
-export async function buildApp({ config, store, upstream, log, inflight = new InflightCalls() }: AppDeps): Promise<App> {
+export async function buildApp({ config, store, upstream, log, inflight = new InflightCalls(), durability, catalogOrigins = new Map() }: AppDeps): Promise<App> {
   const fastify = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // One log line per proxied call is written by the proxy itself; per-request logging cost ~30% CPU.
@@ -32,12 +38,15 @@ export async function buildApp({ config, store, upstream, log, inflight = new In
     // Shutdown waits for calls in flight itself (see main.ts), then breaks them off.
     forceCloseConnections: false,
     return503OnClosing: true,
-    routerOptions: { ignoreTrailingSlash: true },
+    // Model names are checked for length (256) by the route itself, with a message.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   });
   fastify.setErrorHandler(createErrorHandler(log));
   fastify.setNotFoundHandler(notFoundHandler);
 
-  const forwardCall = createForwardHandler({ upstream, store, log, inflight, forwardToken: config.forward.token });
+  const forwardCall = createForwardHandler({ upstream, store, log, inflight, forwardToken: config.forward.token, commitGate: durability });
   await fastify.register(async (v1) => {
     v1.removeAllContentTypeParsers();
     // JSON is read once (to find model and stream) and forwarded as the caller's bytes.
@@ -48,6 +57,6 @@ export async function buildApp({ config, store, upstream, log, inflight = new In
     v1.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
     v1.all('/v1/*', forwardCall);
   });
-  await registerAdminRoutes(fastify, { store });
+  await registerAdminRoutes(fastify, { store, durability, catalogOrigins });
   return { fastify, inflight };
 }

@@ -1,6 +1,8 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { StoreUnavailableError } from '../store/errors.js';
 import { ApiError, openAiErrorBody } from './errors.js';
 
 /** Fastify's own errors, in our vocabulary. */
@@ -8,6 +10,12 @@ function fromFastify(err: FastifyError): ApiError | undefined {
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new ApiError(413, 'body_too_large', `the request body is larger than the limit (server.body-limit)`);
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ApiError(400, 'invalid_json', 'the request body is not valid JSON');
+    case 'FST_ERR_BAD_URL':
+      return new ApiError(400, 'invalid_url', 'the URL has broken percent-encoding');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new ApiError(414, 'url_too_long', 'a part of the URL is too long');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new ApiError(400, 'invalid_json', 'the request body is empty but its content-type says JSON');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -36,6 +44,11 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: Api
 /** Every error reaches the caller as JSON with a status that names the problem; never a stack trace. */
 export function createErrorHandler(log: Logger) {
   return function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+    if (error instanceof StoreUnavailableError) {
+      reply.header('retry-after', '5');
+      sendError(request, reply, new ApiError(503, 'database_unavailable', error.message));
+      return;
+    }
     let apiError = error instanceof ApiError ? error : fromFastify(error as FastifyError);
     if (!apiError) {
       log.error({ err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error), url: request.url }, 'unexpected error');
@@ -46,5 +59,34 @@ export function createErrorHandler(log: Logger) {
 }
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
-  sendError(request, reply, new ApiError(404, 'unknown_route', `no route for ${request.method} ${request.url.split('?')[0]}`));
+  const path = request.url.split('?')[0];
+  // `openai/gpt-4o` arrives as two path segments unless the caller encoded the slash.
+  const hint = /^\/model\/[^/]+\/./.test(path) ? '; a model name with a slash must be URL-encoded (openai%2Fgpt-4o)' : '';
+  sendError(request, reply, new ApiError(404, 'unknown_route', `no route for ${request.method} ${path}${hint}`));
+}
+
+/** Errors Fastify raises while routing (a broken URL), before any handler: the same shapes as the rest. */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  sendError(request, reply, fromFastify(error) ?? new ApiError(400, 'invalid_request', error.message));
+}
+
+/**
+ * Requests Node's HTTP parser rejects (a NUL or DEL byte in a header, a
+ * malformed request line) never reach a route: answer them here, in JSON, naming the problem.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException & { reason?: string }, socket: Socket): void {
+  // As Node itself does: never write an error into the middle of a response already going out on this socket.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const detail = err.reason ?? err.message;
+  const body = openAiErrorBody(new ApiError(status, 'bad_http_request', `the request is not valid HTTP: ${detail} (${err.code ?? 'parse error'})`));
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
 }

@@ -1,13 +1,18 @@
 import type { Logger } from 'pino';
 import { parseDatabaseUrl } from './database-url.js';
+import { openPostgresStore } from './postgres/pg-store.js';
 import { openSqliteStore } from './sqlite/sqlite-store.js';
 import type { Store } from './types.js';
 
+export interface StoreOptions {
+  /** PostgreSQL connections this instance may hold. */
+  poolSize?: number;
+}
+
 /** The store database.url names, schema created and migrated. */
-export async function openStore(databaseUrl: string, log: Logger): Promise<Store> {
+export async function openStore(databaseUrl: string, log: Logger, opts: StoreOptions = {}): Promise<Store> {
   const target = parseDatabaseUrl(databaseUrl);
-  if (target.kind === 'postgres') {
-    throw new Error('database.url names PostgreSQL, which this build does not support yet; use an SQLite file path');
-  }
-  return openSqliteStore({ path: target.path, log: { info: (m) => log.info(m), warn: (m) => log.warn(m) } });
+  const storeLog = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m) };
+  if (target.kind === 'postgres') return openPostgresStore({ url: target.url, poolSize: opts.poolSize, log: storeLog });
+  return openSqliteStore({ path: target.path, log: storeLog });
 }

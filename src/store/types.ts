@@ -19,11 +19,15 @@ export interface QueryRecord {
   reasoningTokens: number;
   streamed: boolean;
   estimated: boolean;
+  /** Set when the record is replayed from the journal: a store inserts a given id at most once. */
+  journalId?: string;
 }
 
 export interface RecordedQuery {
   cost: number;
   priced: boolean;
+  /** Kept in the local journal because the database could not take it; cost is known once replayed. */
+  journaled?: boolean;
 }
 
 export type PriceSource = 'admin' | 'catalog';

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { EndpointAnswers } from './endpoint-answers.js';
 
 /** What the stand-in received, for asserting what the proxy forwarded. */
 export interface ReceivedRequest {
@@ -41,6 +42,8 @@ export class UpstreamStandIn {
   /** The answered model: a dated snapshot, as OpenAI names it. */
   answeredModel = (requested: string) => (requested === 'gpt-4o' ? 'gpt-4o-2024-08-06' : requested);
   usage: Record<string, unknown> = STAND_IN_USAGE;
+  /** Answers for /v1/responses, /v1/embeddings, /v1/completions, /v1/models, files, images, audio, moderations. */
+  readonly endpoints = new EndpointAnswers();
   private server?: Server;
   private readonly sockets = new Set<import('node:net').Socket>();
 
@@ -80,6 +83,7 @@ export class UpstreamStandIn {
       res.end(JSON.stringify(b.body));
       return;
     }
+    if (b.kind === 'chat' && this.endpoints.answer(req, body, res, this.answeredModel)) return;
     let parsed: Record<string, any> = {};
     try {
       parsed = JSON.parse(body.toString('utf8'));

@@ -1,4 +1,4 @@
-import type { Price, QueryRow, UsageSummary } from '../types.js';
+import type { ModelPrices, Price, QueryRow, UsageSummary } from '../types.js';
 
 // PostgreSQL returns BIGINT and SUM(...) as strings; every store converts here.
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
@@ -43,5 +43,14 @@ export function toPrice(r: Record<string, unknown>): Price {
     per1KQueryTokens: num(r.per1k_query),
     per1KAnswerTokens: num(r.per1k_answer),
     per1KCachedQueryTokens: r.per1k_cached_query === null || r.per1k_cached_query === undefined ? null : num(r.per1k_cached_query),
+  };
+}
+
+/** A model's price rows (any order of sources, oldest first) as admin and catalog lists. */
+export function groupPrices(name: string, rows: Record<string, unknown>[]): ModelPrices {
+  return {
+    name,
+    admin: rows.filter((r) => r.source === 'admin').map(toPrice),
+    catalog: rows.filter((r) => r.source === 'catalog').map(toPrice),
   };
 }

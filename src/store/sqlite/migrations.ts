@@ -50,6 +50,9 @@ export const SQLITE_MIGRATIONS: Migration[] = [
      reset INTEGER,
      observed_at INTEGER NOT NULL
    );`,
+  // Journal replay stores each entry's id with its row, so an entry replayed twice is inserted once.
+  `ALTER TABLE queries ADD COLUMN journal_id TEXT;
+   CREATE UNIQUE INDEX queries_journal_id ON queries (journal_id) WHERE journal_id IS NOT NULL;`,
   // Usage rollups (see sql/usage-rollup-sql.ts), filled from the rows already there.
   (db) => {
     db.exec(`CREATE TABLE usage_rollup (

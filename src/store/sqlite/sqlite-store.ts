@@ -1,14 +1,15 @@
 import Database from 'better-sqlite3';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { baseModelName } from '../../accounting/model-names.js';
 import type { RateLimitSnapshot } from '../../proxy/rate-limit-headers.js';
-import { REPRICE_ASSIGNMENT, unitCostSql } from '../sql/pricing-sql.js';
+import { changedCatalogModels } from '../catalog-changes.js';
+import { namedParameter, pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
+import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
 import { QUERY_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
 import {
   ADD_TO_ALL_USERS_ROLLUP, ADD_TO_USER_ROLLUP, DAY_MS, MODEL_DAYS, MONTH_MS, RollupAdds, bucketOf, recomputeFromQueriesSql,
   recomputeMonthsFromDaysSql, usageFromRollupSql,
 } from '../sql/usage-rollup-sql.js';
-import { toPrice, toQueryRow, toUsage } from '../sql/rows.js';
+import { groupPrices, toQueryRow, toUsage } from '../sql/rows.js';
 import type {
   ModelPrices, Page, Price, PriceSource, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
 } from '../types.js';
@@ -56,16 +57,8 @@ export async function openSqliteStore({ path, log }: SqliteStoreOptions): Promis
   return Object.assign(new SqliteStore(db), { importReport });
 }
 
-const INSERT_QUERY = `INSERT INTO queries (ts, user_name, endpoint, requested_model, model, base_model, status, outcome,
-    duration_ms, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, streamed, estimated, priced, cost)
-  SELECT @ts, @user, @endpoint, @requestedModel, @model, @baseModel, @status, @outcome,
-    @durationMs, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @streamed, @estimated,
-    CASE WHEN c.v IS NULL THEN 0 ELSE 1 END, COALESCE(c.v, 0)
-  FROM (SELECT ${unitCostSql({
-    model: '@model', baseModel: '@baseModel', timestamp: '@ts',
-    promptTokens: '@promptTokens', cachedTokens: '@cachedTokens', completionTokens: '@completionTokens',
-  })} AS v) c
-  RETURNING cost, priced`;
+const INSERT_QUERY = `${pricedInsertSql(namedParameter)} RETURNING cost, priced`;
+const INSERT_JOURNALED_QUERY = `${pricedInsertSql(namedParameter, '', '@journal_id')} RETURNING cost, priced`;
 
 const UPSERT_RATE_LIMIT = `INSERT INTO rate_limits (kind, maximum, remaining, reset, observed_at)
   VALUES (@kind, @maximum, @remaining, @reset, @observedAt)
@@ -77,18 +70,23 @@ class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly knownModels = new Set<string>();
   private readonly insertQuery;
+  /** Journal replays: an entry already in the table is skipped, not inserted twice. */
+  private readonly insertJournaledQuery;
   private readonly insertModel;
   private readonly upsertRateLimit;
   private readonly addToAllUsers;
   private readonly addToUser;
   private readonly recordTx;
+  private readonly recomputes;
   private readonly repriceDaysTx;
   private pending: PendingRecord[] = [];
 
   constructor(private readonly db: Database.Database) {
     this.insertQuery = db.prepare(INSERT_QUERY);
+    this.insertJournaledQuery = db.prepare(INSERT_JOURNALED_QUERY);
     this.insertModel = db.prepare('INSERT INTO models (name, first_seen) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
     this.upsertRateLimit = db.prepare(UPSERT_RATE_LIMIT);
+    this.recomputes = this.prepareRecomputes();
     this.repriceDaysTx = this.repriceDaysTransaction();
     this.addToAllUsers = db.prepare(ADD_TO_ALL_USERS_ROLLUP);
     this.addToUser = db.prepare(ADD_TO_USER_ROLLUP);
@@ -103,11 +101,13 @@ class SqliteStore implements Store {
   private recordBatch(batch: PendingRecord[]): RecordedQuery[] {
     const adds = new RollupAdds();
     let newestLimits: RateLimitSnapshot | undefined;
-    const recorded = batch.map(({ query, rateLimits }) => {
-      const baseModel = baseModelName(query.model);
-      const row = this.insertOne(query, baseModel);
-      adds.add(query, baseModel, row.cost, row.priced);
+    const recorded = batch.map(({ query, rateLimits }): RecordedQuery => {
       if (rateLimits && (!newestLimits || rateLimits.observedAt >= newestLimits.observedAt)) newestLimits = rateLimits;
+      const values = recordValues(query);
+      const row = this.insertOne(query, values);
+      // No row: this journal entry was replayed before, and is already counted.
+      if (!row) return { cost: 0, priced: false };
+      adds.add(query, values.base_model as string, row.cost, row.priced);
       return row;
     });
     for (const row of adds.allUsersRows()) this.addToAllUsers.run(row);
@@ -121,19 +121,39 @@ class SqliteStore implements Store {
     return recorded;
   }
 
-  private insertOne(q: QueryRecord, baseModel: string): RecordedQuery {
+  private insertOne(q: QueryRecord, values: ReturnType<typeof recordValues>): RecordedQuery | undefined {
     if (q.model !== '' && !this.knownModels.has(q.model)) {
       this.insertModel.run(q.model, q.timestamp);
       this.knownModels.add(q.model);
     }
-    const params = {
-      ts: q.timestamp, user: q.user, endpoint: q.endpoint, requestedModel: q.requestedModel, model: q.model,
-      baseModel, status: q.status, outcome: q.outcome, durationMs: q.durationMs,
-      promptTokens: q.promptTokens, completionTokens: q.completionTokens, cachedTokens: q.cachedTokens,
-      reasoningTokens: q.reasoningTokens, streamed: q.streamed ? 1 : 0, estimated: q.estimated ? 1 : 0,
+    const row = (q.journalId === undefined
+      ? this.insertQuery.get(values)
+      : this.insertJournaledQuery.get(Object.assign(values, { journal_id: q.journalId }))) as { cost: number; priced: number } | undefined;
+    return row && { cost: row.cost, priced: row.priced === 1 };
+  }
+
+  /** The rollup recomputes re-pricing needs, scoped to a model and its snapshots. */
+  private prepareRecomputes() {
+    const prepare = ({ remove, insert }: { remove: string; insert: string }) => {
+      const [r, i] = [this.db.prepare(remove), this.db.prepare(insert)];
+      return (params: Record<string, unknown>) => {
+        r.run(params);
+        i.run(params);
+      };
     };
-    const row = this.insertQuery.get(params) as { cost: number; priced: number };
-    return { cost: row.cost, priced: row.priced === 1 };
+    return {
+      recomputeDays: prepare(recomputeFromQueriesSql(false, 'model')),
+      recomputeMonths: prepare(recomputeMonthsFromDaysSql('model')),
+      recomputeUserMonths: prepare(recomputeFromQueriesSql(true, 'model')),
+    };
+  }
+
+  /** All of one model's rollup rows (and its snapshots'), recomputed from its rows; inside a transaction. */
+  private recomputeRollupOfModel(model: string): void {
+    const whole = { model, lo: Number.MIN_SAFE_INTEGER, hi: Number.MAX_SAFE_INTEGER };
+    this.recomputes.recomputeDays({ span: DAY_MS, ...whole });
+    this.recomputes.recomputeMonths({ span: MONTH_MS, day: DAY_MS, ...whole });
+    this.recomputes.recomputeUserMonths({ span: MONTH_MS, ...whole });
   }
 
   /**
@@ -148,16 +168,7 @@ class SqliteStore implements Store {
       WHERE (model = @model OR base_model = @model) AND ts > @from${bounded ? ' AND ts <= @until' : ''} AND ts >= @lo AND ts < @hi`);
     const updateBounded = update(true);
     const updateOpen = update(false);
-    const prepare = ({ remove, insert }: { remove: string; insert: string }) => {
-      const [r, i] = [this.db.prepare(remove), this.db.prepare(insert)];
-      return (params: Record<string, unknown>) => {
-        r.run(params);
-        i.run(params);
-      };
-    };
-    const recomputeDays = prepare(recomputeFromQueriesSql(false, 'model'));
-    const recomputeMonths = prepare(recomputeMonthsFromDaysSql('model'));
-    const recomputeUserMonths = prepare(recomputeFromQueriesSql(true, 'model'));
+    const { recomputeDays, recomputeMonths, recomputeUserMonths } = this.recomputes;
     return this.db.transaction((model: string, from: number, until: number | null, days: { lo: number; hi: number }, lastOfItsMonth: boolean) => {
       (until === null ? updateOpen : updateBounded).run({ model, from, until, ...days });
       recomputeDays({ span: DAY_MS, model, ...days });
@@ -224,18 +235,26 @@ class SqliteStore implements Store {
   }
 
   async replaceCatalogPrices(prices: Map<string, Price[]>): Promise<void> {
+    const stored = this.db.prepare("SELECT * FROM prices WHERE source = 'catalog'").all() as Record<string, unknown>[];
+    const changed = changedCatalogModels(stored, prices);
+    if (changed.length === 0) return;
+    const remove = this.db.prepare("DELETE FROM prices WHERE source = 'catalog' AND model = ?");
     const insert = this.db.prepare(`INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
       VALUES (?, 'catalog', ?, ?, ?, ?)`);
-    const touched = new Set<string>();
-    for (const r of this.db.prepare("SELECT DISTINCT model FROM prices WHERE source = 'catalog'").pluck().all() as string[]) touched.add(r);
+    const repriceModel = this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE model = @model OR base_model = @model`);
+    // One transaction with the re-pricing and the rollups: a crash cannot leave new catalog prices beside rows
+    // priced by the old ones, which a restart (seeing no change) would never mend. It runs at start-up, before
+    // the proxy listens, so holding the event loop is harmless.
     this.db.transaction(() => {
-      this.db.prepare("DELETE FROM prices WHERE source = 'catalog'").run();
-      for (const [model, list] of prices) {
-        touched.add(model);
-        for (const p of list) insert.run(model, p.validFrom, p.per1KQueryTokens, p.per1KAnswerTokens, p.per1KCachedQueryTokens);
+      for (const model of changed) {
+        remove.run(model);
+        for (const p of prices.get(model) ?? []) insert.run(model, p.validFrom, p.per1KQueryTokens, p.per1KAnswerTokens, p.per1KCachedQueryTokens);
+      }
+      for (const model of changed) {
+        repriceModel.run({ model });
+        this.recomputeRollupOfModel(model);
       }
     })();
-    for (const model of touched) await this.reprice(model, Number.MIN_SAFE_INTEGER, null);
   }
 
   /**
@@ -348,12 +367,4 @@ function dayChunks(days: { bucket: number; n: number }[], maxRows: number): { lo
     }
   }
   return chunks;
-}
-
-function groupPrices(name: string, rows: Record<string, unknown>[]): ModelPrices {
-  return {
-    name,
-    admin: rows.filter((r) => r.source === 'admin').map(toPrice),
-    catalog: rows.filter((r) => r.source === 'catalog').map(toPrice),
-  };
 }

@@ -1,0 +1,17 @@
+import type { UsagePolicy } from '../accounting/call-usage.js';
+import { requiresJsonBody } from './request-plan.js';
+
+const READS = new Set(['GET', 'HEAD', 'DELETE']);
+
+/**
+ * Which tokens of a call count. Reads and deletes never count: a retrieved
+ * response (`GET /v1/responses/{id}`) or stored chat completion shows the
+ * usage of the call that created it, recorded then; counting it again would
+ * charge it twice. Generating endpoints are estimated when the upstream
+ * reports no usage. Any other call (images, audio, files, moderations)
+ * counts the usage its answer reports, and nothing otherwise.
+ */
+export function usagePolicyFor(method: string, endpoint: string): UsagePolicy {
+  if (READS.has(method)) return 'none';
+  return requiresJsonBody(endpoint) ? 'estimate' : 'reported';
+}

@@ -1,0 +1,25 @@
+/**
+ * Advisory lock keys, in the two-int form (class, object) so they cannot
+ * collide with single-bigint locks other applications on the same database
+ * may take. The class numbers are arbitrary but fixed: every instance, old or
+ * new, must use the same ones.
+ */
+export const MIGRATION_LOCK: [number, number] = [0x0a9_7001, 0];
+
+/** Class of the per-model pricing locks; the object is hashtext(model name). */
+export const MODEL_LOCK_CLASS = 0x0a9_7002;
+
+/**
+ * Lock statements for pricing. Inserts take the models' locks shared (inserts
+ * of one model don't wait for each other); re-pricing takes its model's lock
+ * exclusively. Either way the lock is taken in a statement of its own, before
+ * the statement that reads prices, because under READ COMMITTED a statement
+ * sees the database as it was when the statement began, not when its lock was
+ * granted. Keys are taken in sorted order so two transactions locking several
+ * models cannot deadlock.
+ */
+export const LOCK_MODELS_SHARED = `SELECT pg_advisory_xact_lock_shared(${MODEL_LOCK_CLASS}, k)
+  FROM (SELECT DISTINCT hashtext(m) AS k FROM unnest(@models::text[]) AS m ORDER BY 1) keys`;
+
+export const LOCK_MODELS_EXCLUSIVE = `SELECT pg_advisory_xact_lock(${MODEL_LOCK_CLASS}, k)
+  FROM (SELECT DISTINCT hashtext(m) AS k FROM unnest(@models::text[]) AS m ORDER BY 1) keys`;

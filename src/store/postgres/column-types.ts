@@ -1,0 +1,27 @@
+import type { RecordColumn } from '../sql/insert-query-sql.js';
+
+/**
+ * PostgreSQL types of the record columns. Parameters are cast to them
+ * explicitly: PostgreSQL infers a parameter's type from its first use, and in
+ * the shared pricing SQL that first use is arithmetic with a DOUBLE PRECISION.
+ */
+export const RECORD_COLUMN_TYPES: Record<RecordColumn, string> = {
+  ts: 'bigint',
+  user_name: 'text',
+  endpoint: 'text',
+  requested_model: 'text',
+  model: 'text',
+  base_model: 'text',
+  status: 'integer',
+  outcome: 'text',
+  duration_ms: 'bigint',
+  prompt_tokens: 'bigint',
+  completion_tokens: 'bigint',
+  cached_tokens: 'bigint',
+  reasoning_tokens: 'bigint',
+  streamed: 'smallint',
+  estimated: 'smallint',
+};
+
+/** `@ts::bigint`, ...: one typed named parameter per column. */
+export const typedParameter = (column: RecordColumn) => `@${column}::${RECORD_COLUMN_TYPES[column]}`;

@@ -1,0 +1,92 @@
+import type { RateLimitSnapshot } from '../../src/proxy/rate-limit-headers.js';
+import type {
+  ModelPrices, Page, Price, PriceSource, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
+} from '../../src/store/types.js';
+
+/**
+ * A real store with faults switched on and off by the test: writes that fail
+ * (as a full disk or a stopped server would), and commits held back until the
+ * test lets them go. Used only by tests.
+ */
+export class FaultyStore implements Store {
+  readonly kind: Store['kind'];
+  failWrites = false;
+  failReads = false;
+  /** recordQuery calls that reached the store, failed or not. */
+  recordAttempts = 0;
+  private gate?: { opened: Promise<void>; open: () => void };
+  private readonly arrivals: (() => void)[] = [];
+
+  constructor(private readonly inner: Store) {
+    this.kind = inner.kind;
+  }
+
+  /** Until release() is called, recordQuery waits before committing. */
+  holdCommits(): { release: () => void } {
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    this.gate = { opened, open };
+    return {
+      release: () => {
+        this.gate = undefined;
+        open();
+      },
+    };
+  }
+
+  /** Resolves when the next recordQuery call arrives. */
+  nextRecordAttempt(): Promise<void> {
+    return new Promise((resolve) => this.arrivals.push(resolve));
+  }
+
+  async recordQuery(query: QueryRecord, rateLimits?: RateLimitSnapshot): Promise<RecordedQuery> {
+    this.recordAttempts++;
+    for (const arrived of this.arrivals.splice(0)) arrived();
+    if (this.gate) await this.gate.opened;
+    if (this.failWrites) throw new Error('SQLITE_FULL: database or disk is full (injected)');
+    return this.inner.recordQuery(query, rateLimits);
+  }
+
+  async putPrice(model: string, price: Price, source: PriceSource): Promise<void> {
+    if (this.failWrites) throw new Error('SQLITE_FULL: database or disk is full (injected)');
+    return this.inner.putPrice(model, price, source);
+  }
+
+  replaceCatalogPrices(prices: Map<string, Price[]>): Promise<void> {
+    return this.inner.replaceCatalogPrices(prices);
+  }
+
+  getModel(name: string): Promise<ModelPrices | undefined> {
+    return this.read(() => this.inner.getModel(name));
+  }
+
+  listModels(): Promise<ModelPrices[]> {
+    return this.read(() => this.inner.listModels());
+  }
+
+  usage(filter: QueryFilter): Promise<UsageSummary> {
+    return this.read(() => this.inner.usage(filter));
+  }
+
+  async *queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]> {
+    if (this.failReads) throw new Error('SQLITE_IOERR: disk I/O error (injected)');
+    yield* this.inner.queries(filter, page);
+  }
+
+  userExists(name: string): Promise<boolean> {
+    return this.read(() => this.inner.userExists(name));
+  }
+
+  rateLimits(): Promise<StoredRateLimits> {
+    return this.read(() => this.inner.rateLimits());
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  private async read<T>(run: () => Promise<T>): Promise<T> {
+    if (this.failReads) throw new Error('SQLITE_IOERR: disk I/O error (injected)');
+    return run();
+  }
+}
