@@ -49,6 +49,9 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
         app.inflight.abortAll('shutdown');
         await app.inflight.waitUntilIdle(5_000);
       }
+      // A call counts as done once its handler returns; one that ended by throwing (a 503 for a call broken off
+      // before its answer) has its error answer written by Fastify just after. Let those go out first.
+      await new Promise((resolve) => setImmediate(resolve));
       app.fastify.server.closeAllConnections?.();
       await closed;
       await upstream.close().catch(() => undefined);
