@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const repoRoot = join(import.meta.dirname, '..');
@@ -15,7 +15,8 @@ const repoRoot = join(import.meta.dirname, '..');
  * speed is for the bench itself, not for `npm test`.
  */
 describe.skipIf(!process.env.OAP_LONG_TESTS)('npm run bench (smoke, tiny sizes)', () => {
-  const out = mkdtempSync(join(tmpdir(), 'oap-bench-smoke-'));
+  let out: string;
+  beforeAll(() => void (out = mkdtempSync(join(tmpdir(), 'oap-bench-smoke-'))));
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('measures every figure and writes a markdown table and a JSON file', async () => {
