@@ -38,46 +38,33 @@ const PRICE_HISTORY: Record<string, [number, number, number | null][]> = {
   'text-embedding-3-small': [[0.00002, 0, null], [0.00002, 0, null], [0.00001, 0, null]],
 };
 
-export async function generateQueries(path: string, opts: { rows: number; users: number; days: number; endAt: number }): Promise<GeneratedHistory> {
-  const started = process.hrtime.bigint();
-  // The store creates the schema, exactly as the proxy will find it.
-  await (await openSqliteStore({ path })).close();
+export interface SeedPrice {
+  model: string;
+  validFrom: number;
+  perQuery: number;
+  perAnswer: number;
+  perCached: number | null;
+}
 
-  const db = new Database(path);
-  const span = opts.days * DAY_MS;
-  const start = opts.endAt - span;
-  try {
-    // Bulk load: no journal while filling a file nobody else uses; WAL again at the end, as the proxy keeps it.
-    db.pragma('journal_mode = OFF');
-    db.pragma('synchronous = OFF');
-    db.pragma('cache_size = -262144');
-    db.pragma('temp_store = MEMORY');
+/** The admin prices of the period starting at `start`; o3-mini gets its first only at a third of it, so its earlier rows stay unpriced. */
+export function seedPrices(start: number, span: number): SeedPrice[] {
+  return Object.entries(PRICE_HISTORY).flatMap(([model, history]) =>
+    history.map(([perQuery, perAnswer, perCached], i) => {
+      const offset = model === 'o3-mini' ? i + 1 : i;
+      return { model, validFrom: Math.round(start - DAY_MS + (offset * span) / 3), perQuery, perAnswer, perCached };
+    }),
+  );
+}
 
-    const insertPrice = db.prepare(`INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
-      VALUES (?, 'admin', ?, ?, ?, ?)`);
-    const insertModel = db.prepare('INSERT INTO models (name, first_seen) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
-    db.transaction(() => {
-      for (const [model, history] of Object.entries(PRICE_HISTORY)) {
-        history.forEach(([q, a, cached], i) => {
-          // o3-mini gets its first price only at a third of the period: its earlier rows stay unpriced.
-          const offset = model === 'o3-mini' ? i + 1 : i;
-          insertPrice.run(model, start - DAY_MS + (offset * span) / 3, q, a, cached);
-        });
-        insertModel.run(model, start);
-      }
-      for (const dated of ['gpt-4o-mini-2024-07-18', 'gpt-4o-2024-08-06']) insertModel.run(dated, start);
-    })();
+/** Every model name the generated rows use, for the models table. */
+export const SEED_MODELS = [...Object.keys(PRICE_HISTORY), 'gpt-4o-mini-2024-07-18', 'gpt-4o-2024-08-06'];
 
-    // Indexes are built once at the end: far faster than keeping them up to date row by row.
-    const indexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'queries' AND sql IS NOT NULL").all() as {
-      name: string; sql: string;
-    }[];
-    for (const index of indexes) db.exec(`DROP INDEX ${index.name}`);
-
-    // better-sqlite3 binds JS numbers as REAL: the CASTs keep the arithmetic in integers.
-    db.prepare(`WITH RECURSIVE p AS (SELECT CAST(@rows AS INTEGER) AS rows, CAST(@start AS INTEGER) AS start, CAST(@span AS INTEGER) AS span,
-        CAST(@users AS INTEGER) AS users),
-      seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < (SELECT rows FROM p) - 1),
+/**
+ * The INSERT ... SELECT both stores are filled with, after `head`: a WITH that
+ * defines p (rows, start, span, users, as integers) and seq(i) for i in 0..rows-1.
+ */
+export function generatedInsertSql(head: string): string {
+  return `${head},
       mixed AS (SELECT i, (i * 2654435761) % 4294967296 AS h FROM seq),
       facts AS (SELECT i, h, (h / 1000) % 100 AS m, (h % 1000) AS u FROM mixed),
       r AS (SELECT
@@ -103,7 +90,42 @@ export async function generateQueries(path: string, opts: { rows: number; users:
       SELECT ts, user_name, endpoint, base_model, model, base_model, status, CASE WHEN status = 200 THEN 'ok' ELSE 'upstream_error' END,
         duration_ms, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, streamed, 0,
         CASE WHEN unit IS NULL THEN 0 ELSE 1 END, COALESCE(unit, 0)
-      FROM priced`).run({ rows: opts.rows, start, span, users: opts.users });
+      FROM priced`;
+}
+
+export async function generateQueries(path: string, opts: { rows: number; users: number; days: number; endAt: number }): Promise<GeneratedHistory> {
+  const started = process.hrtime.bigint();
+  // The store creates the schema, exactly as the proxy will find it.
+  await (await openSqliteStore({ path })).close();
+
+  const db = new Database(path);
+  const span = opts.days * DAY_MS;
+  const start = opts.endAt - span;
+  try {
+    // Bulk load: no journal while filling a file nobody else uses; WAL again at the end, as the proxy keeps it.
+    db.pragma('journal_mode = OFF');
+    db.pragma('synchronous = OFF');
+    db.pragma('cache_size = -262144');
+    db.pragma('temp_store = MEMORY');
+
+    const insertPrice = db.prepare(`INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
+      VALUES (?, 'admin', ?, ?, ?, ?)`);
+    const insertModel = db.prepare('INSERT INTO models (name, first_seen) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
+    db.transaction(() => {
+      for (const p of seedPrices(start, span)) insertPrice.run(p.model, p.validFrom, p.perQuery, p.perAnswer, p.perCached);
+      for (const model of SEED_MODELS) insertModel.run(model, start);
+    })();
+
+    // Indexes are built once at the end: far faster than keeping them up to date row by row.
+    const indexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'queries' AND sql IS NOT NULL").all() as {
+      name: string; sql: string;
+    }[];
+    for (const index of indexes) db.exec(`DROP INDEX ${index.name}`);
+
+    // better-sqlite3 binds JS numbers as REAL: the CASTs keep the arithmetic in integers.
+    db.prepare(generatedInsertSql(`WITH RECURSIVE p AS (SELECT CAST(@rows AS INTEGER) AS rows, CAST(@start AS INTEGER) AS start,
+        CAST(@span AS INTEGER) AS span, CAST(@users AS INTEGER) AS users),
+      seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < (SELECT rows FROM p) - 1)`)).run({ rows: opts.rows, start, span, users: opts.users });
 
     for (const index of indexes) db.exec(index.sql);
     rebuildSqliteRollup(db);

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateQueries, type GeneratedHistory } from './generate-queries.js';
+import { generatePostgresQueries } from './generate-queries-postgres.js';
 import type { Server } from './processes.js';
 import { startProxy } from './servers.js';
 import { median } from './stats.js';
@@ -40,37 +41,59 @@ async function timeRead(base: string, path: string): Promise<ReadTiming> {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/**
- * Generates `rows` queries into a temporary SQLite file, starts the proxy on
- * it, and times /usage and /queries the way an admin would call them, with
- * bounds at arbitrary milliseconds. The file is removed afterwards.
- */
-export async function timeHistoryReads(rows: number, opts: { upstream: Server; cpus?: string; log: (line: string) => void }): Promise<HistoryResult> {
+interface ReadOptions {
+  upstream: Server;
+  cpus?: string;
+  log: (line: string) => void;
+}
+
+/** Starts the proxy on `databaseUrl`, which holds `history`, and times /usage and /queries the way an admin would call them, with bounds at arbitrary milliseconds. */
+async function timeReadsThroughProxy(history: GeneratedHistory, databaseUrl: string, workDir: string, opts: ReadOptions): Promise<HistoryResult> {
+  const proxy = await startProxy({ upstream: opts.upstream, dbPath: databaseUrl, workDir, cpus: opts.cpus, name: 'history-proxy' });
+  try {
+    const base = `http://127.0.0.1:${proxy.server!.port}`;
+    const span = history.endAt - history.start;
+    const after = iso(history.start + Math.round(span * 0.37) + 12_345);
+    const before = iso(history.start + Math.round(span * 0.81) + 678);
+    const lastDay = iso(history.endAt - 86_400_000 + 777);
+    return {
+      history,
+      reads: {
+        usageAll: await timeRead(base, '/usage'),
+        usageAfter: await timeRead(base, `/usage?after=${after}`),
+        usageUserRange: await timeRead(base, `/usage?user=${history.users.busiest}&after=${after}&before=${before}`),
+        queriesUserAfter: await timeRead(base, `/queries?user=${history.users.middle}&after=${lastDay}`),
+      },
+    };
+  } finally {
+    await proxy.server!.stop();
+  }
+}
+
+const HISTORY_SHAPE = { users: 200, days: 365 };
+
+/** Generates `rows` queries into a temporary SQLite file and times the reads on it; the file is removed afterwards. */
+export async function timeHistoryReads(rows: number, opts: ReadOptions): Promise<HistoryResult> {
   const dir = mkdtempSync(join(tmpdir(), 'oap-bench-history-'));
   try {
     const dbPath = join(dir, 'history.db');
     opts.log(`generating ${rows.toLocaleString('en')} queries into ${dbPath}`);
-    const history = await generateQueries(dbPath, { rows, users: 200, days: 365, endAt: Date.now() });
+    const history = await generateQueries(dbPath, { rows, ...HISTORY_SHAPE, endAt: Date.now() });
     opts.log(`  ${history.seconds.toFixed(1)} s, ${history.fileMb.toFixed(0)} MB`);
-    const proxy = await startProxy({ upstream: opts.upstream, dbPath, workDir: dir, cpus: opts.cpus, name: 'history-proxy' });
-    try {
-      const base = `http://127.0.0.1:${proxy.server!.port}`;
-      const span = history.endAt - history.start;
-      const after = iso(history.start + Math.round(span * 0.37) + 12_345);
-      const before = iso(history.start + Math.round(span * 0.81) + 678);
-      const lastDay = iso(history.endAt - 86_400_000 + 777);
-      return {
-        history,
-        reads: {
-          usageAll: await timeRead(base, '/usage'),
-          usageAfter: await timeRead(base, `/usage?after=${after}`),
-          usageUserRange: await timeRead(base, `/usage?user=${history.users.busiest}&after=${after}&before=${before}`),
-          queriesUserAfter: await timeRead(base, `/queries?user=${history.users.middle}&after=${lastDay}`),
-        },
-      };
-    } finally {
-      await proxy.server!.stop();
-    }
+    return await timeReadsThroughProxy(history, dbPath, dir, opts);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The same history generated into the (empty) PostgreSQL database `url`, and the same reads through a proxy on it. */
+export async function timePostgresHistoryReads(rows: number, url: string, opts: ReadOptions): Promise<HistoryResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'oap-bench-pg-history-'));
+  try {
+    opts.log(`generating ${rows.toLocaleString('en')} queries into PostgreSQL`);
+    const history = await generatePostgresQueries(url, { rows, ...HISTORY_SHAPE, endAt: Date.now() });
+    opts.log(`  ${history.seconds.toFixed(1)} s, ${history.fileMb.toFixed(0)} MB`);
+    return await timeReadsThroughProxy(history, url, dir, opts);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -18,26 +18,30 @@ export interface BenchOptions {
   bigStreamMb: number;
   recordSeconds: number;
   historySizes: number[];
+  /** Calls in flight at once in the second PostgreSQL recording run (one pooled connection each). */
+  recordConcurrency: number;
+  /** Size of the generated PostgreSQL history the /usage reads are timed on. */
+  postgresHistoryRows: number;
 }
 
 const MODES = {
   full: {
     rounds: 5, throughputSeconds: 5, sequentialCalls: 3000, streamCalls: 1000, sequentialSeconds: 8, streamChunks: 20, bigStreamMb: 100,
-    recordSeconds: 5, historySizes: [1_000_000, 10_000_000],
+    recordSeconds: 5, historySizes: [1_000_000, 10_000_000], recordConcurrency: 16, postgresHistoryRows: 1_000_000,
   },
   quick: {
     rounds: 3, throughputSeconds: 2, sequentialCalls: 800, streamCalls: 200, sequentialSeconds: 2, streamChunks: 20, bigStreamMb: 100,
-    recordSeconds: 1, historySizes: [1_000_000],
+    recordSeconds: 1, historySizes: [1_000_000], recordConcurrency: 16, postgresHistoryRows: 100_000,
   },
   // For the smoke test: every phase runs, on sizes too small to mean anything.
   tiny: {
     rounds: 1, throughputSeconds: 1, sequentialCalls: 50, streamCalls: 20, sequentialSeconds: 2, streamChunks: 5, bigStreamMb: 2,
-    recordSeconds: 0.5, historySizes: [2_000, 5_000],
+    recordSeconds: 0.5, historySizes: [2_000, 5_000], recordConcurrency: 16, postgresHistoryRows: 2_000,
   },
 };
 
 export const USAGE = `npm run bench -- [--quick] [--peers] [--pin] [--profile] [--out=DIR] [--rows=N,N]
-  --quick    short runs and a 1M-query history only (about two minutes with the build)
+  --quick    short runs, a 1M-query SQLite history and a 100k-query PostgreSQL one (a few minutes with the build)
   --tiny     every phase on sizes too small to mean anything (the smoke test)
   --peers    also install @portkey-ai/gateway into a temporary folder and run the same load through it
   --pin      pin the server under test to CPU 0, the stand-in and load generator to CPU 1 (taskset)

@@ -1,4 +1,5 @@
 import type { HistoryResult } from './history-reads.js';
+import type { PostgresResult } from './postgres-rows.js';
 
 /** A figure's value for each target, its goal, and how much the alternating runs spread. */
 export interface Row {
@@ -30,6 +31,7 @@ export interface BenchReport {
   rounds: number;
   rows: Row[];
   history: HistoryResult[];
+  postgres: PostgresResult;
   peers: { portkey?: string; error?: string };
   raw: Record<string, unknown>;
 }
@@ -62,6 +64,7 @@ export function markdownTable(report: BenchReport): string {
       `| ${row.figure}${row.note ? ` (${row.note})` : ''} | ${fmt(row.proxy, row.unit)} | ${fmt(row.direct, row.unit)} | ${fmt(row.portkey, row.unit)} | ${target} | ${met === undefined ? '' : met ? 'yes' : '**no**'} | ${row.spread === undefined ? '' : `${Math.round(row.spread * 100)}%`} |`,
     );
   }
+  if (report.postgres.skipped) lines.push('', `PostgreSQL rows skipped: ${report.postgres.skipped}`);
   if (report.peers.error) lines.push('', `Portkey: ${report.peers.error}`);
   else if (report.peers.portkey) lines.push('', `Portkey: @portkey-ai/gateway ${report.peers.portkey}, same stand-in, same load, same machine, same rounds.`);
   return lines.join('\n');

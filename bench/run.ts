@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { timeHistoryReads, type HistoryResult } from './history-reads.js';
 import { bigStream, sequential, streamed, throughput, type ThroughputRun } from './measure.js';
 import { parseOptions, USAGE, type BenchOptions } from './options.js';
+import { measurePostgres, type PostgresResult } from './postgres-rows.js';
 import { installPortkey, PORTKEY_VERSION, startPortkey } from './peers.js';
 import { memoryMb, rssDuring, runToCompletion, stopAllOnExit, type RssDuring } from './processes.js';
 import { markdownTable, meets, type BenchReport, type Row } from './report.js';
@@ -100,9 +101,13 @@ async function main(options: BenchOptions): Promise<void> {
 
     const history: HistoryResult[] = [];
     for (const rows of options.historySizes) history.push(await timeHistoryReads(rows, { upstream, cpus: serverCpus, log }));
+    const postgres = await measurePostgres({
+      recordSeconds: options.recordSeconds, concurrency: options.recordConcurrency, historyRows: options.postgresHistoryRows,
+      upstream, cpus: serverCpus, log,
+    });
     await upstream.stop();
 
-    const rowsOut = figures({ tp32, tp1, seq, str, peakUnderLoad, big, recording, history, options });
+    const rowsOut = figures({ tp32, tp1, seq, str, peakUnderLoad, big, recording, history, postgres, options });
     const report: BenchReport = {
       date: new Date(started).toISOString(),
       mode: options.mode,
@@ -118,6 +123,7 @@ async function main(options: BenchOptions): Promise<void> {
       rounds: options.rounds,
       rows: rowsOut,
       history,
+      postgres,
       peers,
       raw,
     };
@@ -142,8 +148,11 @@ interface Measured {
   big: RssDuring<BigStreamResult>;
   recording: { rowsPerSecond: number; cpuUsPerRow: number };
   history: HistoryResult[];
+  postgres: PostgresResult;
   options: BenchOptions;
 }
+
+const sizeLabel = (n: number) => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`);
 
 /** The table's rows: ratios first, then what each target is held to, then the rest. */
 function figures(m: Measured): Row[] {
@@ -221,14 +230,26 @@ function figures(m: Measured): Row[] {
       `second +${(m.big.secondHalfPeakMb - m.big.beforeMb).toFixed(0)} MB; ${(bigMb / m.big.result.seconds).toFixed(0)} MB/s${relayed}`,
   });
   rows.push({ figure: 'Recording throughput (SQLite store, one call after another)', proxy: m.recording.rowsPerSecond, unit: 'rows/s', note: `${m.recording.cpuUsPerRow.toFixed(0)} µs CPU per row` });
+  const pg = m.postgres;
+  for (const r of [pg.sequential, pg.concurrent]) {
+    if (!r) continue;
+    const how = r.concurrency === 1 ? 'one call after another' : `${r.concurrency} calls at once`;
+    rows.push({ figure: `Recording throughput (PostgreSQL store, ${how})`, proxy: r.rowsPerSecond, unit: 'rows/s', note: `${r.cpuUsPerRow.toFixed(0)} µs CPU per row in Node, the server's not counted` });
+  }
   for (const h of m.history) {
     const n = h.history.rows;
-    const size = n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`;
+    const size = sizeLabel(n);
     const goal = n >= 10_000_000 ? 500 : n >= 1_000_000 ? 50 : undefined;
     rows.push({ figure: `/usage over ${size} queries`, proxy: h.reads.usageAll.medianMs, unit: 'ms', target: goal ? { op: '<=', value: goal } : undefined, note: 'all time' });
     rows.push({ figure: `/usage?after=… over ${size} queries`, proxy: h.reads.usageAfter.medianMs, unit: 'ms', target: goal ? { op: '<=', value: goal } : undefined, note: `${h.reads.usageAfter.count.toLocaleString('en')} matched` });
     rows.push({ figure: `/usage?user=…&after=…&before=… over ${size}`, proxy: h.reads.usageUserRange.medianMs, unit: 'ms', note: `busiest user, ${h.reads.usageUserRange.count.toLocaleString('en')} matched` });
     rows.push({ figure: `/queries?user=…&after=… over ${size}`, proxy: h.reads.queriesUserAfter.medianMs, unit: 'ms', note: `${h.reads.queriesUserAfter.count.toLocaleString('en')} rows listed` });
+  }
+  if (pg.history) {
+    // No target: the PostgreSQL store sums the queries table itself, it keeps no rollups.
+    const size = sizeLabel(pg.history.history.rows);
+    rows.push({ figure: `/usage over ${size} queries (PostgreSQL)`, proxy: pg.history.reads.usageAll.medianMs, unit: 'ms', note: 'all time' });
+    rows.push({ figure: `/usage?after=… over ${size} queries (PostgreSQL)`, proxy: pg.history.reads.usageAfter.medianMs, unit: 'ms', note: `${pg.history.reads.usageAfter.count.toLocaleString('en')} matched` });
   }
   return rows;
 }

@@ -47,5 +47,22 @@ describe.skipIf(!process.env.OAP_LONG_TESTS)('npm run bench (smoke, tiny sizes)'
       expect(h.reads.usageAll.count).toBeGreaterThan(0);
       expect(h.reads.usageAll.medianMs).toBeGreaterThan(0);
     }
+
+    // PostgreSQL: measured, or skipped with its reason in one line (never skipped where CI requires PostgreSQL).
+    if (report.postgres.skipped && !process.env.OAP_REQUIRE_POSTGRES) {
+      console.log(`bench smoke: ${report.postgres.skipped}`);
+      expect(stdout).toContain(`PostgreSQL rows skipped: ${report.postgres.skipped}`);
+    } else {
+      expect(report.postgres.skipped).toBeUndefined();
+      expect(figure('Recording throughput (PostgreSQL store, one call after another)')?.proxy).toBeGreaterThan(0);
+      expect(figure('Recording throughput (PostgreSQL store, 16 calls at once)')?.proxy).toBeGreaterThan(0);
+      // The same generated history as SQLite's 2k: the same queries match the same bounds.
+      const sqlite2k = report.history.find((h: { history: { rows: number } }) => h.history.rows === 2000);
+      expect(report.postgres.history.history.rows).toBe(2000);
+      expect(report.postgres.history.reads.usageAll.count).toBe(sqlite2k.reads.usageAll.count);
+      expect(report.postgres.history.reads.usageAfter.count).toBe(sqlite2k.reads.usageAfter.count);
+      expect(figure('/usage over 2k queries (PostgreSQL)')?.proxy).toBeGreaterThan(0);
+      expect(figure('/usage?after=… over 2k queries (PostgreSQL)')?.proxy).toBeGreaterThan(0);
+    }
   }, 600_000);
 });
