@@ -4,19 +4,18 @@ import type { RateLimitSnapshot } from '../../proxy/rate-limit-headers.js';
 import { changedCatalogModels } from '../catalog-changes.js';
 import { namedParameter, pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
 import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
-import { QUERY_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
 import {
   ADD_TO_ALL_USERS_ROLLUP, ADD_TO_USER_ROLLUP, DAY_MS, MODEL_DAYS, MONTH_MS, RollupAdds, bucketOf, recomputeFromQueriesSql,
   recomputeMonthsFromDaysSql, usageFromRollupSql,
 } from '../sql/usage-rollup-sql.js';
-import { groupPrices, toQueryRow, toUsage } from '../sql/rows.js';
+import { pagedQueries } from '../sql/paged-queries.js';
+import { groupPrices, toUsage } from '../sql/rows.js';
 import type {
   ModelPrices, Page, Price, PriceSource, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
 } from '../types.js';
 import { importOriginalIfPresent, type ImportReport } from './import-original.js';
 import { migrateSqlite } from './migrations.js';
 
-const READ_BATCH = 1000;
 /** Re-pricing more rows than this is split into transactions of whole days, yielding between them. */
 const REPRICE_IN_ONE_GO = 20_000;
 const REPRICE_WINDOW = 50_000;
@@ -305,26 +304,7 @@ class SqliteStore implements Store {
   }
 
   async *queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]> {
-    const { where, params } = filterWhere(filter);
-    let remaining = page.limit ?? Infinity;
-    let offset = page.offset ?? 0;
-    let cursor: { ts: number; id: number } | undefined;
-    // Keyset pages, each its own statement: an open better-sqlite3 iterator would block the proxy's inserts.
-    while (remaining > 0) {
-      const size = Math.min(READ_BATCH, remaining);
-      const keyset = cursor ? `${where ? `${where} AND` : 'WHERE'} (ts > @cts OR (ts = @cts AND id > @cid))` : where;
-      const rows = this.db
-        .prepare(`SELECT ${QUERY_COLUMNS} FROM queries ${keyset} ORDER BY ts, id LIMIT @size OFFSET @offset`)
-        .all({ ...params, cts: cursor?.ts, cid: cursor?.id, size, offset }) as Record<string, unknown>[];
-      if (rows.length === 0) return;
-      offset = 0;
-      remaining -= rows.length;
-      const batch = rows.map(toQueryRow);
-      const last = batch[batch.length - 1];
-      cursor = { ts: last.timestamp, id: last.id };
-      yield batch;
-      if (rows.length < size) return;
-    }
+    yield* pagedQueries(filter, page, (sql, params) => this.db.prepare(sql).all(params) as Record<string, unknown>[]);
   }
 
   async userExists(name: string): Promise<boolean> {
