@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { chatThrough } from './support/chat-call.js';
 import { describeEachStore } from './support/each-store.js';
 import { startHarness, type Harness } from './support/proxy-harness.js';
 import { aQuery, costOf, inParallel } from './support/query-records.js';
@@ -25,15 +26,7 @@ describeEachStore('the ledger', (store) => {
     expect(res.status).toBe(200);
   }
 
-  async function chat(user = 'adam') {
-    const res = await fetch(`${h.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-user': user },
-      body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
-    });
-    expect(res.status).toBe(200);
-    await res.text();
-  }
+  const chat = (user = 'adam') => chatThrough(h.url, user);
 
   const standInCost = (perQuery: number, perAnswer: number) =>
     costOf({ promptTokens: STAND_IN_USAGE.prompt_tokens, completionTokens: STAND_IN_USAGE.completion_tokens }, perQuery, perAnswer);

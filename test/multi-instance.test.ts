@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { chatThrough } from './support/chat-call.js';
 import { describeEachStore } from './support/each-store.js';
 import { startHarness, type Harness } from './support/proxy-harness.js';
 import { costOf, inParallel } from './support/query-records.js';
@@ -23,15 +24,7 @@ describeEachStore('two proxy instances on one database', (store) => {
     return res.json() as Promise<any>;
   }
 
-  async function chat(h: Harness, user: string) {
-    const res = await fetch(`${h.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-user': user },
-      body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
-    });
-    expect(res.status).toBe(200);
-    await res.text();
-  }
+  const chat = (h: Harness, user: string) => chatThrough(h.url, user);
 
   const standIn = { promptTokens: STAND_IN_USAGE.prompt_tokens, completionTokens: STAND_IN_USAGE.completion_tokens };
 
