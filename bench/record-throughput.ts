@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { openStore } from '../src/store/open-store.js';
+import { openStore } from '../src/server/open-store.js';
 import type { QueryRecord } from '../src/store/types.js';
 
 /**

@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { ConfigError, loadConfig } from './config/load-config.js';
-import { startProxy } from './proxy-server.js';
+import { startProxy } from './server/start-proxy.js';
+import { errorText } from './common/error-text.js';
 
 async function main(): Promise<void> {
   const bootLog = pino({ base: undefined });
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
   try {
     proxy = await startProxy(config, log);
   } catch (err) {
-    log.fatal(`could not start: ${(err as Error).message}`);
+    log.fatal(`could not start: ${errorText(err)}`);
     process.exit(1);
   }
   log.info({ url: proxy.url, upstream: config.forward.url, database: proxy.store.kind }, 'openai-api-proxy listening');
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
         process.exit(0);
       },
       (err) => {
-        log.error({ err: String(err) }, 'error while stopping');
+        log.error({ err: errorText(err) }, 'error while stopping');
         process.exit(1);
       },
     );

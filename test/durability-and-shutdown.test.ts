@@ -5,7 +5,7 @@ import pino from 'pino';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load-config.js';
-import { startProxy, type RunningProxy } from '../src/proxy-server.js';
+import { startProxy, type RunningProxy } from '../src/server/start-proxy.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { gatedStore } from './support/gated-store.js';
 import { UpstreamStandIn } from './support/upstream-stand-in.js';

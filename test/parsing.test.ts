@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseZonedTimestamp } from '../src/admin/timestamps.js';
+import { parseZonedTimestamp } from '../src/http/timestamps.js';
 import { baseModelName } from '../src/accounting/model-names.js';
 import { parseGoDuration } from '../src/proxy/go-duration.js';
 import { readRateLimitHeaders } from '../src/proxy/rate-limit-headers.js';

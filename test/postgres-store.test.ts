@@ -1,7 +1,7 @@
 import pg from 'pg';
 import pino from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { openStore } from '../src/store/open-store.js';
+import { openStore } from '../src/server/open-store.js';
 import { POSTGRES_MIGRATIONS } from '../src/store/postgres/migrations.js';
 import { createPool } from '../src/store/postgres/pg-pool.js';
 import { openPostgresStore } from '../src/store/postgres/pg-store.js';

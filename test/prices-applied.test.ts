@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load-config.js';
-import { startProxy, type RunningProxy } from '../src/proxy-server.js';
+import { startProxy, type RunningProxy } from '../src/server/start-proxy.js';
 import { adminClient } from './support/admin-client.js';
 import { startHarness, type Harness } from './support/proxy-harness.js';
 import { STAND_IN_USAGE, UpstreamStandIn } from './support/upstream-stand-in.js';

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { openStore } from '../src/store/open-store.js';
-import type { Price, QueryRecord, QueryRow, Store } from '../src/store/types.js';
+import { openStore } from '../src/server/open-store.js';
+import type { QueryRecord, QueryRow, Store } from '../src/store/types.js';
+import type { Price } from '../src/accounting/price.js';
 import { describeEachStore } from './support/each-store.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 

@@ -2,7 +2,7 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from './support/proxy-harness.js';
 import { UpstreamStandIn } from './support/upstream-stand-in.js';
-import { startProxy } from '../src/proxy-server.js';
+import { startProxy } from '../src/server/start-proxy.js';
 import { loadConfig } from '../src/config/load-config.js';
 import pino from 'pino';
 

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_KEYS, KEY_ALIASES, envNameOf, type ConfigKey } from './keys.js';
+import { errorText } from '../common/error-text.js';
 
 export interface Config {
   forward: { url: string; token?: string; connectTimeoutMs: number; idleTimeoutMs: number };
@@ -48,7 +49,7 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
     try {
       return spec.parse(entry.value);
     } catch (err) {
-      throw new ConfigError(`invalid value for ${key} (from ${entry.source}): ${(err as Error).message}`);
+      throw new ConfigError(`invalid value for ${key} (from ${entry.source}): ${errorText(err)}`);
     }
   };
   const config: Config = {
@@ -119,7 +120,7 @@ function fromYaml(cwd: string): Layer {
   try {
     doc = parseYaml(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new ConfigError(`${file} is not valid YAML: ${(err as Error).message}`);
+    throw new ConfigError(`${file} is not valid YAML: ${errorText(err)}`);
   }
   if (doc === null || doc === undefined) return { source: file, entries: [], strict: true };
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`${file} must hold a mapping of settings`);

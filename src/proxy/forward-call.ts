@@ -3,9 +3,9 @@ import type { Logger } from 'pino';
 import { pipeline, type Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { usageForCall, noUsage, type CallUsage, type UsagePolicy } from '../accounting/call-usage.js';
-import { ApiError, openAiErrorBody } from '../server/errors.js';
-import type { CommitGate } from '../store/journal/journaling-store.js';
+import { usageForCall, noUsage, type CallUsage, type UsagePolicy } from './call-usage.js';
+import { ApiError, openAiErrorBody } from '../http/errors.js';
+import type { CommitGate } from '../store/types.js';
 import type { QueryRecord, Store } from '../store/types.js';
 import { requireCallerUser } from './caller-user.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './header-policy.js';
@@ -18,6 +18,7 @@ import { SseUsageTap, parseEventData } from './sse-usage-tap.js';
 import { upstreamPath, type Upstream } from './upstream.js';
 import { usagePolicyFor } from './usage-policy.js';
 import { writeWithBackpressure } from './write-with-backpressure.js';
+import { errorText } from '../common/error-text.js';
 
 export interface ForwardDeps {
   upstream: Upstream;
@@ -92,7 +93,7 @@ export function createForwardHandler(deps: ForwardDeps) {
     if (failure.record) {
       const usage = await usageForCall({ policy: ctx.usagePolicy, model: requestedModel(ctx) ?? '', requestJson: ctx.plan?.json });
       await commit(ctx, { status: failure.status, outcome: failure.outcome, model: requestedModel(ctx) ?? '', streamed: ctx.plan?.stream ?? false, usage }).catch(
-        (commitErr) => deps.log.error({ err: String(commitErr) }, 'could not record a failed call'),
+        (commitErr) => deps.log.error({ err: errorText(commitErr) }, 'could not record a failed call'),
       );
     }
     if (ctx.call.reason === 'client_aborted') {
@@ -162,7 +163,7 @@ export function createForwardHandler(deps: ForwardDeps) {
       await commit(ctx, { status: failedUnrelayed?.status ?? status, outcome, model, streamed, usage }, rateLimits);
     } catch (err) {
       // Not committed: the caller must not see a complete answer.
-      deps.log.error({ err: String(err), user: ctx.user, endpoint: ctx.endpoint }, 'could not record the call; breaking off its answer');
+      deps.log.error({ err: errorText(err), user: ctx.user, endpoint: ctx.endpoint }, 'could not record the call; breaking off its answer');
       out.destroy();
       return;
     }

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { StoreUnavailableError } from '../store/errors.js';
-import { ApiError, openAiErrorBody } from './errors.js';
+import { ApiError, openAiErrorBody } from '../http/errors.js';
 
 /** Fastify's own errors, in our vocabulary. */
 function fromFastify(err: FastifyError): ApiError | undefined {

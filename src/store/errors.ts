@@ -9,4 +9,5 @@ export class StoreUnavailableError extends Error {
   }
 }
 
-export const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+/** The database holds a schema written by a newer version of the proxy; starting would risk its data. */
+export class SchemaTooNewError extends Error {}

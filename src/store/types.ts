@@ -1,4 +1,4 @@
-import type { RateLimitSnapshot, RateLimitWindow } from '../proxy/rate-limit-headers.js';
+import type { ModelPrices, Price, PriceSource } from '../accounting/price.js';
 
 /** The facts of one forwarded call; cost is derived from prices by the store. */
 export interface QueryRecord {
@@ -28,21 +28,6 @@ export interface RecordedQuery {
   priced: boolean;
   /** Kept in the local journal because the database could not take it; cost is known once replayed. */
   journaled?: boolean;
-}
-
-export type PriceSource = 'admin' | 'catalog';
-
-export interface Price {
-  validFrom: number;
-  per1KQueryTokens: number;
-  per1KAnswerTokens: number;
-  per1KCachedQueryTokens: number | null;
-}
-
-export interface ModelPrices {
-  name: string;
-  admin: Price[];
-  catalog: Price[];
 }
 
 /** Which successful/failed calls a read covers. */
@@ -78,6 +63,20 @@ export interface Page {
   offset?: number;
 }
 
+/** The upstream's rate-limit headers of one answer, as the store keeps them. */
+export interface RateLimitWindow {
+  maximum: number | null;
+  remaining: number | null;
+  /** Epoch ms when the window resets, or null when the header was missing or unparsable. */
+  reset: number | null;
+}
+
+export interface RateLimitSnapshot {
+  observedAt: number;
+  requests?: RateLimitWindow;
+  tokens?: RateLimitWindow;
+}
+
 export type StoredRateLimits = { requests?: RateLimitWindow; tokens?: RateLimitWindow };
 
 /**
@@ -98,4 +97,24 @@ export interface Store {
   userExists(name: string): Promise<boolean>;
   rateLimits(): Promise<StoredRateLimits>;
   close(): Promise<void>;
+}
+
+/** What GET /health shows. */
+export interface DurabilityHealth {
+  status: 'ok' | 'degraded';
+  /** False while neither the database nor the journal can be written: new calls get 503. */
+  acceptingCalls: boolean;
+  database: { kind: string; writable: boolean; lastError?: string };
+  journal: { path: string; pending: number; writable: boolean; lastError?: string };
+  /** Answered calls that could be written nowhere yet; kept in memory and retried. */
+  unsaved: number;
+}
+
+/** The cheap check the proxy makes before forwarding a call: a flag, no round trip. */
+export interface CommitGate {
+  canCommit(): boolean;
+}
+
+export interface Durability extends CommitGate {
+  health(): DurabilityHealth;
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { RateLimitSnapshot, RateLimitWindow } from '../../proxy/rate-limit-headers.js';
+import type { RateLimitSnapshot, RateLimitWindow } from '../types.js';
 import type { QueryRecord } from '../types.js';
 
 /** One call the database could not take: a line of the journal. */

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { SchemaTooNewError } from '../sqlite/migrations.js';
+import { SchemaTooNewError } from '../errors.js';
 import { MIGRATION_LOCK } from './advisory-locks.js';
 
 /**

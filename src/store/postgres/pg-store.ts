@@ -1,20 +1,22 @@
 import type pg from 'pg';
-import type { RateLimitSnapshot } from '../../proxy/rate-limit-headers.js';
+import type { RateLimitSnapshot } from '../types.js';
 import { pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
 import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
 import { USAGE_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
 import { groupPrices, toUsage } from '../sql/rows.js';
+import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
 import type {
-  ModelPrices, Page, Price, PriceSource, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
+  Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
 } from '../types.js';
 import { LOCK_MODELS_EXCLUSIVE, LOCK_MODELS_SHARED } from './advisory-locks.js';
 import { typedParameter } from './column-types.js';
 import { migratePostgres } from './migrations.js';
-import { changedCatalogModels } from '../catalog-changes.js';
+import { changedCatalogModels } from '../sql/catalog-changes.js';
 import { createPool, describeConnectError } from './pg-pool.js';
 import { RateLimitWriter, type RateLimitRow } from './rate-limit-writer.js';
 import { Statement, inTransaction, runNamed } from './statements.js';
+import { errorText } from '../../common/error-text.js';
 
 
 /** Re-pricing more rows than inOneGo is split into id windows, one transaction each, so inserts of the model are not held up long. */
@@ -98,7 +100,7 @@ class PostgresStore implements Store {
   ) {
     this.rateLimitWriter = new RateLimitWriter(
       (rows) => this.writeRateLimits(rows),
-      (err) => log?.warn(`could not store rate limits: ${(err as Error).message}`),
+      (err) => log?.warn(`could not store rate limits: ${errorText(err)}`),
     );
   }
 

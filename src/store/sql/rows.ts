@@ -1,4 +1,5 @@
-import type { ModelPrices, Price, QueryRow, UsageSummary } from '../types.js';
+import type { ModelPrices, Price } from '../../accounting/price.js';
+import type { QueryRow, UsageSummary } from '../types.js';
 
 // PostgreSQL returns BIGINT and SUM(...) as strings; every store converts here.
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));

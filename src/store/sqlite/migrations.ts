@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { rebuildRollupSteps } from '../sql/usage-rollup-sql.js';
+import { SchemaTooNewError } from '../errors.js';
 
 /** A step is DDL, or a function for steps that need bound parameters. */
 type Migration = string | ((db: Database.Database) => void);
@@ -80,8 +81,6 @@ export const SQLITE_MIGRATIONS: Migration[] = [
 export function rebuildSqliteRollup(db: Database.Database): void {
   for (const step of rebuildRollupSteps()) db.prepare(step.sql).run(step.params);
 }
-
-export class SchemaTooNewError extends Error {}
 
 export function migrateSqlite(db: Database.Database): void {
   db.exec('CREATE TABLE IF NOT EXISTS proxy_schema (version INTEGER NOT NULL)');

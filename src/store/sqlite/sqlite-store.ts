@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { RateLimitSnapshot } from '../../proxy/rate-limit-headers.js';
-import { changedCatalogModels } from '../catalog-changes.js';
+import type { RateLimitSnapshot } from '../types.js';
+import { changedCatalogModels } from '../sql/catalog-changes.js';
 import { namedParameter, pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
 import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
 import {
@@ -10,8 +10,9 @@ import {
 } from '../sql/usage-rollup-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
 import { groupPrices, toUsage } from '../sql/rows.js';
+import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
 import type {
-  ModelPrices, Page, Price, PriceSource, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
+  Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
 } from '../types.js';
 import { importOriginalIfPresent, type ImportReport } from './import-original.js';
 import { migrateSqlite } from './migrations.js';

@@ -1,4 +1,4 @@
-import { badRequest } from '../server/errors.js';
+import { badRequest } from './errors.js';
 
 // Date and time, optional seconds and fraction, and a zone that must be present:
 // Z, +01, +01:00 or +0100 (the original's README uses `2024-01-24T14:50+01`).

@@ -1,5 +1,5 @@
-import type { Usage } from '../proxy/usage.js';
-import type { AnswerCapture } from '../proxy/answer-capture.js';
+import type { Usage } from './usage.js';
+import type { AnswerCapture } from './answer-capture.js';
 import { jsonAnswerText, streamedAnswerText } from './answer-text.js';
 import { countTextTokens, estimatePromptTokens } from './token-estimate.js';
 

@@ -1,4 +1,4 @@
-import { parseEventData } from '../proxy/sse-usage-tap.js';
+import { parseEventData } from './sse-usage-tap.js';
 
 /** The generated text of a streamed answer, as far as it was captured, for counting its tokens. */
 export function streamedAnswerText(sse: string): string[] {

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
-import { loadPriceCatalog } from './accounting/price-catalog/load-price-catalog.js';
-import type { Config } from './config/load-config.js';
-import { buildApp, type App } from './server/app.js';
-import { createUpstream } from './proxy/upstream.js';
-import { JournalingStore } from './store/journal/journaling-store.js';
-import { defaultJournalPath } from './store/journal/journal-path.js';
-import { openStore } from './store/open-store.js';
-import type { Store } from './store/types.js';
+import { loadPriceCatalog } from '../accounting/price-catalog/load-price-catalog.js';
+import type { Config } from '../config/load-config.js';
+import { buildApp, type App } from './app.js';
+import { createUpstream } from '../proxy/upstream.js';
+import { JournalingStore } from '../store/journal/journaling-store.js';
+import { defaultJournalPath } from '../store/journal/journal-path.js';
+import { openStore } from './open-store.js';
+import type { Store } from '../store/types.js';
 
 export interface RunningProxy {
   app: App;
