@@ -90,7 +90,7 @@ describe('POST and GET /model/{name}', () => {
   });
 });
 
-describe('cost over time (SPEC §3)', () => {
+describe('cost over time', () => {
   it('uses the price with the latest validFrom strictly before the query', async () => {
     await call('POST', '/model/gpt-4-1106-preview', price('2024-01-01T00:00:00Z', 0.01, 0.03));
     await call('POST', '/model/gpt-4-1106-preview', price('2024-02-01T00:00:00Z', 0.1, 0.3));

@@ -4,7 +4,7 @@ import { badRequest } from '../http/errors.js';
 const SNAPSHOT_SUFFIX = /-(?:\d{4}-\d{2}-\d{2}|\d{4})$/;
 
 /**
- * The undated name a snapshot falls back to for its price (SPEC §3).
+ * The undated name a snapshot falls back to for its price.
  * Fine-tuned names (`ft:...`) are never shortened.
  */
 export function baseModelName(model: string): string {

@@ -1,9 +1,6 @@
-export interface Usage {
-  promptTokens: number;
-  completionTokens: number;
-  cachedTokens: number;
-  reasoningTokens: number;
-}
+import type { TokenCounts } from '../store/types.js';
+
+export type Usage = TokenCounts;
 
 const count = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : 0);
 

@@ -35,7 +35,7 @@ export async function buildApp({ config, store, upstream, log, inflight = new In
     bodyLimit: config.server.bodyLimitBytes,
     // Long streams must not be cut by Node's default request timeout.
     requestTimeout: 0,
-    // Shutdown waits for calls in flight itself (see main.ts), then breaks them off.
+    // Shutdown waits for calls in flight itself (server/start-proxy.ts), then breaks them off.
     forceCloseConnections: false,
     return503OnClosing: true,
     // Model names are checked for length (256) by the route itself, with a message.

@@ -1,7 +1,22 @@
 import type { ModelPrices, Price, PriceSource } from '../accounting/price.js';
 
+/**
+ * How a call ended. `ok` and `upstream_error` are answers relayed whole; the
+ * rest are calls broken off or never answered (see proxy/call-failures.ts).
+ * Rows imported from the original proxy are `ok` or `upstream_error`.
+ */
+export type CallOutcome = 'ok' | 'upstream_error' | 'timeout' | 'upstream_aborted' | 'client_aborted' | 'shutdown' | 'unreachable';
+
+/** The tokens of one call, as the upstream reported them (or as estimated). Declared once for every layer. */
+export interface TokenCounts {
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+  reasoningTokens: number;
+}
+
 /** The facts of one forwarded call; cost is derived from prices by the store. */
-export interface QueryRecord {
+export interface QueryRecord extends TokenCounts {
   user: string;
   /** Epoch ms when the call arrived; decides which price applies. */
   timestamp: number;
@@ -11,12 +26,7 @@ export interface QueryRecord {
   /** The model the upstream named in its answer, else the requested one, else ''. */
   model: string;
   status: number;
-  /** ok | upstream_error | timeout | upstream_aborted | client_aborted | shutdown */
-  outcome: string;
-  promptTokens: number;
-  completionTokens: number;
-  cachedTokens: number;
-  reasoningTokens: number;
+  outcome: CallOutcome;
   streamed: boolean;
   estimated: boolean;
   /** Set when the record is replayed from the journal: a store inserts a given id at most once. */

@@ -189,7 +189,7 @@ describe('bad input on the admin API: a specific 4xx naming the problem', () => 
     expectAdminError(await post('gpt-4o', '{"validFrom":"2024-01-01T00:00:00Z","per1KQueryTokens":NaN}'), 400, 'invalid_json', /JSON/i);
   });
 
-  it('counts a missing price field as 0 (SPEC §4)', async () => {
+  it('counts a missing price field as 0', async () => {
     const res = await post('free-model', { validFrom: '2024-01-01T00:00:00Z' });
     expect(res.status).toBe(200);
     expect(res.json.costs).toEqual([{ validFrom: '2024-01-01T00:00:00.000Z', per1KQueryTokens: 0, per1KAnswerTokens: 0 }]);

@@ -24,7 +24,7 @@ export interface OriginalContents {
 
 /**
  * Writes an SQLite file laid out as the original Java proxy (Spring Boot,
- * Hibernate) left it: tables user, model, query, cost, ratelimit (SPEC §6),
+ * Hibernate) left it: tables user, model, query, cost, ratelimit,
  * Hibernate's sequence tables, timestamps as epoch milliseconds. Prices are
  * written in order, so a later duplicate (model, valid_from) has the higher id.
  */
@@ -64,7 +64,7 @@ export function writeOriginalDatabase(path: string, contents: OriginalContents):
   }
 }
 
-/** SPEC §3 over the original's data: the newest price strictly before the query, of the model or its undated name. */
+/** Pricing over the original's data: the newest price strictly before the query, of the model or its undated name. */
 export function originalCost(q: OriginalQuery, prices: OriginalPrice[], baseName: (m: string) => string): number {
   const pick = (model: string) => {
     let best: OriginalPrice | undefined;

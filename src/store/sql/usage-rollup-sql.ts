@@ -1,6 +1,6 @@
 import type { QueryFilter } from '../types.js';
 import { SUCCESS_CONDITION } from './pricing-sql.js';
-import { USAGE_COLUMNS, filterWhere } from './query-filter-sql.js';
+import { USAGE_COLUMNS, equalityConditions, filterWhere, statusConditions } from './query-filter-sql.js';
 
 /**
  * Usage rollups: sums of the queries table per time bucket, kept in step with
@@ -261,18 +261,7 @@ function rollupUser(filter: QueryFilter, params: Record<string, unknown>): strin
 }
 
 function rollupFilter(filter: QueryFilter, params: Record<string, unknown>): string[] {
-  const out: string[] = [];
-  if (filter.endpoint !== undefined) {
-    out.push('endpoint = @endpoint');
-    params.endpoint = filter.endpoint;
-  }
-  if (filter.model !== undefined) {
-    out.push('model = @model');
-    params.model = filter.model;
-  }
-  if (filter.status === 'ok') out.push('success = 1');
-  else if (filter.status === 'error') out.push('success = 0');
-  return out;
+  return [...equalityConditions(filter, ['endpoint', 'model'], params), ...statusConditions(filter, { ok: 'success = 1', error: 'success = 0' })];
 }
 
 function joinWhere(where: string, extra: string[]): string {

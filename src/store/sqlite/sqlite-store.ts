@@ -9,7 +9,10 @@ import {
   recomputeMonthsFromDaysSql, usageFromRollupSql,
 } from '../sql/usage-rollup-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
-import { groupPrices, toUsage } from '../sql/rows.js';
+import { groupPrices, modelsWithPrices, toUsage } from '../sql/rows.js';
+import {
+  ALL_PRICES, INSERT_MODEL, INSERT_PRICE, NEXT_PRICE_FROM, PRICES_OF_MODEL, UPSERT_PRICE, UPSERT_RATE_LIMIT, priceParams,
+} from '../sql/shared-statements.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
 import type {
   Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
@@ -60,12 +63,6 @@ export async function openSqliteStore({ path, log }: SqliteStoreOptions): Promis
 const INSERT_QUERY = `${pricedInsertSql(namedParameter)} RETURNING cost, priced`;
 const INSERT_JOURNALED_QUERY = `${pricedInsertSql(namedParameter, '', '@journal_id')} RETURNING cost, priced`;
 
-const UPSERT_RATE_LIMIT = `INSERT INTO rate_limits (kind, maximum, remaining, reset, observed_at)
-  VALUES (@kind, @maximum, @remaining, @reset, @observedAt)
-  ON CONFLICT (kind) DO UPDATE SET maximum = excluded.maximum, remaining = excluded.remaining,
-    reset = excluded.reset, observed_at = excluded.observed_at
-  WHERE excluded.observed_at >= rate_limits.observed_at`;
-
 class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly knownModels = new Set<string>();
@@ -84,7 +81,7 @@ class SqliteStore implements Store {
   constructor(private readonly db: Database.Database) {
     this.insertQuery = db.prepare(INSERT_QUERY);
     this.insertJournaledQuery = db.prepare(INSERT_JOURNALED_QUERY);
-    this.insertModel = db.prepare('INSERT INTO models (name, first_seen) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
+    this.insertModel = db.prepare(INSERT_MODEL);
     this.upsertRateLimit = db.prepare(UPSERT_RATE_LIMIT);
     this.recomputes = this.prepareRecomputes();
     this.repriceDaysTx = this.repriceDaysTransaction();
@@ -115,7 +112,7 @@ class SqliteStore implements Store {
     if (newestLimits) {
       for (const kind of ['requests', 'tokens'] as const) {
         const w = newestLimits[kind];
-        if (w) this.upsertRateLimit.run({ kind, maximum: w.maximum, remaining: w.remaining, reset: w.reset, observedAt: newestLimits.observedAt });
+        if (w) this.upsertRateLimit.run({ kind, maximum: w.maximum, remaining: w.remaining, reset: w.reset, observed_at: newestLimits.observedAt });
       }
     }
     return recorded;
@@ -220,17 +217,10 @@ class SqliteStore implements Store {
   }
 
   async putPrice(model: string, price: Price, source: PriceSource): Promise<void> {
-    this.db
-      .prepare(`INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
-        VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT (model, source, valid_from) DO UPDATE SET per1k_query = excluded.per1k_query,
-          per1k_answer = excluded.per1k_answer, per1k_cached_query = excluded.per1k_cached_query`)
-      .run(model, source, price.validFrom, price.per1KQueryTokens, price.per1KAnswerTokens, price.per1KCachedQueryTokens);
-    this.insertModel.run(model, Date.now());
+    this.db.prepare(UPSERT_PRICE).run(priceParams(model, source, price));
+    this.insertModel.run({ name: model, first_seen: Date.now() });
     this.knownModels.add(model);
-    const next = this.db
-      .prepare('SELECT MIN(valid_from) AS v FROM prices WHERE model = ? AND source = ? AND valid_from > ?')
-      .get(model, source, price.validFrom) as { v: number | null };
+    const next = this.db.prepare(NEXT_PRICE_FROM).get({ model, source, valid_from: price.validFrom }) as { v: number | null };
     await this.reprice(model, price.validFrom, next.v);
   }
 
@@ -239,8 +229,7 @@ class SqliteStore implements Store {
     const changed = changedCatalogModels(stored, prices);
     if (changed.length === 0) return;
     const remove = this.db.prepare("DELETE FROM prices WHERE source = 'catalog' AND model = ?");
-    const insert = this.db.prepare(`INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
-      VALUES (?, 'catalog', ?, ?, ?, ?)`);
+    const insert = this.db.prepare(INSERT_PRICE);
     const repriceModel = this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE model = @model OR base_model = @model`);
     // One transaction with the re-pricing and the rollups: a crash cannot leave new catalog prices beside rows
     // priced by the old ones, which a restart (seeing no change) would never mend. It runs at start-up, before
@@ -248,7 +237,7 @@ class SqliteStore implements Store {
     this.db.transaction(() => {
       for (const model of changed) {
         remove.run(model);
-        for (const p of prices.get(model) ?? []) insert.run(model, p.validFrom, p.per1KQueryTokens, p.per1KAnswerTokens, p.per1KCachedQueryTokens);
+        for (const p of prices.get(model) ?? []) insert.run(priceParams(model, 'catalog', p));
       }
       for (const model of changed) {
         repriceModel.run({ model });
@@ -277,9 +266,7 @@ class SqliteStore implements Store {
 
   async getModel(name: string): Promise<ModelPrices | undefined> {
     const known = this.db.prepare('SELECT 1 FROM models WHERE name = ?').get(name);
-    const prices = this.db
-      .prepare('SELECT * FROM prices WHERE model = ? ORDER BY valid_from')
-      .all(name) as Record<string, unknown>[];
+    const prices = this.db.prepare(PRICES_OF_MODEL).all({ model: name }) as Record<string, unknown>[];
     if (!known && prices.length === 0) return undefined;
     return groupPrices(name, prices);
   }
@@ -289,14 +276,7 @@ class SqliteStore implements Store {
       .prepare('SELECT name FROM models UNION SELECT model FROM prices ORDER BY 1')
       .pluck()
       .all() as string[];
-    const all = this.db.prepare('SELECT * FROM prices ORDER BY model, valid_from').all() as Record<string, unknown>[];
-    const byModel = new Map<string, Record<string, unknown>[]>();
-    for (const r of all) {
-      const list = byModel.get(r.model as string) ?? [];
-      list.push(r);
-      byModel.set(r.model as string, list);
-    }
-    return names.map((n) => groupPrices(n, byModel.get(n) ?? []));
+    return modelsWithPrices(names, this.db.prepare(ALL_PRICES).all() as Record<string, unknown>[]);
   }
 
   async usage(filter: QueryFilter): Promise<UsageSummary> {
