@@ -120,7 +120,7 @@ class SqliteStore implements Store {
 
   private insertOne(q: QueryRecord, values: ReturnType<typeof recordValues>): RecordedQuery | undefined {
     if (q.model !== '' && !this.knownModels.has(q.model)) {
-      this.insertModel.run(q.model, q.timestamp);
+      this.insertModel.run({ name: q.model, first_seen: q.timestamp });
       this.knownModels.add(q.model);
     }
     const row = (q.journalId === undefined
