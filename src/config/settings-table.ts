@@ -9,6 +9,8 @@ export interface SettingRow {
   /** Dotted; application.yaml takes the nested form too. */
   yamlKey: string;
   default: string;
+  /** False when `default` is words ("none", "beside the SQLite file ...") rather than a value to type. */
+  defaultIsValue: boolean;
   help: string;
 }
 
@@ -19,6 +21,7 @@ export function settingRows(): SettingRow[] {
     env: envNameOf(key),
     yamlKey: key,
     default: spec.defaultText ?? (spec.default === undefined ? 'none' : shownValue(spec, spec.default)),
+    defaultIsValue: spec.defaultText === undefined && spec.default !== undefined,
     help: spec.help,
   }));
 }

@@ -25,7 +25,8 @@ export function shownValue(spec: KeySpec, value: unknown): string {
 
 /** `message` with every appearance of a secret setting's raw value masked, for errors that quote what was given. */
 export function withoutSecret(spec: KeySpec, raw: unknown, message: string): string {
-  if (!spec.secret || (typeof raw !== 'string' && typeof raw !== 'number')) return message;
+  if (!spec.secret || raw === null || raw === undefined) return message;
+  // String() as the parsers quote it: a YAML list ['sk-...'] is quoted as sk-...
   const text = String(raw).trim();
   return text === '' ? message : message.split(text).join(shownValue(spec, text));
 }
