@@ -1,9 +1,11 @@
 import pino from 'pino';
+import { answerInfoFlags } from './config/info-flags.js';
 import { ConfigError, loadConfig } from './config/load-config.js';
 import { startProxy } from './server/start-proxy.js';
 import { errorText } from './common/error-text.js';
 
 async function main(): Promise<void> {
+  if (answerInfoFlags(process.argv.slice(2))) return;
   const bootLog = pino({ base: undefined });
   let loaded;
   try {

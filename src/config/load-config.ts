@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { CONFIG_KEYS, KEY_ALIASES, envNameOf, type ConfigKey } from './keys.js';
 import { errorText } from '../common/error-text.js';
+import { CONFIG_KEYS, KEY_ALIASES, envNameOf, type ConfigKey, type KeySpec } from './keys.js';
+import { withoutSecret } from './shown-value.js';
 
 export interface Config {
   forward: { url: string; token?: string; connectTimeoutMs: number; idleTimeoutMs: number };
@@ -44,12 +45,13 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
   }
   const value = (key: ConfigKey): any => {
     const entry = merged.get(key);
-    const spec = CONFIG_KEYS[key] as { parse: (raw: unknown) => unknown; default?: unknown };
+    const spec: KeySpec = CONFIG_KEYS[key];
     if (!entry) return spec.default;
     try {
-      return spec.parse(entry.value);
+      return spec.value.parse(entry.value);
     } catch (err) {
-      throw new ConfigError(`invalid value for ${key} (from ${entry.source}): ${errorText(err)}`);
+      const reason = withoutSecret(spec, entry.value, errorText(err));
+      throw new ConfigError(`invalid value for ${key} (from ${entry.source}): ${reason}`);
     }
   };
   const config: Config = {

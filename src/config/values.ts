@@ -71,3 +71,31 @@ export function parseLogLevel(raw: unknown): string {
   if (!LOG_LEVELS.includes(s)) throw new Error(`'${raw}' is not one of ${LOG_LEVELS.join(', ')}`);
   return s;
 }
+
+/** How a setting's value is parsed, named in `--help` (`--server.port=<port>`) and shown back (`30s`, not 30000). */
+export interface ValueKind {
+  parse: (raw: unknown) => unknown;
+  placeholder: string;
+  show?: (value: unknown) => string;
+}
+
+/** The largest unit that divides the value exactly, so a default reads as it would be written: 15m, 30s, 64MB. */
+function inLargestUnit(n: number, units: [string, number][]): string {
+  const [name, size] = units.find(([, size]) => n % size === 0) ?? units[units.length - 1];
+  return `${n / size}${name}`;
+}
+
+export const formatDuration = (ms: number) => inLargestUnit(ms, [['h', 3_600_000], ['m', 60_000], ['s', 1000], ['ms', 1]]);
+export const formatSize = (bytes: number) => inLargestUnit(bytes, [['GB', 1024 ** 3], ['MB', 1024 ** 2], ['KB', 1024], ['B', 1]]);
+
+export const URL_VALUE: ValueKind = { parse: parseHttpUrl, placeholder: '<url>' };
+export const TEXT: ValueKind = { parse: parseNonEmptyString, placeholder: '<text>' };
+export const HOST: ValueKind = { parse: parseNonEmptyString, placeholder: '<address>' };
+export const DATABASE: ValueKind = { parse: parseNonEmptyString, placeholder: '<file|url>' };
+export const PATH: ValueKind = { parse: parseNonEmptyString, placeholder: '<path>' };
+export const PORT: ValueKind = { parse: parsePort, placeholder: '<port>' };
+export const COUNT: ValueKind = { parse: parsePositiveInteger, placeholder: '<n>' };
+export const BOOLEAN: ValueKind = { parse: parseBoolean, placeholder: '<true|false>' };
+export const LOG_LEVEL: ValueKind = { parse: parseLogLevel, placeholder: '<level>' };
+export const DURATION: ValueKind = { parse: parseDurationMs, placeholder: '<duration>', show: (v) => formatDuration(v as number) };
+export const SIZE: ValueKind = { parse: parseSizeBytes, placeholder: '<size>', show: (v) => formatSize(v as number) };
