@@ -44,7 +44,13 @@ export function directTarget(upstream: Server): Target {
 
 /** Our proxy as its own process: `node dist/main.js` configured with flags, recording into `dbPath`. */
 export async function startProxy(opts: {
-  upstream: Server; dbPath: string; workDir: string; cpus?: string; profileDir?: string; name?: string; nodeFlags?: string[];
+  upstream: Server;
+  dbPath: string;
+  workDir: string;
+  cpus?: string;
+  profileDir?: string;
+  name?: string;
+  nodeFlags?: string[];
 }): Promise<Target> {
   const port = await freePort();
   const nodeFlags = [...(opts.nodeFlags ?? []), ...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [])];

@@ -21,10 +21,7 @@ async function main(): Promise<void> {
   // Buffered: one write per 4 KB of log lines instead of one per call. Writing each line cost about a third
   // of the proxy's throughput at 32 connections (bench). A quiet proxy's lines still appear within 200 ms,
   // and what is buffered is flushed on exit.
-  const log = pino(
-    { level: config.log.level, base: undefined },
-    pino.destination({ dest: 1, minLength: 4096, periodicFlush: 200, sync: false }),
-  );
+  const log = pino({ level: config.log.level, base: undefined }, pino.destination({ dest: 1, minLength: 4096, periodicFlush: 200, sync: false }));
   for (const w of warnings) log.warn(w);
 
   let proxy;

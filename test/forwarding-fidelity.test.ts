@@ -45,7 +45,11 @@ describe('what reaches the upstream', () => {
   });
 
   it("injects forward.token, never forwards x-user or the caller's key, and keeps other headers", async () => {
-    await post('/v1/chat/completions', '{"model":"gpt-4o","messages":[]}', { authorization: 'Bearer sk-caller', 'openai-organization': 'org-1', 'x-custom': 'kept' });
+    await post('/v1/chat/completions', '{"model":"gpt-4o","messages":[]}', {
+      authorization: 'Bearer sk-caller',
+      'openai-organization': 'org-1',
+      'x-custom': 'kept',
+    });
     const sent = h.upstream.last.headers;
     expect(sent.authorization).toBe(`Bearer ${FORWARD_TOKEN}`);
     expect(sent['x-user']).toBeUndefined();

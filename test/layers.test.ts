@@ -33,7 +33,11 @@ function relativeImports(): Array<[string, string]> {
 
 describe('source layers', () => {
   it('has every top-level entry of src in the layer order', () => {
-    expect(readdirSync(SRC).filter((n) => n !== 'README.md').sort()).toEqual([...LAYERS].sort());
+    expect(
+      readdirSync(SRC)
+        .filter((n) => n !== 'README.md')
+        .sort(),
+    ).toEqual([...LAYERS].sort());
   });
 
   it('never imports from a higher layer', () => {

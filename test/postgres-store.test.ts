@@ -121,7 +121,11 @@ describePostgres('the PostgreSQL store', () => {
       // Keep changing the one price that covers every row until all inserts are in.
       while (inserted < 600) {
         priceChanges++;
-        await (priceChanges % 2 ? a : b).putPrice('gpt-4o', { validFrom: 0, per1KQueryTokens: priceChanges, per1KAnswerTokens: 0, per1KCachedQueryTokens: null }, 'admin');
+        await (priceChanges % 2 ? a : b).putPrice(
+          'gpt-4o',
+          { validFrom: 0, per1KQueryTokens: priceChanges, per1KAnswerTokens: 0, per1KCachedQueryTokens: null },
+          'admin',
+        );
       }
     })();
     await Promise.all([insertions, repricing]);
@@ -134,4 +138,3 @@ describePostgres('the PostgreSQL store', () => {
     expect(rows[0]).toEqual({ n: '600', wrong: '0' });
   });
 });
-

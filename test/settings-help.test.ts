@@ -78,7 +78,9 @@ describe('secrets wherever configuration is printed', () => {
     expect(shownValue(CONFIG_KEYS['forward.token'], 'sk-live-123')).toBe('***');
     const db = CONFIG_KEYS['database.url'];
     expect(shownValue(db, 'postgres://proxy:s3cret@db.internal:5432/ledger')).toBe('postgres://proxy:***@db.internal:5432/ledger');
-    expect(shownValue(db, 'jdbc:postgresql://db.internal/ledger?user=proxy&password=s3cret')).toBe('jdbc:postgresql://db.internal/ledger?user=proxy&password=***');
+    expect(shownValue(db, 'jdbc:postgresql://db.internal/ledger?user=proxy&password=s3cret')).toBe(
+      'jdbc:postgresql://db.internal/ledger?user=proxy&password=***',
+    );
     expect(shownValue(db, 'postgres://proxy@db.internal/ledger')).toBe('postgres://proxy@db.internal/ledger');
     expect(shownValue(db, '/var/lib/openai-api-proxy/queries.db')).toBe('/var/lib/openai-api-proxy/queries.db');
     expect(maskUrlPassword('not a url: s3cret')).toBe('not a url: s3cret');
@@ -100,7 +102,10 @@ describe('secrets wherever configuration is printed', () => {
   });
 
   it('the command reports a PostgreSQL database it cannot reach with the password masked', async () => {
-    const err = await run(['--server.port=0', '--database.url=postgres://proxy:s3cret@127.0.0.1:1/ledger']).then(() => undefined, (e) => e);
+    const err = await run(['--server.port=0', '--database.url=postgres://proxy:s3cret@127.0.0.1:1/ledger']).then(
+      () => undefined,
+      (e) => e,
+    );
     const output = String(err?.stdout) + String(err?.stderr);
     expect(err?.code).toBe(1);
     expect(output).toContain('postgres://proxy:***@127.0.0.1:1/ledger');

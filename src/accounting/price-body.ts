@@ -12,7 +12,10 @@ const BODY_FIELDS = new Set(['validFrom', ...PRICE_FIELDS]);
  */
 export function parsePriceBody(body: unknown): Price {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw badRequest('invalid_body', 'the body must be a JSON object such as {"validFrom":"2023-11-06T00:00:00Z","per1KQueryTokens":0.01,"per1KAnswerTokens":0.03}');
+    throw badRequest(
+      'invalid_body',
+      'the body must be a JSON object such as {"validFrom":"2023-11-06T00:00:00Z","per1KQueryTokens":0.01,"per1KAnswerTokens":0.03}',
+    );
   }
   const b = body as Record<string, unknown>;
   for (const key of Object.keys(b)) {

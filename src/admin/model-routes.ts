@@ -69,4 +69,3 @@ function priceView(p: Price) {
   if (p.per1KCachedQueryTokens !== null) view.per1KCachedQueryTokens = p.per1KCachedQueryTokens;
   return view;
 }
-

@@ -14,18 +14,43 @@ export interface KeySpec {
 /** Every configuration key the proxy knows. Anything else stops start-up. */
 export const CONFIG_KEYS = {
   'forward.url': { value: URL_VALUE, default: 'https://api.openai.com/v1', help: 'upstream base URL; a URL ending in /chat/completions is accepted too' },
-  'forward.token': { value: TEXT, help: 'the OpenAI API key injected upstream; unset, callers\' own Authorization headers go upstream unchanged', secret: 'value' },
+  'forward.token': {
+    value: TEXT,
+    help: "the OpenAI API key injected upstream; unset, callers' own Authorization headers go upstream unchanged",
+    secret: 'value',
+  },
   'forward.connect-timeout': { value: DURATION, default: 10_000, help: 'time to open a connection to the upstream' },
-  'forward.idle-timeout': { value: DURATION, default: 900_000, help: 'longest silence from the upstream (before headers or between bytes); long reasoning calls need it long' },
-  'database.url': { value: DATABASE, default: 'openai-queries.db', help: 'SQLite file (also sqlite:, file:, jdbc:sqlite:), or postgres://user:password@host:5432/db', secret: 'url-password' },
-  'database.pool-size': { value: COUNT, default: 10, help: 'PostgreSQL connections per instance (instances x pool size must stay below the server\'s max_connections)' },
-  'journal.path': { value: PATH, defaultText: 'beside the SQLite file, else openai-queries.journal', help: 'local file for calls the database could not take, replayed when it can' },
+  'forward.idle-timeout': {
+    value: DURATION,
+    default: 900_000,
+    help: 'longest silence from the upstream (before headers or between bytes); long reasoning calls need it long',
+  },
+  'database.url': {
+    value: DATABASE,
+    default: 'openai-queries.db',
+    help: 'SQLite file (also sqlite:, file:, jdbc:sqlite:), or postgres://user:password@host:5432/db',
+    secret: 'url-password',
+  },
+  'database.pool-size': {
+    value: COUNT,
+    default: 10,
+    help: "PostgreSQL connections per instance (instances x pool size must stay below the server's max_connections)",
+  },
+  'journal.path': {
+    value: PATH,
+    defaultText: 'beside the SQLite file, else openai-queries.journal',
+    help: 'local file for calls the database could not take, replayed when it can',
+  },
   'server.port': { value: PORT, default: 8080, help: 'TCP port' },
   'server.host': { value: HOST, default: '127.0.0.1', help: 'listen address; anything but a loopback address serves beyond this machine' },
-  'server.body-limit': { value: SIZE, default: 64 * 1024 ** 2, help: 'largest JSON request body (413 above); multipart uploads are streamed and not held to it' },
+  'server.body-limit': {
+    value: SIZE,
+    default: 64 * 1024 ** 2,
+    help: 'largest JSON request body (413 above); multipart uploads are streamed and not held to it',
+  },
   'server.shutdown-grace': { value: DURATION, default: 30_000, help: 'how long calls in flight may finish after SIGTERM' },
   'prices.catalog': { value: BOOLEAN, default: true, help: 'price models from the bundled catalog (@pydantic/genai-prices) wherever no admin price applies' },
-  'prices.file': { value: PATH, help: 'a YAML or JSON price table read at start-up; its models replace the catalog\'s' },
+  'prices.file': { value: PATH, help: "a YAML or JSON price table read at start-up; its models replace the catalog's" },
   'log.level': { value: LOG_LEVEL, default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
 } satisfies Record<string, KeySpec>;
 

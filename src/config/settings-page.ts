@@ -8,7 +8,9 @@ export function settingsPage(): string {
   const alias = aliasRows()
     .map(({ alias, env, key }) => `\`${alias}\` (\`${env}\`)`)
     .join(', ');
-  const rows = settingRows().map((r) => `| ${code(r.key)} | ${code(r.flag)} | ${code(r.env)} | ${r.defaultIsValue ? code(r.default) : cell(r.default)} | ${cell(r.help)} |`);
+  const rows = settingRows().map(
+    (r) => `| ${code(r.key)} | ${code(r.flag)} | ${code(r.env)} | ${r.defaultIsValue ? code(r.default) : cell(r.default)} | ${cell(r.help)} |`,
+  );
   return `<!-- Generated from src/config/keys.ts by \`npm run docs:settings\`; edit the key table, not this file. -->
 # Settings
 

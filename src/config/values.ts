@@ -85,8 +85,20 @@ function inLargestUnit(n: number, units: [string, number][]): string {
   return `${n / size}${name}`;
 }
 
-export const formatDuration = (ms: number) => inLargestUnit(ms, [['h', 3_600_000], ['m', 60_000], ['s', 1000], ['ms', 1]]);
-export const formatSize = (bytes: number) => inLargestUnit(bytes, [['GB', 1024 ** 3], ['MB', 1024 ** 2], ['KB', 1024], ['B', 1]]);
+export const formatDuration = (ms: number) =>
+  inLargestUnit(ms, [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+    ['ms', 1],
+  ]);
+export const formatSize = (bytes: number) =>
+  inLargestUnit(bytes, [
+    ['GB', 1024 ** 3],
+    ['MB', 1024 ** 2],
+    ['KB', 1024],
+    ['B', 1],
+  ]);
 
 export const URL_VALUE: ValueKind = { parse: parseHttpUrl, placeholder: '<url>' };
 export const TEXT: ValueKind = { parse: parseNonEmptyString, placeholder: '<text>' };

@@ -54,9 +54,17 @@ export function createCallRecorder(store: Store, log: Logger): RecordCall {
     const { cost, journaled } = await store.recordQuery(record, rateLimits);
     log.info(
       {
-        user: record.user, endpoint: record.endpoint, model: record.model, status: record.status, outcome: record.outcome,
-        promptTokens: record.promptTokens, completionTokens: record.completionTokens, estimated: record.estimated,
-        cost, durationMs: Math.round(durationMs * 10) / 10, journaled,
+        user: record.user,
+        endpoint: record.endpoint,
+        model: record.model,
+        status: record.status,
+        outcome: record.outcome,
+        promptTokens: record.promptTokens,
+        completionTokens: record.completionTokens,
+        estimated: record.estimated,
+        cost,
+        durationMs: Math.round(durationMs * 10) / 10,
+        journaled,
       },
       'call',
     );

@@ -79,8 +79,8 @@ export function createForwardHandler(deps: ForwardDeps) {
     if (failure.recorded && failure.outcome) {
       const model = requestedModel(ctx) ?? '';
       const usage = await usageForCall({ policy: ctx.usagePolicy, model, requestJson: ctx.plan?.json });
-      await recordCall(ctx, { status: failure.status, outcome: failure.outcome, model, streamed: ctx.plan?.stream ?? false, usage }).catch(
-        (commitErr) => deps.log.error({ err: errorText(commitErr) }, 'could not record a failed call'),
+      await recordCall(ctx, { status: failure.status, outcome: failure.outcome, model, streamed: ctx.plan?.stream ?? false, usage }).catch((commitErr) =>
+        deps.log.error({ err: errorText(commitErr) }, 'could not record a failed call'),
       );
     }
     if (ctx.call.reason === 'client_aborted') {
@@ -92,10 +92,7 @@ export function createForwardHandler(deps: ForwardDeps) {
   }
 }
 
-function requestBody(
-  request: FastifyRequest,
-  endpoint: string,
-): { plan?: RequestPlan; body?: Buffer | Readable; multipart?: MultipartModelTap } {
+function requestBody(request: FastifyRequest, endpoint: string): { plan?: RequestPlan; body?: Buffer | Readable; multipart?: MultipartModelTap } {
   const raw = request.body;
   if (Buffer.isBuffer(raw)) {
     const plan = planJsonRequest(raw, endpoint);

@@ -20,10 +20,9 @@ async function counterFor(model: string): Promise<Counter> {
   const encoding = encodingForModel(model);
   let counter = counters.get(encoding);
   if (!counter) {
-    counter = (encoding === 'o200k_base'
-      ? import('gpt-tokenizer/encoding/o200k_base')
-      : import('gpt-tokenizer/encoding/cl100k_base')
-    ).then((mod) => (text: string) => mod.countTokens(text, PLAIN_TEXT));
+    counter = (encoding === 'o200k_base' ? import('gpt-tokenizer/encoding/o200k_base') : import('gpt-tokenizer/encoding/cl100k_base')).then(
+      (mod) => (text: string) => mod.countTokens(text, PLAIN_TEXT),
+    );
     counters.set(encoding, counter);
   }
   return counter;

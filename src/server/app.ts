@@ -27,7 +27,15 @@ export interface App {
   inflight: InflightCalls;
 }
 
-export async function buildApp({ config, store, upstream, log, inflight = new InflightCalls(), durability, catalogOrigins = new Map() }: AppDeps): Promise<App> {
+export async function buildApp({
+  config,
+  store,
+  upstream,
+  log,
+  inflight = new InflightCalls(),
+  durability,
+  catalogOrigins = new Map(),
+}: AppDeps): Promise<App> {
   const fastify = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // One log line per proxied call is written by the proxy itself; per-request logging cost ~30% CPU.

@@ -62,9 +62,7 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
 
 function warnAboutRiskySettings(config: Config, log: Logger): void {
   if (!config.forward.token) {
-    log.warn(
-      "NO forward.token IS SET: callers' own Authorization headers go to the upstream unchanged. Set FORWARD_TOKEN to inject the organisation's key.",
-    );
+    log.warn("NO forward.token IS SET: callers' own Authorization headers go to the upstream unchanged. Set FORWARD_TOKEN to inject the organisation's key.");
   }
   if (!['127.0.0.1', 'localhost', '::1'].includes(config.server.host)) {
     log.warn({ host: config.server.host }, 'listening beyond this machine: the proxy has no authentication of its own');

@@ -3,7 +3,10 @@
  * server turns it into a 503; the cause goes to the log, not to the caller.
  */
 export class StoreUnavailableError extends Error {
-  constructor(message: string, readonly cause?: unknown) {
+  constructor(
+    message: string,
+    readonly cause?: unknown,
+  ) {
     super(message);
     this.name = 'StoreUnavailableError';
   }

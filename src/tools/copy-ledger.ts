@@ -161,7 +161,7 @@ async function snapshotSqlite(path: string, copy: string): Promise<void> {
   try {
     let tables: Set<string>;
     try {
-      tables = new Set((db.prepare("SELECT lower(name) FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]));
+      tables = new Set(db.prepare("SELECT lower(name) FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]);
     } catch (err) {
       throw new MigrateDataError(`--from: ${path} is not an SQLite database (${errorText(err)})`);
     }

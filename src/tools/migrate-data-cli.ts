@@ -80,7 +80,9 @@ function parseArgs(argv: string[]): Args {
 function summarise(r: CopyReport): string[] {
   const lines: string[] = [];
   if (r.originalImport) {
-    lines.push(`read the original Java proxy's database: ${r.originalImport.queries} queries, ${r.originalImport.prices} prices, ${r.originalImport.models} models`);
+    lines.push(
+      `read the original Java proxy's database: ${r.originalImport.queries} queries, ${r.originalImport.prices} prices, ${r.originalImport.models} models`,
+    );
     lines.push(...r.originalImport.warnings);
   }
   lines.push(

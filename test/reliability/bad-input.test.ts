@@ -98,7 +98,9 @@ describe('bad input on /v1/*: a specific 4xx, nothing forwarded, nothing recorde
   });
 
   it('rejects a body whose content-length does not match with 400', async () => {
-    const reply = await rawRequest(`POST ${CHAT} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-user: a\r\ncontent-length: 5\r\nconnection: close\r\n\r\n{"model":"gpt-4o"}`);
+    const reply = await rawRequest(
+      `POST ${CHAT} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-user: a\r\ncontent-length: 5\r\nconnection: close\r\n\r\n{"model":"gpt-4o"}`,
+    );
     expect(reply).toMatch(/^HTTP\/1\.1 400/);
   });
 
@@ -119,7 +121,9 @@ describe('bad input on /v1/*: a specific 4xx, nothing forwarded, nothing recorde
 
   it('rejects an x-user with a control character with 400', async () => {
     expectOpenAiError(await send(CHAT, { headers: asUser('ad\tam'), body: chatBody() }), 400, 'invalid_user', /control characters/);
-    const del = await rawRequest(`POST ${CHAT} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-user: ad\x7fam\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}`);
+    const del = await rawRequest(
+      `POST ${CHAT} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-user: ad\x7fam\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}`,
+    );
     expect(del).toMatch(/^HTTP\/1\.1 400/);
     expect(del).toMatch(/control characters|invalid/i);
   });
@@ -138,11 +142,13 @@ describe('bad input on /v1/*: a specific 4xx, nothing forwarded, nothing recorde
   });
 
   it('records a user sent as UTF-8 bytes by that name', async () => {
-    const reply = await rawRequest(Buffer.concat([
-      Buffer.from(`POST ${CHAT} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nconnection: close\r\nx-user: `),
-      Buffer.from('jürgen', 'utf8'),
-      Buffer.from(`\r\ncontent-length: ${Buffer.byteLength(chatBody())}\r\n\r\n${chatBody()}`),
-    ]));
+    const reply = await rawRequest(
+      Buffer.concat([
+        Buffer.from(`POST ${CHAT} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nconnection: close\r\nx-user: `),
+        Buffer.from('jürgen', 'utf8'),
+        Buffer.from(`\r\ncontent-length: ${Buffer.byteLength(chatBody())}\r\n\r\n${chatBody()}`),
+      ]),
+    );
     expect(reply).toMatch(/^HTTP\/1\.1 200/);
     const rows = (await (await fetch(`${h.url}/queries?user=${encodeURIComponent('jürgen')}`)).json()) as { user: string }[];
     expect(rows.map((r) => r.user)).toEqual(['jürgen']);
@@ -152,7 +158,9 @@ describe('bad input on /v1/*: a specific 4xx, nothing forwarded, nothing recorde
     h.upstream.behaviour = { kind: 'json', status: 200, body: { id: 'file-1', object: 'file' } };
     const boundary = 'oapboundary';
     const payload = Buffer.concat([
-      Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="purpose"\r\n\r\nbatch\r\n--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="a.jsonl"\r\ncontent-type: application/octet-stream\r\n\r\n`),
+      Buffer.from(
+        `--${boundary}\r\ncontent-disposition: form-data; name="purpose"\r\n\r\nbatch\r\n--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="a.jsonl"\r\ncontent-type: application/octet-stream\r\n\r\n`,
+      ),
       Buffer.alloc(200 * 1024, 0x61),
       Buffer.from(`\r\n--${boundary}--\r\n`),
     ]);

@@ -66,7 +66,15 @@ export async function startHarness(overrides: string[] = [], opts: HarnessOption
     ],
   });
   const logs: string[] = [];
-  const log = pino({ level: 'info' }, new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } }));
+  const log = pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk, _enc, cb) {
+        logs.push(String(chunk));
+        cb();
+      },
+    }),
+  );
   let proxy: RunningProxy;
   try {
     const store = opts.wrapStore ? opts.wrapStore(await openStore(config.database.url, log, { poolSize: config.database.poolSize })) : undefined;

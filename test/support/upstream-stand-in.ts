@@ -122,7 +122,9 @@ export class UpstreamStandIn {
       return;
     }
     if (includeUsage) {
-      events.push(`data: ${JSON.stringify({ id: 'chatcmpl-standin', object: 'chat.completion.chunk', created: 1_700_000_000, model, choices: [], usage: this.usage })}\n\n`);
+      events.push(
+        `data: ${JSON.stringify({ id: 'chatcmpl-standin', object: 'chat.completion.chunk', created: 1_700_000_000, model, choices: [], usage: this.usage })}\n\n`,
+      );
     }
     events.push('data: [DONE]\n\n');
     for (const e of events) res.write(e);

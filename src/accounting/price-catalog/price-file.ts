@@ -41,7 +41,8 @@ export function readPriceFile(path: string): PriceTable {
     if (entries.length === 0) fail(`model '${model}' has an empty list of prices`);
     const prices: Price[] = entries.map((entry, i) => {
       const where = Array.isArray(value) ? `${model}[${i}]` : model;
-      const body = entry !== null && typeof entry === 'object' && !Array.isArray(entry) && !('validFrom' in entry) ? { validFrom: ALL_HISTORY, ...entry } : entry;
+      const body =
+        entry !== null && typeof entry === 'object' && !Array.isArray(entry) && !('validFrom' in entry) ? { validFrom: ALL_HISTORY, ...entry } : entry;
       try {
         return parsePriceBody(body);
       } catch (err) {

@@ -3,7 +3,17 @@ import { errorText } from '../../common/error-text.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
 import type {
-  Durability, DurabilityHealth, Page, QueryFilter, RateLimitSnapshot, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
+  Durability,
+  DurabilityHealth,
+  Page,
+  QueryFilter,
+  RateLimitSnapshot,
+  QueryRecord,
+  QueryRow,
+  RecordedQuery,
+  Store,
+  StoredRateLimits,
+  UsageSummary,
 } from '../types.js';
 import { JournalFile } from './journal-file.js';
 import { decodeJournalEntry, encodeJournalEntry, newJournalEntry, type JournalEntry } from './journal-entry.js';
@@ -261,10 +271,7 @@ export class JournalingStore implements Store, Durability {
     this.lastStoreError = errorText(err);
     if (this.storeWritable) {
       this.storeWritable = false;
-      this.log.error(
-        { err: this.lastStoreError },
-        `the database cannot be written; calls are kept in the journal ${this.journal.path} until it can`,
-      );
+      this.log.error({ err: this.lastStoreError }, `the database cannot be written; calls are kept in the journal ${this.journal.path} until it can`);
     }
     this.scheduleRetry();
   }

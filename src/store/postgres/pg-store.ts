@@ -6,13 +6,17 @@ import { USAGE_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
 import { groupPrices, modelsWithPrices, toUsage } from '../sql/rows.js';
 import {
-  ALL_PRICES, INSERT_MODEL as INSERT_MODEL_SQL, NEXT_PRICE_FROM, PRICES_OF_MODEL, UPSERT_PRICE as UPSERT_PRICE_SQL, insertPricesFrom, priceParams,
+  ALL_PRICES,
+  INSERT_MODEL as INSERT_MODEL_SQL,
+  NEXT_PRICE_FROM,
+  PRICES_OF_MODEL,
+  UPSERT_PRICE as UPSERT_PRICE_SQL,
+  insertPricesFrom,
+  priceParams,
   upsertRateLimitsFrom,
 } from '../sql/shared-statements.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
-import type {
-  Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
-} from '../types.js';
+import type { Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary } from '../types.js';
 import { LOCK_MODELS_EXCLUSIVE, LOCK_MODELS_SHARED } from './advisory-locks.js';
 import { typedParameter } from './column-types.js';
 import { migratePostgres } from './migrations.js';
@@ -21,7 +25,6 @@ import { createPool, describeConnectError } from './pg-pool.js';
 import { RateLimitWriter, type RateLimitRow } from './rate-limit-writer.js';
 import { Statement, inTransaction, runNamed } from './statements.js';
 import { errorText } from '../../common/error-text.js';
-
 
 /** Re-pricing more rows than inOneGo is split into id windows, one transaction each, so inserts of the model are not held up long. */
 export interface RepriceLimits {
@@ -72,13 +75,10 @@ const UPSERT_PRICE = new Statement('oap_upsert_price', UPSERT_PRICE_SQL);
 const INSERT_MODEL = new Statement('oap_insert_model', INSERT_MODEL_SQL);
 const UPSERT_RATE_LIMITS = new Statement(
   'oap_upsert_rate_limits',
-  upsertRateLimitsFrom(
-    'SELECT * FROM unnest(@kinds::text[], @maximums::bigint[], @remainings::bigint[], @resets::bigint[], @observedAts::bigint[])',
-  ),
+  upsertRateLimitsFrom('SELECT * FROM unnest(@kinds::text[], @maximums::bigint[], @remainings::bigint[], @resets::bigint[], @observedAts::bigint[])'),
 );
 
-const repriceRange = (until: number | null) =>
-  `(model = @model OR base_model = @model) AND ts > @from${until === null ? '' : ' AND ts <= @until'}`;
+const repriceRange = (until: number | null) => `(model = @model OR base_model = @model) AND ts > @from${until === null ? '' : ' AND ts <= @until'}`;
 
 class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
@@ -104,9 +104,10 @@ class PostgresStore implements Store {
     const values = recordValues(query);
     const row = await inTransaction(this.pool, async (client) => {
       await LOCK_SHARED.run(client, { models: [values.model, values.base_model] });
-      const { rows } = query.journalId === undefined
-        ? await INSERT_QUERY.run<{ cost: number; priced: number }>(client, values)
-        : await INSERT_JOURNALED_QUERY.run<{ cost: number; priced: number }>(client, { ...values, journal_id: query.journalId });
+      const { rows } =
+        query.journalId === undefined
+          ? await INSERT_QUERY.run<{ cost: number; priced: number }>(client, values)
+          : await INSERT_JOURNALED_QUERY.run<{ cost: number; priced: number }>(client, { ...values, journal_id: query.journalId });
       return rows[0] as { cost: number; priced: number } | undefined;
     });
     if (rateLimits) this.rateLimitWriter.offer(rateLimits);
@@ -176,7 +177,9 @@ class PostgresStore implements Store {
     if (span.n === 0 || span.lo === null || span.hi === null) return undefined;
     const windowEnd = span.n <= this.limits.inOneGo ? span.hi : Math.min(span.lo + this.limits.window - 1, span.hi);
     await runNamed(client, `UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE ${range} AND id >= @lo AND id <= @hi`, {
-      ...params, lo: span.lo, hi: windowEnd,
+      ...params,
+      lo: span.lo,
+      hi: windowEnd,
     });
     return windowEnd < span.hi ? { model, from, until, lo: windowEnd + 1, hi: span.hi } : undefined;
   }
@@ -195,7 +198,11 @@ class PostgresStore implements Store {
       await inTransaction(this.pool, async (client) => {
         await LOCK_EXCLUSIVE.run(client, { models: [model] });
         await runNamed(client, `UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE ${range} AND id >= @lo AND id <= @hi`, {
-          model, from, until, lo, hi: Math.min(lo + this.limits.window - 1, windows.hi),
+          model,
+          from,
+          until,
+          lo,
+          hi: Math.min(lo + this.limits.window - 1, windows.hi),
         });
       });
     }
@@ -216,7 +223,10 @@ class PostgresStore implements Store {
       this.pool.query<{ name: string }>('SELECT name FROM (SELECT name FROM models UNION SELECT model FROM prices) n ORDER BY name COLLATE "C"'),
       this.pool.query(ALL_PRICES),
     ]);
-    return modelsWithPrices(names.rows.map((r) => r.name), all.rows);
+    return modelsWithPrices(
+      names.rows.map((r) => r.name),
+      all.rows,
+    );
   }
 
   async usage(filter: QueryFilter): Promise<UsageSummary> {

@@ -88,8 +88,19 @@ export class RollupAdds {
     let all = this.allUsers.get(allKey);
     if (!all) {
       all = {
-        day, month, model: q.model, baseModel, endpoint: q.endpoint, success,
-        n: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0, cost: 0, unpriced: 0,
+        day,
+        month,
+        model: q.model,
+        baseModel,
+        endpoint: q.endpoint,
+        success,
+        n: 0,
+        promptTokens: 0,
+        completionTokens: 0,
+        cachedTokens: 0,
+        reasoningTokens: 0,
+        cost: 0,
+        unpriced: 0,
       };
       this.allUsers.set(allKey, all);
     }
@@ -97,8 +108,19 @@ export class RollupAdds {
     let mine = this.perUser.get(userKey);
     if (!mine) {
       mine = {
-        user: q.user, month, model: q.model, baseModel, endpoint: q.endpoint, success,
-        n: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0, cost: 0, unpriced: 0,
+        user: q.user,
+        month,
+        model: q.model,
+        baseModel,
+        endpoint: q.endpoint,
+        success,
+        n: 0,
+        promptTokens: 0,
+        completionTokens: 0,
+        cachedTokens: 0,
+        reasoningTokens: 0,
+        cost: 0,
+        unpriced: 0,
       };
       this.perUser.set(userKey, mine);
     }
@@ -221,7 +243,12 @@ export function usageFromRollupSql(filter: QueryFilter): { sql: string; params: 
       return `SELECT ${USAGE_COLUMNS} FROM queries ${joinWhere(where, bounds)}`;
     }
     params[`span${i}`] = part.span;
-    const conditions = [...rollupUser(filter, params), `span = @span${i}`, ...rangeConditions('bucket', part.from, part.to, i, params), ...rollupFilter(filter, params)];
+    const conditions = [
+      ...rollupUser(filter, params),
+      `span = @span${i}`,
+      ...rangeConditions('bucket', part.from, part.to, i, params),
+      ...rollupFilter(filter, params),
+    ];
     return `SELECT ${ROLLUP_USAGE_COLUMNS} FROM usage_rollup WHERE ${conditions.join(' AND ')}`;
   });
   if (selects.length === 0) return { sql: `SELECT ${USAGE_COLUMNS} FROM queries WHERE 1 = 0`, params };

@@ -87,9 +87,7 @@ export function migrateSqlite(db: Database.Database): void {
   const row = db.prepare('SELECT version FROM proxy_schema').get() as { version: number } | undefined;
   const current = row?.version ?? 0;
   if (current > SQLITE_MIGRATIONS.length) {
-    throw new SchemaTooNewError(
-      `the database schema is version ${current}, newer than this proxy knows (${SQLITE_MIGRATIONS.length}); upgrade the proxy`,
-    );
+    throw new SchemaTooNewError(`the database schema is version ${current}, newer than this proxy knows (${SQLITE_MIGRATIONS.length}); upgrade the proxy`);
   }
   const apply = db.transaction(() => {
     for (let v = current; v < SQLITE_MIGRATIONS.length; v++) {

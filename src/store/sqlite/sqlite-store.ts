@@ -5,18 +5,31 @@ import { changedCatalogModels } from '../sql/catalog-changes.js';
 import { namedParameter, pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
 import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
 import {
-  ADD_TO_ALL_USERS_ROLLUP, ADD_TO_USER_ROLLUP, DAY_MS, MODEL_DAYS, MONTH_MS, RollupAdds, bucketOf, recomputeFromQueriesSql,
-  recomputeMonthsFromDaysSql, usageFromRollupSql,
+  ADD_TO_ALL_USERS_ROLLUP,
+  ADD_TO_USER_ROLLUP,
+  DAY_MS,
+  MODEL_DAYS,
+  MONTH_MS,
+  RollupAdds,
+  bucketOf,
+  recomputeFromQueriesSql,
+  recomputeMonthsFromDaysSql,
+  usageFromRollupSql,
 } from '../sql/usage-rollup-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
 import { groupPrices, modelsWithPrices, toUsage } from '../sql/rows.js';
 import {
-  ALL_PRICES, INSERT_MODEL, INSERT_PRICE, NEXT_PRICE_FROM, PRICES_OF_MODEL, UPSERT_PRICE, UPSERT_RATE_LIMIT, priceParams,
+  ALL_PRICES,
+  INSERT_MODEL,
+  INSERT_PRICE,
+  NEXT_PRICE_FROM,
+  PRICES_OF_MODEL,
+  UPSERT_PRICE,
+  UPSERT_RATE_LIMIT,
+  priceParams,
 } from '../sql/shared-statements.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
-import type {
-  Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
-} from '../types.js';
+import type { Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary } from '../types.js';
 import { importOriginalIfPresent, type ImportReport } from './import-original.js';
 import { migrateSqlite } from './migrations.js';
 
@@ -123,9 +136,9 @@ class SqliteStore implements Store {
       this.insertModel.run({ name: q.model, first_seen: q.timestamp });
       this.knownModels.add(q.model);
     }
-    const row = (q.journalId === undefined
-      ? this.insertQuery.get(values)
-      : this.insertJournaledQuery.get(Object.assign(values, { journal_id: q.journalId }))) as { cost: number; priced: number } | undefined;
+    const row = (
+      q.journalId === undefined ? this.insertQuery.get(values) : this.insertJournaledQuery.get(Object.assign(values, { journal_id: q.journalId }))
+    ) as { cost: number; priced: number } | undefined;
     return row && { cost: row.cost, priced: row.priced === 1 };
   }
 
@@ -161,7 +174,8 @@ class SqliteStore implements Store {
    * behind.
    */
   private repriceDaysTransaction() {
-    const update = (bounded: boolean) => this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT}
+    const update = (bounded: boolean) =>
+      this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT}
       WHERE (model = @model OR base_model = @model) AND ts > @from${bounded ? ' AND ts <= @until' : ''} AND ts >= @lo AND ts < @hi`);
     const updateBounded = update(true);
     const updateOpen = update(false);
@@ -253,7 +267,10 @@ class SqliteStore implements Store {
    */
   private async reprice(model: string, from: number, until: number | null): Promise<void> {
     const days = this.db.prepare(MODEL_DAYS).all({
-      day: DAY_MS, model, lo: bucketOf(from + 1, DAY_MS), hi: until === null ? Number.MAX_SAFE_INTEGER : bucketOf(until, DAY_MS) + DAY_MS,
+      day: DAY_MS,
+      model,
+      lo: bucketOf(from + 1, DAY_MS),
+      hi: until === null ? Number.MAX_SAFE_INTEGER : bucketOf(until, DAY_MS) + DAY_MS,
     }) as { bucket: number; n: number }[];
     const chunks = dayChunks(days, days.reduce((sum, d) => sum + d.n, 0) <= REPRICE_IN_ONE_GO ? Infinity : REPRICE_WINDOW);
     for (const [i, chunk] of chunks.entries()) {
@@ -272,10 +289,7 @@ class SqliteStore implements Store {
   }
 
   async listModels(): Promise<ModelPrices[]> {
-    const names = this.db
-      .prepare('SELECT name FROM models UNION SELECT model FROM prices ORDER BY 1')
-      .pluck()
-      .all() as string[];
+    const names = this.db.prepare('SELECT name FROM models UNION SELECT model FROM prices ORDER BY 1').pluck().all() as string[];
     return modelsWithPrices(names, this.db.prepare(ALL_PRICES).all() as Record<string, unknown>[]);
   }
 
