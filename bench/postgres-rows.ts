@@ -6,7 +6,7 @@ import { runToCompletion, type Server } from './processes.js';
 
 const RECORD_SCRIPT = join(fileURLToPath(new URL('.', import.meta.url)), 'record-throughput.js');
 
-export interface RecordingResult {
+interface RecordingResult {
   rows: number;
   seconds: number;
   concurrency: number;

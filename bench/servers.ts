@@ -17,7 +17,7 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 export const PROXY_MAIN = join(here, '..', '..', 'dist', 'main.js');
 const UPSTREAM_MAIN = join(here, 'upstream-server.js');
 
-export const FORWARD_TOKEN = 'sk-bench-forward-token';
+const FORWARD_TOKEN = 'sk-bench-forward-token';
 
 async function answers(url: string, init?: RequestInit): Promise<boolean> {
   const res = await fetch(url, { ...init, signal: AbortSignal.timeout(2000) });

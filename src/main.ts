@@ -7,7 +7,7 @@ import { errorText } from './common/error-text.js';
 async function main(): Promise<void> {
   if (answerInfoFlags(process.argv.slice(2))) return;
   const bootLog = pino({ base: undefined });
-  let loaded;
+  let loaded: ReturnType<typeof loadConfig>;
   try {
     loaded = loadConfig({ argv: process.argv.slice(2) });
   } catch (err) {
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const log = pino({ level: config.log.level, base: undefined }, pino.destination({ dest: 1, minLength: 4096, periodicFlush: 200, sync: false }));
   for (const w of warnings) log.warn(w);
 
-  let proxy;
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
   try {
     proxy = await startProxy(config, log);
   } catch (err) {

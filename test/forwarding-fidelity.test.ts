@@ -35,7 +35,7 @@ describe('what reaches the upstream', () => {
     const body = '{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}],"x_future":1}';
     await post('/v1/chat/completions', body);
     const sent = h.upstream.last.body.toString('utf8');
-    expect(sent).toBe('{"stream_options":{"include_usage":true},' + body.slice(1));
+    expect(sent).toBe(`{"stream_options":{"include_usage":true},${body.slice(1)}`);
   });
 
   it('sets include_usage when the caller sent stream_options without it, keeping its other options', async () => {

@@ -148,7 +148,8 @@ describePostgres('npm run migrate-data', () => {
     expect(rows.map((r) => [r.user, r.model, r.timestamp, r.promptTokens, r.completionTokens])).toEqual(
       expected.map((q) => [q.user, q.model, q.timestamp, q.queryTokens, q.answerTokens]),
     );
-    rows.forEach((r, i) => expect(r.cost, `${r.model} at ${r.timestamp}`).toBeCloseTo(originalCost(expected[i], contents.prices, baseModelName), 12));
+    for (const [i, r] of rows.entries())
+      expect(r.cost, `${r.model} at ${r.timestamp}`).toBeCloseTo(originalCost(expected[i], contents.prices, baseModelName), 12);
     expect(rows.find((r) => r.model === 'gpt-3.5-turbo-0125')?.cost).toBeGreaterThan(0);
     expect((await store.getModel('gpt-4-1106-preview'))?.admin.map((p) => [p.validFrom, p.per1KQueryTokens])).toEqual([
       [T - DAY, 0.01],

@@ -21,7 +21,9 @@ export function registerModelRoutes(app: FastifyInstance, { store, catalogOrigin
     const name = requireModelName(request.params.name);
     const price = parsePriceBody(request.body);
     await store.putPrice(name, price, 'admin');
-    return view((await store.getModel(name))!);
+    const stored = await store.getModel(name);
+    if (!stored) throw new Error(`the price of '${name}' was stored but cannot be read back`);
+    return view(stored);
   });
 
   app.get<{ Params: { name: string }; Querystring: Record<string, unknown> }>('/model/:name', async (request) => {
@@ -48,7 +50,7 @@ const hasPrices = (m: ModelPrices | undefined) => m !== undefined && m.admin.len
  * from prices.file. `priced: false` flags a model nobody has priced, not even
  * through its undated name (`pricedAs`), so that an admin sees what to price.
  */
-export function modelView(model: ModelPrices, base: ModelPrices | undefined, origins: Origins) {
+function modelView(model: ModelPrices, base: ModelPrices | undefined, origins: Origins) {
   const source = origins.get(model.name) ?? 'catalog';
   const viaBase = !hasPrices(model) && base !== undefined && base.name !== model.name && hasPrices(base);
   return {

@@ -39,7 +39,7 @@ async function requireKnownUser(store: Store, filter: QueryFilter): Promise<void
 }
 
 /** The original's fields first, then ours. */
-export function queryView(q: QueryRow) {
+function queryView(q: QueryRow) {
   return {
     user: q.user,
     model: q.model,

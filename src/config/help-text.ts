@@ -21,5 +21,5 @@ export function helpText({ version, description }: PackageInfo): string {
   for (const { alias, env, key } of aliasRows()) {
     lines.push(`The original Java proxy's ${alias} (${env}) is read as ${key}; other spring.* keys are ignored with a warning.`);
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

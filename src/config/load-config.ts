@@ -43,12 +43,12 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
   for (const layer of [fromYaml(cwd), fromEnv(env), fromArgv(argv)]) {
     for (const [key, entry] of normaliseLayer(layer, warnings)) merged.set(key, entry);
   }
-  const value = (key: ConfigKey): any => {
+  const value = <K extends ConfigKey>(key: K): ParsedValue<K> => {
     const entry = merged.get(key);
     const spec: KeySpec = CONFIG_KEYS[key];
-    if (!entry) return spec.default;
+    if (!entry) return spec.default as ParsedValue<K>;
     try {
-      return spec.value.parse(entry.value);
+      return spec.value.parse(entry.value) as ParsedValue<K>;
     } catch (err) {
       const reason = withoutSecret(spec, entry.value, errorText(err));
       throw new ConfigError(`invalid value for ${key} (from ${entry.source}): ${reason}`);
@@ -74,6 +74,9 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
   };
   return { config, warnings };
 }
+
+/** What a key's parser yields (its default has the same type). */
+type ParsedValue<K extends ConfigKey> = ReturnType<(typeof CONFIG_KEYS)[K]['value']['parse']>;
 
 const optionalPath = (path: string | undefined, cwd: string) => (path === undefined ? undefined : resolve(cwd, path));
 
@@ -134,7 +137,7 @@ function flatten(obj: Record<string, unknown>, prefix = ''): [string, unknown][]
   const out: [string, unknown][] = [];
   for (const [k, v] of Object.entries(obj)) {
     const key = prefix + k;
-    if (v !== null && typeof v === 'object' && !Array.isArray(v)) out.push(...flatten(v as Record<string, unknown>, key + '.'));
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) out.push(...flatten(v as Record<string, unknown>, `${key}.`));
     else out.push([key, v]);
   }
   return out;

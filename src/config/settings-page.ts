@@ -6,7 +6,7 @@ const code = (text: string) => `\`${cell(text)}\``;
 /** docs/settings.md, generated from the key table by `npm run docs:settings`; a test keeps the file in step. */
 export function settingsPage(): string {
   const alias = aliasRows()
-    .map(({ alias, env, key }) => `\`${alias}\` (\`${env}\`)`)
+    .map(({ alias, env }) => `\`${alias}\` (\`${env}\`)`)
     .join(', ');
   const rows = settingRows().map(
     (r) => `| ${code(r.key)} | ${code(r.flag)} | ${code(r.env)} | ${r.defaultIsValue ? code(r.default) : cell(r.default)} | ${cell(r.help)} |`,

@@ -45,7 +45,8 @@ export async function relayAnswer(deps: RelayDeps, ctx: CallContext, answer: Dis
   };
 
   const sse = streamed ? new SseUsageTap(ctx.plan?.hideUsageOnlyChunk ?? false, deps.captureLimit) : undefined;
-  const json = streamed ? undefined : new JsonUsageTap(deps.captureLimit);
+  // Exactly one of the two taps reads the answer.
+  const json = sse ? undefined : new JsonUsageTap(deps.captureLimit);
   let lastChunk: Buffer | undefined;
   let bodyError: unknown;
   try {
@@ -56,7 +57,7 @@ export async function relayAnswer(deps: RelayDeps, ctx: CallContext, answer: Dis
         // One chunk behind: the last one is released only after the commit.
         if (lastChunk) await release(lastChunk);
         lastChunk = chunk;
-        json!.push(chunk);
+        json?.push(chunk);
       }
     }
   } catch (err) {
@@ -65,7 +66,7 @@ export async function relayAnswer(deps: RelayDeps, ctx: CallContext, answer: Dis
 
   const outcome = bodyError ? outcomeOfBrokenBody(bodyError, ctx.call.reason) : status >= 400 ? 'upstream_error' : 'ok';
   const failedUnrelayed = bodyError && !headSent ? failureBeforeRelay(outcome) : undefined;
-  const { model, usage } = sse ? await streamUsage(ctx, sse, status) : await jsonUsage(ctx, json!, status);
+  const { model, usage } = sse ? await streamUsage(ctx, sse, status) : await jsonUsage(ctx, json as JsonUsageTap, status);
   const rateLimits = status < 300 ? readRateLimitHeaders(answer.headers, Date.now()) : undefined;
 
   try {

@@ -18,7 +18,7 @@ export interface CallContext {
 }
 
 /** How a call ended, once its answer (or the lack of one) is known. */
-export interface CallFacts {
+interface CallFacts {
   status: number;
   outcome: CallOutcome;
   model: string;

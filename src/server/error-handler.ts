@@ -31,9 +31,9 @@ function fromFastify(err: FastifyError): ApiError | undefined {
   return undefined;
 }
 
-export const isOpenAiPath = (url: string) => url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?');
+const isOpenAiPath = (url: string) => url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?');
 
-export function sendError(request: FastifyRequest, reply: FastifyReply, err: ApiError): void {
+function sendError(request: FastifyRequest, reply: FastifyReply, err: ApiError): void {
   if (isOpenAiPath(request.url)) {
     reply.code(err.status).header('content-type', 'application/json; charset=utf-8').send(openAiErrorBody(err));
   } else {

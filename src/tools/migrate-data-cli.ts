@@ -1,7 +1,7 @@
 import { MigrateDataError, copyLedger, type CopyReport } from './copy-ledger.js';
 import { errorText } from '../common/error-text.js';
 
-export const USAGE = `usage: npm run migrate-data -- --from <database> --to <database> [--append]
+const USAGE = `usage: npm run migrate-data -- --from <database> --to <database> [--append]
    or: openai-api-proxy-migrate-data --from <database> --to <database> [--append]   (installed package)
 
 Copies the ledger (queries, models, prices, rate limits) from one database to another.

@@ -184,12 +184,12 @@ describe('bad input on the admin API: a specific 4xx naming the problem', () => 
   it.each([
     ['negative', -0.01],
     ['a string', '0.01'],
-    ['infinite', 1e400],
+    ['infinite', Number.POSITIVE_INFINITY],
     ['an object', { usd: 1 }],
     ['a boolean', true],
   ])('rejects a price that is %s with 400 naming the field', async (_what, value) => {
     const body = `{"validFrom":"2024-01-01T00:00:00Z","per1KQueryTokens":${JSON.stringify(value) ?? 'null'}}`;
-    const res = await post('gpt-4o', value === 1e400 ? body.replace('null', '1e400') : body);
+    const res = await post('gpt-4o', value === Number.POSITIVE_INFINITY ? body.replace('null', '1e400') : body);
     expectAdminError(res, 400, 'invalid_price', /per1KQueryTokens must be a number of at least 0/);
   });
 

@@ -236,7 +236,7 @@ it(`survives a generated corpus on every endpoint without a 5xx (seed ${SEED})`,
 
   for (let i = 0; i < CASES_PER_KIND; i++) {
     const method = pick(['GET', 'POST', 'OPTIONS', 'HEAD', 'TRACE']);
-    const path = '/' + Array.from({ length: int(4) }, () => encodeURIComponent(randomString()).slice(0, 20)).join('/');
+    const path = `/${Array.from({ length: int(4) }, () => encodeURIComponent(randomString()).slice(0, 20)).join('/')}`;
     cases.push(async () => {
       const a = await rawCall(`${h.url}${path}`, { method, headers: { 'x-user': 'walker' } });
       check({ what: `${method} ${path}`, status: a.status, error: a.error?.message });

@@ -27,7 +27,7 @@ import { Statement, inTransaction, runNamed } from './statements.js';
 import { errorText } from '../../common/error-text.js';
 
 /** Re-pricing more rows than inOneGo is split into id windows, one transaction each, so inserts of the model are not held up long. */
-export interface RepriceLimits {
+interface RepriceLimits {
   inOneGo: number;
   window: number;
 }

@@ -27,7 +27,7 @@ export function unitCostSql(q: CostInputs): string {
 }
 
 /** Columns of the queries table as cost inputs, for re-pricing stored rows. */
-export const STORED_ROW: CostInputs = {
+const STORED_ROW: CostInputs = {
   model: 'queries.model',
   baseModel: 'queries.base_model',
   timestamp: 'queries.ts',

@@ -29,7 +29,7 @@ export const bucketOf = (ts: number, span: number): number => Math.floor(ts / sp
 const bucketSql = (column: string) => `(${column} - (((${column} % @span) + @span) % @span))`;
 
 const SUM_COLUMNS = ['num_queries', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced'];
-export const ROLLUP_KEY = ['per_user', 'user_name', 'span', 'bucket', 'model', 'endpoint', 'success'];
+const ROLLUP_KEY = ['per_user', 'user_name', 'span', 'bucket', 'model', 'endpoint', 'success'];
 const INSERT_COLUMNS = `per_user, user_name, span, bucket, model, base_model, endpoint, success, ${SUM_COLUMNS.join(', ')}`;
 const ADD_EXCLUDED = SUM_COLUMNS.map((c) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ');
 const ADDED = '@n, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced';

@@ -227,7 +227,7 @@ class SqliteStore implements Store {
       }
       return;
     }
-    batch.forEach((p, i) => p.resolve(results[i]));
+    for (const [i, p] of batch.entries()) p.resolve(results[i]);
   }
 
   async putPrice(model: string, price: Price, source: PriceSource): Promise<void> {
