@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
 import type { Config } from '../config/load-config.js';
 import { registerAdminRoutes } from '../admin/routes.js';
+import type { WholeProxyHealth } from '../admin/health-route.js';
 import { createForwardHandler } from '../proxy/forward-call.js';
 import { InflightCalls } from '../proxy/inflight-calls.js';
 import type { Upstream } from '../proxy/upstream.js';
@@ -20,6 +21,8 @@ export interface AppDeps {
   catalogOrigins?: ReadonlyMap<string, CatalogOrigin>;
   /** Whether calls can be committed now (checked before forwarding), and what /health reports. */
   durability?: Durability;
+  /** With several workers, /health answers for all of them (asked through the primary). */
+  wholeProxyHealth?: () => Promise<WholeProxyHealth>;
 }
 
 export interface App {
@@ -35,6 +38,7 @@ export async function buildApp({
   inflight = new InflightCalls(),
   durability,
   catalogOrigins = new Map(),
+  wholeProxyHealth,
 }: AppDeps): Promise<App> {
   const fastify = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -65,6 +69,6 @@ export async function buildApp({
     v1.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
     v1.all('/v1/*', forwardCall);
   });
-  await registerAdminRoutes(fastify, { store, durability, catalogOrigins });
+  await registerAdminRoutes(fastify, { store, durability, catalogOrigins, wholeProxyHealth });
   return { fastify, inflight };
 }

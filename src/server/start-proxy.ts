@@ -4,7 +4,9 @@ import type { Config } from '../config/load-config.js';
 import { buildApp, type App } from './app.js';
 import { createUpstream } from '../proxy/upstream.js';
 import { JournalingStore } from '../store/journal/journaling-store.js';
-import { defaultJournalPath } from '../store/journal/journal-path.js';
+import { defaultJournalPath, workerJournalPath } from '../store/journal/journal-path.js';
+import type { WholeProxyHealth } from '../admin/health-route.js';
+import { replayLeftoverJournals } from './replay-leftover-journals.js';
 import { openStore } from './open-store.js';
 import type { Store } from '../store/types.js';
 
@@ -17,8 +19,15 @@ export interface RunningProxy {
   stop(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** A store to use instead of opening database.url (tests). */
+  store?: Store;
+  /** Set in a worker of server.workers > 1: its number names its journal, and /health answers for all workers. */
+  worker?: { number: number; wholeProxyHealth: () => Promise<WholeProxyHealth> };
+}
+
 /** Everything main.ts starts, as one function tests can call with their own config. */
-export async function startProxy(config: Config, log: Logger, opts: { store?: Store } = {}): Promise<RunningProxy> {
+export async function startProxy(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningProxy> {
   warnAboutRiskySettings(config, log);
   const catalog = await loadPriceCatalog(config.prices);
   const database = opts.store ?? (await openStore(config.database.url, log, { poolSize: config.database.poolSize }));
@@ -26,14 +35,25 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
   let store: JournalingStore;
   try {
     await database.replaceCatalogPrices(catalog.prices);
-    store = await JournalingStore.open(database, { journalPath: config.journal.path ?? defaultJournalPath(config.database.url), log });
+    const journalPath = config.journal.path ?? defaultJournalPath(config.database.url);
+    // A single process also takes over the journals of workers an earlier run had (their primary does it for workers).
+    if (!opts.worker && !opts.store) await replayLeftoverJournals(database, journalPath, 0, log);
+    store = await JournalingStore.open(database, { journalPath: opts.worker ? workerJournalPath(journalPath, opts.worker.number) : journalPath, log });
   } catch (err) {
     if (!opts.store) await database.close();
     throw err;
   }
   log.info({ models: catalog.prices.size, file: config.prices.file ?? null, bundled: config.prices.catalog }, 'catalog prices loaded');
   const upstream = createUpstream(config.forward);
-  const app = await buildApp({ config, store, durability: store, upstream, log, catalogOrigins: catalog.origins });
+  const app = await buildApp({
+    config,
+    store,
+    durability: store,
+    upstream,
+    log,
+    catalogOrigins: catalog.origins,
+    wholeProxyHealth: opts.worker?.wholeProxyHealth,
+  });
   await app.fastify.listen({ port: config.server.port, host: config.server.host });
   const address = app.fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;

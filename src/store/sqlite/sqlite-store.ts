@@ -208,7 +208,9 @@ class SqliteStore implements Store {
     if (batch.length === 0) return;
     let results: RecordedQuery[];
     try {
-      results = this.recordTx(batch);
+      // IMMEDIATE: with several workers on one file, the write lock is taken (waiting busy_timeout) at BEGIN, never
+      // by upgrading a read snapshot another process has moved past, which fails at once with SQLITE_BUSY.
+      results = this.recordTx.immediate(batch);
     } catch (err) {
       // Rolled back; the model cache may name models whose insert went with it.
       this.knownModels.clear();
@@ -219,7 +221,7 @@ class SqliteStore implements Store {
       // One bad row must not fail the others: each gets its own transaction and its own answer.
       for (const p of batch) {
         try {
-          p.resolve(this.recordTx([p])[0]);
+          p.resolve(this.recordTx.immediate([p])[0]);
         } catch (oneErr) {
           this.knownModels.clear();
           p.reject(oneErr);
