@@ -8,8 +8,9 @@ import { measurePostgres, type PostgresResult } from './postgres-rows.js';
 import { installPortkey, PORTKEY_VERSION, startPortkey } from './peers.js';
 import { memoryMb, rssDuring, runToCompletion, stopAllOnExit, type RssDuring } from './processes.js';
 import { markdownTable, meets, type BenchReport, type Row } from './report.js';
+import { measureScaling, type ScalingResult } from './scaling.js';
 import { directTarget, putPrice, PROXY_MAIN, startProxy, startUpstream, type Target } from './servers.js';
-import { median, spread } from './stats.js';
+import { alternate, median, pick, spread, type PerTarget } from './stats.js';
 import type { BigStreamResult, StreamResult } from './load-client.js';
 
 /**
@@ -19,18 +20,6 @@ import type { BigStreamResult, StreamResult } from './load-client.js';
  * so machine drift shows in every figure's spread; figures are medians.
  */
 const log = (line: string) => process.stderr.write(`${line}\n`);
-
-type PerTarget<T> = Record<string, T[]>;
-
-async function alternate<T>(rounds: number, targets: Target[], run: (t: Target) => Promise<T>): Promise<PerTarget<T>> {
-  const out: PerTarget<T> = {};
-  for (let round = 0; round < rounds; round++) {
-    for (const target of targets) (out[target.name] ??= []).push(await run(target));
-  }
-  return out;
-}
-
-const pick = <T>(runs: PerTarget<T>, name: string, f: (r: T) => number | undefined): number[] => (runs[name] ?? []).map((r) => f(r) ?? NaN);
 
 async function main(options: BenchOptions): Promise<void> {
   if (!existsSync(PROXY_MAIN)) throw new Error(`${PROXY_MAIN} is missing: run \`npm run build\` first (npm run bench does)`);
@@ -88,6 +77,18 @@ async function main(options: BenchOptions): Promise<void> {
     Object.assign(raw, { tp32, tp1, seq, str, peakUnderLoad, big, recordedRows: recorded.numQueries });
     for (const t of targets) await t.server?.stop();
 
+    const scaling = await measureScaling({
+      upstream,
+      workDir,
+      rounds: options.rounds,
+      seconds: options.throughputSeconds,
+      poolSize: options.recordConcurrency,
+      serverCpus,
+      clientCpus,
+      log,
+    });
+    raw.scaling = scaling;
+
     log(`recording throughput: ${options.recordSeconds} s of inserts through the SQLite store`);
     const recordDir = mkdtempSync(join(tmpdir(), 'oap-bench-record-'));
     let recording: { rowsPerSecond: number; cpuUsPerRow: number };
@@ -113,7 +114,7 @@ async function main(options: BenchOptions): Promise<void> {
     });
     await upstream.stop();
 
-    const rowsOut = figures({ tp32, tp1, seq, str, peakUnderLoad, big, recording, history, postgres, options });
+    const rowsOut = figures({ tp32, tp1, seq, str, peakUnderLoad, big, scaling, recording, history, postgres, options });
     const report: BenchReport = {
       date: new Date(started).toISOString(),
       mode: options.mode,
@@ -152,6 +153,7 @@ interface Measured {
   str: PerTarget<StreamResult>;
   peakUnderLoad: Record<string, number>;
   big: RssDuring<BigStreamResult>;
+  scaling: ScalingResult;
   recording: { rowsPerSecond: number; cpuUsPerRow: number };
   history: HistoryResult[];
   postgres: PostgresResult;
@@ -277,6 +279,7 @@ function figures(m: Measured): Row[] {
       `${m.big.beforeMb.toFixed(0)} → ${m.big.peakMb.toFixed(0)} MB; first half +${(m.big.firstHalfPeakMb - m.big.beforeMb).toFixed(0)}, ` +
       `second +${(m.big.secondHalfPeakMb - m.big.beforeMb).toFixed(0)} MB; ${(bigMb / m.big.result.seconds).toFixed(0)} MB/s${relayed}`,
   });
+  rows.push(...scalingRows(m.scaling));
   rows.push({
     figure: 'Recording throughput (SQLite store, one call after another)',
     proxy: m.recording.rowsPerSecond,
@@ -336,6 +339,39 @@ function figures(m: Measured): Row[] {
       note: `${pg.history.reads.usageAfter.count.toLocaleString('en')} matched`,
     });
   }
+  return rows;
+}
+
+/** Calls/s of each setup of the scaling phase, and the ratios between them, round by round. */
+function scalingRows(sc: ScalingResult): Row[] {
+  const rows: Row[] = [];
+  const label: Record<string, string> = {
+    'sqlite-1w': 'SQLite, 1 process',
+    'sqlite-2w': 'SQLite, 2 workers',
+    'postgres-1w': 'PostgreSQL, 1 process',
+    'postgres-2w': 'PostgreSQL, 2 workers',
+  };
+  for (const name of Object.keys(sc.runs)) {
+    const calls = pick(sc.runs, name, (r) => r.callsPerSecond);
+    rows.push({
+      figure: `Calls/s, 32 connections, ${label[name] ?? name}`,
+      proxy: median(calls),
+      unit: '',
+      target: name === 'postgres-2w' ? { op: '>=', value: 3000 } : undefined,
+      spread: spread(calls),
+      note: `${median(pick(sc.runs, name, (r) => r.cpuUsPerCall)).toFixed(0)} µs CPU per call, workers included; peak RSS ${sc.peakMb[name]?.toFixed(0)} MB`,
+    });
+  }
+  const ratio = (figure: string, a: string, b: string, goal?: number) => {
+    if (!sc.runs[a] || !sc.runs[b]) return;
+    const x = pick(sc.runs, a, (r) => r.callsPerSecond);
+    const y = pick(sc.runs, b, (r) => r.callsPerSecond);
+    const ratios = x.map((v, i) => v / y[i]);
+    rows.push({ figure, proxy: median(ratios), unit: '×', target: goal === undefined ? undefined : { op: '>=', value: goal }, spread: spread(ratios) });
+  };
+  ratio('Throughput PostgreSQL / SQLite, 32 connections, 1 process each', 'postgres-1w', 'sqlite-1w', 0.7);
+  ratio('Throughput 2 workers / 1 process, 32 connections, SQLite', 'sqlite-2w', 'sqlite-1w', 1.3);
+  ratio('Throughput 2 workers / 1 process, 32 connections, PostgreSQL', 'postgres-2w', 'postgres-1w');
   return rows;
 }
 

@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import type { RateLimitSnapshot } from '../types.js';
-import { pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
 import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
 import { USAGE_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
@@ -13,18 +12,15 @@ import {
   UPSERT_PRICE as UPSERT_PRICE_SQL,
   insertPricesFrom,
   priceParams,
-  upsertRateLimitsFrom,
 } from '../sql/shared-statements.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
 import type { Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary } from '../types.js';
-import { LOCK_MODELS_EXCLUSIVE, LOCK_MODELS_SHARED } from './advisory-locks.js';
-import { typedParameter } from './column-types.js';
+import { LOCK_MODELS_EXCLUSIVE } from './advisory-locks.js';
 import { migratePostgres } from './migrations.js';
 import { changedCatalogModels } from '../sql/catalog-changes.js';
 import { createPool, describeConnectError } from './pg-pool.js';
-import { RateLimitWriter, type RateLimitRow } from './rate-limit-writer.js';
+import { BatchRecorder, installRecordFunction } from './record-batches.js';
 import { Statement, inTransaction, runNamed } from './statements.js';
-import { errorText } from '../../common/error-text.js';
 
 /** Re-pricing more rows than inOneGo is split into id windows, one transaction each, so inserts of the model are not held up long. */
 interface RepriceLimits {
@@ -52,67 +48,42 @@ export async function openPostgresStore({ url, poolSize, log, reprice = REPRICE_
   }
   try {
     await migratePostgres(client);
+    await installRecordFunction(client);
   } catch (err) {
     client.release(true);
     await pool.end().catch(() => undefined);
     throw err;
   }
   client.release();
-  return new PostgresStore(pool, reprice, log);
+  return new PostgresStore(pool, reprice);
 }
 
-const insertQuerySql = (journalId?: string) => `WITH new_model AS (
-     INSERT INTO models (name, first_seen) SELECT @model::text, @ts::bigint WHERE @model::text <> ''
-     ON CONFLICT (name) DO NOTHING)
-   ${pricedInsertSql(typedParameter, '', journalId)} RETURNING cost, priced`;
-const INSERT_QUERY = new Statement('oap_insert_query', insertQuerySql());
-/** Journal replays: an entry inserted before is skipped, not inserted twice. */
-const INSERT_JOURNALED_QUERY = new Statement('oap_insert_journaled_query', insertQuerySql('@journal_id::text'));
-const LOCK_SHARED = new Statement('oap_lock_models_shared', LOCK_MODELS_SHARED);
 const LOCK_EXCLUSIVE = new Statement('oap_lock_models_exclusive', LOCK_MODELS_EXCLUSIVE);
 
 const UPSERT_PRICE = new Statement('oap_upsert_price', UPSERT_PRICE_SQL);
 const INSERT_MODEL = new Statement('oap_insert_model', INSERT_MODEL_SQL);
-const UPSERT_RATE_LIMITS = new Statement(
-  'oap_upsert_rate_limits',
-  upsertRateLimitsFrom('SELECT * FROM unnest(@kinds::text[], @maximums::bigint[], @remainings::bigint[], @resets::bigint[], @observedAts::bigint[])'),
-);
 
 const repriceRange = (until: number | null) => `(model = @model OR base_model = @model) AND ts > @from${until === null ? '' : ' AND ts <= @until'}`;
 
 class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
-  private readonly rateLimitWriter: RateLimitWriter;
+  private readonly recorder: BatchRecorder;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly limits: RepriceLimits,
-    log?: PostgresStoreOptions['log'],
   ) {
-    this.rateLimitWriter = new RateLimitWriter(
-      (rows) => this.writeRateLimits(rows),
-      (err) => log?.warn(`could not store rate limits: ${errorText(err)}`),
-    );
+    this.recorder = new BatchRecorder(pool);
   }
 
   /**
-   * The hot path's one write: BEGIN, the models' pricing locks (shared), the
-   * priced insert, COMMIT. Resolves only after COMMIT, so the row is durable
-   * before the answer's last bytes go out.
+   * The hot path's one write, grouped with the other calls recorded meanwhile
+   * (record-batches.ts): one transaction and one round trip per batch, with
+   * the pricing locks, the priced rows and the rate limits. Resolves only
+   * after COMMIT, so the row is durable before the answer's last bytes go out.
    */
-  async recordQuery(query: QueryRecord, rateLimits?: RateLimitSnapshot): Promise<RecordedQuery> {
-    const values = recordValues(query);
-    const row = await inTransaction(this.pool, async (client) => {
-      await LOCK_SHARED.run(client, { models: [values.model, values.base_model] });
-      const { rows } =
-        query.journalId === undefined
-          ? await INSERT_QUERY.run<{ cost: number; priced: number }>(client, values)
-          : await INSERT_JOURNALED_QUERY.run<{ cost: number; priced: number }>(client, { ...values, journal_id: query.journalId });
-      return rows[0] as { cost: number; priced: number } | undefined;
-    });
-    if (rateLimits) this.rateLimitWriter.offer(rateLimits);
-    // No row: this journal entry was replayed before.
-    return row ? { cost: row.cost, priced: row.priced === 1 } : { cost: 0, priced: false };
+  recordQuery(query: QueryRecord, rateLimits?: RateLimitSnapshot): Promise<RecordedQuery> {
+    return this.recorder.record(query, rateLimits);
   }
 
   async putPrice(model: string, price: Price, source: PriceSource): Promise<void> {
@@ -245,8 +216,7 @@ class PostgresStore implements Store {
   }
 
   async rateLimits(): Promise<StoredRateLimits> {
-    // What this instance saw last is written before it is read back.
-    await this.rateLimitWriter.flush();
+    // Rate limits are written with the calls that saw them, so every answered call's reading is already stored.
     const { rows } = await this.pool.query<{ kind: string; maximum: number | null; remaining: number | null; reset: number | null }>(
       'SELECT kind, maximum, remaining, reset FROM rate_limits',
     );
@@ -258,18 +228,8 @@ class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.rateLimitWriter.flush();
+    await this.recorder.drain();
     await this.pool.end();
-  }
-
-  private async writeRateLimits(rows: RateLimitRow[]): Promise<void> {
-    await UPSERT_RATE_LIMITS.run(this.pool, {
-      kinds: rows.map((r) => r.kind),
-      maximums: rows.map((r) => r.maximum),
-      remainings: rows.map((r) => r.remaining),
-      resets: rows.map((r) => r.reset),
-      observedAts: rows.map((r) => r.observedAt),
-    });
   }
 }
 
