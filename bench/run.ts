@@ -329,14 +329,24 @@ function figures(m: Measured): Row[] {
     });
   }
   if (pg.history) {
-    // No target: the PostgreSQL store sums the queries table itself, it keeps no rollups.
-    const size = sizeLabel(pg.history.history.rows);
-    rows.push({ figure: `/usage over ${size} queries (PostgreSQL)`, proxy: pg.history.reads.usageAll.medianMs, unit: 'ms', note: 'all time' });
+    const n = pg.history.history.rows;
+    const size = sizeLabel(n);
+    const goal = n >= 10_000_000 ? 500 : n >= 1_000_000 ? 50 : undefined;
+    const target = goal ? { op: '<=' as const, value: goal } : undefined;
+    const reads = pg.history.reads;
+    rows.push({ figure: `/usage over ${size} queries (PostgreSQL)`, proxy: reads.usageAll.medianMs, unit: 'ms', target, note: 'all time' });
     rows.push({
       figure: `/usage?after=… over ${size} queries (PostgreSQL)`,
-      proxy: pg.history.reads.usageAfter.medianMs,
+      proxy: reads.usageAfter.medianMs,
       unit: 'ms',
-      note: `${pg.history.reads.usageAfter.count.toLocaleString('en')} matched`,
+      target,
+      note: `${reads.usageAfter.count.toLocaleString('en')} matched`,
+    });
+    rows.push({
+      figure: `/usage?user=…&after=…&before=… over ${size} (PostgreSQL)`,
+      proxy: reads.usageUserRange.medianMs,
+      unit: 'ms',
+      note: `busiest user, ${reads.usageUserRange.count.toLocaleString('en')} matched`,
     });
   }
   return rows;

@@ -1,6 +1,10 @@
 import type pg from 'pg';
 import { SchemaTooNewError } from '../errors.js';
 import { MIGRATION_LOCK } from './advisory-locks.js';
+import { CREATE_ROLLUP_TABLE, rebuildRollup } from './pg-rollup.js';
+
+/** SQL, or work on the migrating connection (inside the migration's transaction) for a step that needs parameters. */
+type MigrationStep = string | ((client: pg.ClientBase) => Promise<void>);
 
 /**
  * Additive migrations, applied in order at start-up. Never edit a released
@@ -9,7 +13,7 @@ import { MIGRATION_LOCK } from './advisory-locks.js';
  * SQL in src/store/sql runs on both: BIGINT epoch milliseconds, DOUBLE
  * PRECISION prices and costs, SMALLINT 0/1 flags.
  */
-export const POSTGRES_MIGRATIONS: string[] = [
+export const POSTGRES_MIGRATIONS: MigrationStep[] = [
   `CREATE TABLE queries (
      id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
      ts BIGINT NOT NULL,
@@ -54,6 +58,11 @@ export const POSTGRES_MIGRATIONS: string[] = [
   // Journal replays (src/store/journal): a replayed entry carries its id, and is skipped if it is already here.
   `ALTER TABLE queries ADD COLUMN journal_id TEXT;
    CREATE UNIQUE INDEX queries_journal_id ON queries (journal_id) WHERE journal_id IS NOT NULL;`,
+  // Usage rollups (see pg-rollup.ts), filled from the rows already there.
+  async (client) => {
+    await client.query(CREATE_ROLLUP_TABLE);
+    await rebuildRollup(client);
+  },
 ];
 
 /**
@@ -61,7 +70,7 @@ export const POSTGRES_MIGRATIONS: string[] = [
  * instances that start at the same moment take turns: the first migrates,
  * the others find the work done.
  */
-export async function migratePostgres(client: pg.ClientBase, steps: string[] = POSTGRES_MIGRATIONS): Promise<number> {
+export async function migratePostgres(client: pg.ClientBase, steps: MigrationStep[] = POSTGRES_MIGRATIONS): Promise<number> {
   await client.query('SELECT pg_advisory_lock($1, $2)', MIGRATION_LOCK);
   try {
     await client.query('CREATE TABLE IF NOT EXISTS proxy_schema (version INTEGER NOT NULL)');
@@ -73,7 +82,11 @@ export async function migratePostgres(client: pg.ClientBase, steps: string[] = P
     if (current === steps.length && rows.length > 0) return current;
     await client.query('BEGIN');
     try {
-      for (let v = current; v < steps.length; v++) await client.query(steps[v]);
+      for (let v = current; v < steps.length; v++) {
+        const step = steps[v];
+        if (typeof step === 'string') await client.query(step);
+        else await step(client);
+      }
       if (rows.length > 0) await client.query('UPDATE proxy_schema SET version = $1', [steps.length]);
       else await client.query('INSERT INTO proxy_schema (version) VALUES ($1)', [steps.length]);
       await client.query('COMMIT');

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { RateLimitSnapshot } from '../types.js';
 import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
-import { USAGE_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
+import { usageFromRollupSql } from '../sql/usage-rollup-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
 import { groupPrices, modelsWithPrices, toUsage } from '../sql/rows.js';
 import {
@@ -20,6 +20,7 @@ import { migratePostgres } from './migrations.js';
 import { changedCatalogModels } from '../sql/catalog-changes.js';
 import { createPool, describeConnectError } from './pg-pool.js';
 import { BatchRecorder, installRecordFunction } from './record-batches.js';
+import { recomputeModelRollup, recomputeWholeModelRollup } from './pg-rollup.js';
 import { Statement, inTransaction, runNamed } from './statements.js';
 
 /** Re-pricing more rows than inOneGo is split into id windows, one transaction each, so inserts of the model are not held up long. */
@@ -126,6 +127,7 @@ class PostgresStore implements Store {
       await runNamed(client, `UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE model = ANY(@models::text[]) OR base_model = ANY(@models::text[])`, {
         models: changed,
       });
+      for (const model of changed) await recomputeWholeModelRollup(client, model);
     });
   }
 
@@ -147,11 +149,7 @@ class PostgresStore implements Store {
     const span = rows[0];
     if (span.n === 0 || span.lo === null || span.hi === null) return undefined;
     const windowEnd = span.n <= this.limits.inOneGo ? span.hi : Math.min(span.lo + this.limits.window - 1, span.hi);
-    await runNamed(client, `UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE ${range} AND id >= @lo AND id <= @hi`, {
-      ...params,
-      lo: span.lo,
-      hi: windowEnd,
-    });
+    await repriceWindow(client, { ...params, lo: span.lo, hi: windowEnd });
     return windowEnd < span.hi ? { model, from, until, lo: windowEnd + 1, hi: span.hi } : undefined;
   }
 
@@ -164,17 +162,10 @@ class PostgresStore implements Store {
   private async repriceRemainingWindows(windows: RepriceWindows | undefined): Promise<void> {
     if (!windows) return;
     const { model, from, until } = windows;
-    const range = repriceRange(until);
     for (let lo = windows.lo; lo <= windows.hi; lo += this.limits.window) {
       await inTransaction(this.pool, async (client) => {
         await LOCK_EXCLUSIVE.run(client, { models: [model] });
-        await runNamed(client, `UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE ${range} AND id >= @lo AND id <= @hi`, {
-          model,
-          from,
-          until,
-          lo,
-          hi: Math.min(lo + this.limits.window - 1, windows.hi),
-        });
+        await repriceWindow(client, { model, from, until, lo, hi: Math.min(lo + this.limits.window - 1, windows.hi) });
       });
     }
   }
@@ -201,8 +192,8 @@ class PostgresStore implements Store {
   }
 
   async usage(filter: QueryFilter): Promise<UsageSummary> {
-    const { where, params } = filterWhere(filter);
-    const { rows } = await runNamed(this.pool, `SELECT ${USAGE_COLUMNS} FROM queries ${where}`, params);
+    const { sql, params } = usageFromRollupSql(filter);
+    const { rows } = await runNamed(this.pool, sql, params);
     return toUsage(rows[0]);
   }
 
@@ -231,6 +222,23 @@ class PostgresStore implements Store {
     await this.recorder.drain();
     await this.pool.end();
   }
+}
+
+/**
+ * Re-prices the rows of one id window, (from, until] of the model and its
+ * snapshots, and recomputes the rollup buckets they count in, in the caller's
+ * transaction (which holds the model's lock exclusively): /usage never sees
+ * the two disagree.
+ */
+async function repriceWindow(client: pg.ClientBase, w: { model: string; from: number; until: number | null; lo: number; hi: number }): Promise<void> {
+  const { rows } = await runNamed<{ first: number | null; last: number | null }>(
+    client,
+    `WITH repriced AS (UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE ${repriceRange(w.until)} AND id >= @lo AND id <= @hi RETURNING ts)
+     SELECT MIN(ts) AS first, MAX(ts) AS last FROM repriced`,
+    w,
+  );
+  const { first, last } = rows[0];
+  if (first !== null && last !== null) await recomputeModelRollup(client, w.model, first, last);
 }
 
 interface RepriceWindows {

@@ -5,6 +5,7 @@ import { unitCostSql } from '../sql/pricing-sql.js';
 import { upsertRateLimitsFrom } from '../sql/shared-statements.js';
 import type { QueryRecord, RateLimitSnapshot, RecordedQuery } from '../types.js';
 import { MIGRATION_LOCK, lockModelsSql } from './advisory-locks.js';
+import { addToRollupSql } from './pg-rollup.js';
 import { RECORD_COLUMN_TYPES } from './column-types.js';
 
 /** More rows than this wait for the next batch: one statement's arrays stay small. */
@@ -23,8 +24,9 @@ const RATE_LIMIT_PARAMS = ['p_rl_kinds text[]', 'p_rl_maximums bigint[]', 'p_rl_
  * one round trip: the models' pricing locks (shared, in key order, before any
  * statement reads prices: in PL/pgSQL each statement takes a fresh snapshot,
  * so it sees a price committed while it waited for the lock), new model names,
- * the priced rows (a row replayed from the journal before is skipped), and the
- * newest rate-limit reading, written last so its row locks are held shortest.
+ * the priced rows (a row replayed from the journal before is skipped), their
+ * sums added to the usage rollup (pg-rollup.ts), and the newest rate-limit
+ * reading, written last so its row locks are held shortest.
  * It returns each row's cost by its position in the batch.
  *
  * The body is generated from the shared insert and pricing SQL, so it cannot
@@ -49,7 +51,8 @@ BEGIN
     SELECT m, min(t) FROM unnest(p_model, p_ts) AS n(m, t) WHERE m <> '' GROUP BY m ORDER BY m
     ON CONFLICT (name) DO NOTHING;
   RETURN QUERY
-    WITH inserted AS (${pricedInsertSql((c) => `u.${c}`, rows, 'u.journal_id')} RETURNING journal_id)
+    WITH inserted AS (${pricedInsertSql((c) => `u.${c}`, rows, 'u.journal_id')} RETURNING *),
+    rolled_up AS (${addToRollupSql('inserted')})
     SELECT r.ord, COALESCE(r.v, 0)::double precision, CASE WHEN r.v IS NULL THEN 0 ELSE 1 END,
            r.journal_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM inserted i WHERE i.journal_id = r.journal_id)
     FROM (SELECT u.ord, u.journal_id, ${cost} AS v FROM ${rows}) r;
