@@ -1,0 +1,67 @@
+import type { FastifyInstance } from 'fastify';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { extname, join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The page's folder: src/dashboard beside src/admin, or dist/dashboard beside dist/admin once built. */
+export const DASHBOARD_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+};
+
+/** The page may load and call only what the proxy itself serves. */
+const SECURITY_HEADERS = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-cache',
+};
+
+interface Asset {
+  type: string;
+  body: Buffer;
+}
+
+/** Every file of the page, read once at start-up (about 60 KB): a request can only name one of these. */
+function readAssets(dir: string): Map<string, Asset> {
+  const assets = new Map<string, Asset>();
+  const walk = (folder: string) => {
+    for (const name of readdirSync(folder)) {
+      const path = join(folder, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (TYPES[extname(name)]) assets.set(relative(dir, path).split(sep).join('/'), { type: TYPES[extname(name)], body: readFileSync(path) });
+    }
+  };
+  walk(dir);
+  return assets;
+}
+
+/**
+ * GET /dashboard: the usage dashboard, a static page served from the package
+ * (no CDN; its chart library is vendored from npm at build time). The page
+ * itself holds no data; it reads the admin API with the admin token the user
+ * enters, so it is served to anyone who can reach the admin routes.
+ */
+export function registerDashboardRoute(app: FastifyInstance, { dir = DASHBOARD_DIR, warn }: { dir?: string; warn: (msg: string) => void }): void {
+  const assets = readAssets(dir);
+  if (!assets.has('vendor/uPlot.iife.min.js')) {
+    warn(`the dashboard's chart library is missing from ${dir}vendor (run npm run build); /dashboard shows its figures as tables only`);
+  }
+  const send = (path: string) => assets.get(path === '' ? 'index.html' : path);
+
+  app.get('/dashboard', async (request, reply) => {
+    // The page links its files relatively, so it must be read as a folder: /dashboard/.
+    if (!request.url.split('?')[0].endsWith('/')) return reply.redirect('dashboard/', 302);
+    const asset = send('')!;
+    return reply.headers(SECURITY_HEADERS).type(asset.type).send(asset.body);
+  });
+  app.get<{ Params: { '*': string } }>('/dashboard/*', async (request, reply) => {
+    const asset = send(request.params['*']);
+    if (!asset) return reply.code(404).send({ status: 404, error: 'Not Found', code: 'not_found', message: `the dashboard has no file '${request.params['*']}'` });
+    return reply.headers(SECURITY_HEADERS).type(asset.type).send(asset.body);
+  });
+}
