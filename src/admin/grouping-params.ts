@@ -1,5 +1,6 @@
-import { badRequest } from '../server/errors.js';
-import { GROUP_FIELDS, TIME_FIELDS, type GroupField, type UsageGrouping } from '../store/sql/grouped-usage-sql.js';
+import { badRequest } from '../http/errors.js';
+import { GROUP_FIELDS, TIME_FIELDS } from '../store/sql/grouped-usage-sql.js';
+import type { GroupField, UsageGrouping } from '../store/types.js';
 import { knownTimeZone } from '../store/sql/zone-offsets.js';
 
 /** More groups than this in one answer is a report nobody reads; the caller narrows the range instead. */

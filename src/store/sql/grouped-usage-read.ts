@@ -1,20 +1,8 @@
-import type { QueryFilter, UsageSummary } from '../types.js';
-import { HISTORY_SPAN_SQL, groupedUsageSql, type UsageGrouping } from './grouped-usage-sql.js';
+import { TooManyGroupsError } from '../errors.js';
+import type { QueryFilter, UsageGroup, UsageGrouping } from '../types.js';
+import { HISTORY_SPAN_SQL, groupedUsageSql } from './grouped-usage-sql.js';
 import { toUsage } from './rows.js';
 
-/** One group of a grouped /usage read: its field values (user, model, ..., day as a local ISO instant) and its sums. */
-export interface UsageGroup {
-  keys: Record<string, string>;
-  usage: UsageSummary;
-}
-
-/** A grouped read would hold more groups than allowed: the caller narrows the range or groups by less. */
-export class TooManyGroupsError extends Error {
-  constructor(readonly maxGroups: number) {
-    super(`more than ${maxGroups} groups`);
-    this.name = 'TooManyGroupsError';
-  }
-}
 
 type Rows = (sql: string, params: Record<string, unknown>) => Promise<Record<string, unknown>[]> | Record<string, unknown>[];
 

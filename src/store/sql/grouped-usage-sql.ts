@@ -1,21 +1,10 @@
-import type { QueryFilter } from '../types.js';
-import { filterWhere } from './query-filter-sql.js';
-import { ALL_USERS_SPANS, DAY_MS, PER_USER_SPANS, planUsageParts } from './usage-rollup-sql.js';
+import type { GroupField, QueryFilter, UsageGrouping } from '../types.js';
+import { equalityConditions, filterWhere, statusConditions } from './query-filter-sql.js';
+import { ALL_USERS_SPANS, DAY_MS, OUTPUT_COLUMNS, PER_USER_SPANS, planUsageParts } from './usage-rollup-sql.js';
 import { HOUR_MS, localIso, localMonthStarts, localWallTimeToUtc, offsetSegments, type OffsetSegment } from './zone-offsets.js';
 
-/** What /usage can be grouped by: who, what, where, and when (in a time zone). */
-export const GROUP_FIELDS = ['user', 'model', 'endpoint', 'hour', 'day', 'month'] as const;
-export type GroupField = (typeof GROUP_FIELDS)[number];
+export const GROUP_FIELDS: readonly GroupField[] = ['user', 'model', 'endpoint', 'hour', 'day', 'month'];
 export const TIME_FIELDS: readonly GroupField[] = ['hour', 'day', 'month'];
-
-export interface UsageGrouping {
-  /** One or two distinct fields, at most one of them a time field. */
-  fields: GroupField[];
-  /** An IANA zone name: where an hour, day or month starts. */
-  timeZone: string;
-  /** Groups beyond this many make the read fail rather than hold them all in memory. */
-  maxGroups: number;
-}
 
 /** The time the queries table spans (its oldest and newest ts), read first: zone offsets are computed over it. */
 export interface HistorySpan {
@@ -25,20 +14,19 @@ export interface HistorySpan {
 
 export const HISTORY_SPAN_SQL = 'SELECT MIN(ts) AS oldest, MAX(ts) AS newest FROM queries';
 
-const SUMS = ['num_queries', 'query_tokens', 'answer_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced'];
-
 const QUERIES_SUMS = `COUNT(*) AS num_queries, SUM(prompt_tokens) AS query_tokens, SUM(completion_tokens) AS answer_tokens,
   SUM(cached_tokens) AS cached_tokens, SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost) AS cost,
-  SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END) AS unpriced`;
+  SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END) AS unpriced, SUM(CASE WHEN estimated = 1 THEN 1 ELSE 0 END) AS estimated`;
 
 const ROLLUP_SUMS = `SUM(num_queries) AS num_queries, SUM(prompt_tokens) AS query_tokens, SUM(completion_tokens) AS answer_tokens,
-  SUM(cached_tokens) AS cached_tokens, SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost) AS cost, SUM(unpriced) AS unpriced`;
+  SUM(cached_tokens) AS cached_tokens, SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost) AS cost, SUM(unpriced) AS unpriced,
+  SUM(estimated) AS estimated`;
 
 export interface GroupedUsageSql {
   sql: string;
   params: Record<string, unknown>;
   /** Turns a result row's g0, g1 into the group's field values (times as local ISO instants). */
-  keysOf(row: Record<string, unknown>): Record<string, string>;
+  keysOf(row: Record<string, unknown>): Partial<Record<GroupField, string>>;
 }
 
 /**
@@ -114,14 +102,14 @@ export function groupedUsageSql(
     return `SELECT ${keys('bucket')}, ${ROLLUP_SUMS} FROM usage_rollup WHERE ${conditions.join(' AND ')} GROUP BY ${groupBy}`;
   });
   const outer = fields.map((_f, i) => `g${i}`).join(', ');
-  const sums = SUMS.map((c) => `SUM(${c}) AS ${c}`).join(', ');
+  const sums = OUTPUT_COLUMNS.map((c) => `SUM(${c}) AS ${c}`).join(', ');
   const sql = `SELECT ${outer}, ${sums} FROM (${selects.join(' UNION ALL ')}) parts GROUP BY ${groupBy} ORDER BY ${groupBy} LIMIT @maxGroups`;
 
   return {
     sql,
     params,
     keysOf(row) {
-      const out: Record<string, string> = {};
+      const out: Partial<Record<GroupField, string>> = {};
       fields.forEach((field, i) => {
         const value = row[`g${i}`];
         if (field === 'hour' || field === 'month') out[field] = written(Number(value));
@@ -178,16 +166,5 @@ function rollupRows(filter: QueryFilter, perUser: boolean, params: Record<string
 }
 
 function rollupFilter(filter: QueryFilter, params: Record<string, unknown>): string[] {
-  const out: string[] = [];
-  if (filter.endpoint !== undefined) {
-    out.push('endpoint = @endpoint');
-    params.endpoint = filter.endpoint;
-  }
-  if (filter.model !== undefined) {
-    out.push('model = @model');
-    params.model = filter.model;
-  }
-  if (filter.status === 'ok') out.push('success = 1');
-  else if (filter.status === 'error') out.push('success = 0');
-  return out;
+  return [...equalityConditions(filter, ['endpoint', 'model'], params), ...statusConditions(filter, { ok: 'success = 1', error: 'success = 0' })];
 }
