@@ -200,6 +200,7 @@ function showChart(groups, bucket, seriesBy, tz) {
         stroke: COLOURS[s % COLOURS.length],
         fill: `${COLOURS[s % COLOURS.length]}cc`,
         paths: uPlot.paths.bars({ size: [0.8, 60] }),
+        points: { show: false },
         value: (_u, _v, _si, i) => (i === null || i === undefined ? '–' : format(data.values[s][i])),
       })),
     ],
