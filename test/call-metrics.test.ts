@@ -3,12 +3,23 @@ import { PrometheusMetrics, endpointLabel, type EndedCall } from '../src/proxy/c
 import { histogramTotals, metricFamilies, sumOf } from './support/prometheus-text.js';
 
 const aCall = (overrides: Partial<EndedCall> = {}): EndedCall => ({
-  endpoint: '/v1/chat/completions', model: 'gpt-4o-2024-08-06', status: 200, outcome: 'ok', user: 'adam',
-  promptTokens: 12, completionTokens: 6, cachedTokens: 0, reasoningTokens: 0, cost: 0.0001, totalMs: 10.5, upstreamMs: 10, ...overrides,
+  endpoint: '/v1/chat/completions',
+  model: 'gpt-4o-2024-08-06',
+  status: 200,
+  outcome: 'ok',
+  user: 'adam',
+  promptTokens: 12,
+  completionTokens: 6,
+  cachedTokens: 0,
+  reasoningTokens: 0,
+  cost: 0.0001,
+  totalMs: 10.5,
+  upstreamMs: 10,
+  ...overrides,
 });
 
 describe('Prometheus metrics', () => {
-  it('count calls, tokens and cost, and split latency into the proxy\'s share and the upstream\'s', async () => {
+  it("count calls, tokens and cost, and split latency into the proxy's share and the upstream's", async () => {
     const metrics = new PrometheusMetrics({ userLabel: false, inflightCalls: () => 3, journalBacklog: () => 7 });
     metrics.callEnded(aCall());
     metrics.callEnded(aCall({ status: 429, outcome: 'upstream_error', promptTokens: 0, completionTokens: 0, cost: 0 }));

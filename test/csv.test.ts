@@ -16,11 +16,19 @@ describe('CSV (RFC 4180)', () => {
   it('streams a header row, then one chunk per batch', async () => {
     async function* batches() {
       yield [{ user: 'a,b', n: 1 }];
-      yield [{ user: 'c"d', n: 2 }, { user: 'e', n: 3 }];
+      yield [
+        { user: 'c"d', n: 2 },
+        { user: 'e', n: 3 },
+      ];
     }
     const chunks: string[] = [];
     for await (const c of csvChunks(['user', 'n'], batches(), (r) => [r.user, r.n])) chunks.push(c);
     expect(chunks).toHaveLength(3);
-    expect(parseCsv(chunks.join(''))).toEqual([['user', 'n'], ['a,b', '1'], ['c"d', '2'], ['e', '3']]);
+    expect(parseCsv(chunks.join(''))).toEqual([
+      ['user', 'n'],
+      ['a,b', '1'],
+      ['c"d', '2'],
+      ['e', '3'],
+    ]);
   });
 });

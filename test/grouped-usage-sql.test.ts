@@ -51,12 +51,26 @@ beforeAll(async () => {
   const pending: Promise<unknown>[] = [];
   for (let i = 0; i < 3000; i++) {
     // Every tenth call lands within minutes of a daylight-saving change, where local days and hours are easiest to get wrong.
-    const near = [Date.parse('2024-03-31T01:00:00Z'), Date.parse('2024-10-27T01:00:00Z'), Date.parse('2024-11-03T06:00:00Z'), Date.parse('2024-04-06T16:30:00Z')];
+    const near = [
+      Date.parse('2024-03-31T01:00:00Z'),
+      Date.parse('2024-10-27T01:00:00Z'),
+      Date.parse('2024-11-03T06:00:00Z'),
+      Date.parse('2024-04-06T16:30:00Z'),
+    ];
     const timestamp = i % 10 === 0 ? r.pick(near) + r.int(4 * 3_600_000) - 2 * 3_600_000 : START + r.int(SPAN);
-    pending.push(store.recordQuery(aQuery({
-      timestamp, user: r.pick(USERS), model: r.pick(MODELS), endpoint: r.pick(ENDPOINTS),
-      status: r.pick([200, 200, 200, 429]), promptTokens: r.int(2000), completionTokens: r.int(800),
-    })));
+    pending.push(
+      store.recordQuery(
+        aQuery({
+          timestamp,
+          user: r.pick(USERS),
+          model: r.pick(MODELS),
+          endpoint: r.pick(ENDPOINTS),
+          status: r.pick([200, 200, 200, 429]),
+          promptTokens: r.int(2000),
+          completionTokens: r.int(800),
+        }),
+      ),
+    );
   }
   await Promise.all(pending);
   raw = new Database(path, { readonly: true });
@@ -81,17 +95,38 @@ function localParts(zone: string, ts: number) {
 
 function formatLocal(zone: string, ts: number) {
   const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-CA', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', timeZoneName: 'longOffset' })
-      .formatToParts(ts).map((p) => [p.type, p.value]),
+    new Intl.DateTimeFormat('en-CA', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      timeZoneName: 'longOffset',
+    })
+      .formatToParts(ts)
+      .map((p) => [p.type, p.value]),
   );
-  return { month: `${parts.year}-${parts.month}`, day: `${parts.year}-${parts.month}-${parts.day}`, hour: `${parts.year}-${parts.month}-${parts.day} ${parts.hour} ${parts.timeZoneName}`, minute: parts.minute, clock: `${parts.hour}:${parts.minute}` };
+  return {
+    month: `${parts.year}-${parts.month}`,
+    day: `${parts.year}-${parts.month}-${parts.day}`,
+    hour: `${parts.year}-${parts.month}-${parts.day} ${parts.hour} ${parts.timeZoneName}`,
+    minute: parts.minute,
+    clock: `${parts.hour}:${parts.minute}`,
+  };
 }
 
 function matches(q: QueryRow, f: QueryFilter): boolean {
   const ok = q.status >= 200 && q.status < 400;
-  return (f.user === undefined || q.user === f.user) && (f.model === undefined || q.model === f.model)
-    && (f.endpoint === undefined || q.endpoint === f.endpoint) && (f.after === undefined || q.timestamp > f.after)
-    && (f.before === undefined || q.timestamp < f.before) && (f.status === 'all' || (f.status === 'ok') === ok);
+  return (
+    (f.user === undefined || q.user === f.user) &&
+    (f.model === undefined || q.model === f.model) &&
+    (f.endpoint === undefined || q.endpoint === f.endpoint) &&
+    (f.after === undefined || q.timestamp > f.after) &&
+    (f.before === undefined || q.timestamp < f.before) &&
+    (f.status === 'all' || (f.status === 'ok') === ok)
+  );
 }
 
 function bruteForce(filter: QueryFilter, fields: GroupField[], zone: string): Map<string, { n: number; prompt: number; answer: number; cost: number }> {
@@ -119,7 +154,17 @@ function asBruteForceKeys(groups: UsageGroup[], fields: GroupField[], zone: stri
   return out;
 }
 
-const GROUPINGS: GroupField[][] = [['model'], ['user'], ['endpoint', 'model'], ['day'], ['hour'], ['month'], ['day', 'user'], ['model', 'month'], ['hour', 'endpoint']];
+const GROUPINGS: GroupField[][] = [
+  ['model'],
+  ['user'],
+  ['endpoint', 'model'],
+  ['day'],
+  ['hour'],
+  ['month'],
+  ['day', 'user'],
+  ['model', 'month'],
+  ['hour', 'endpoint'],
+];
 
 describe('grouped usage', () => {
   for (const zone of ZONES) {
@@ -176,12 +221,17 @@ describe('grouped usage', () => {
   });
 
   it('refuses to hold more groups than allowed', async () => {
-    await expect(readUsageGroups(sqliteRows, { status: 'all' }, { fields: ['hour', 'user'], timeZone: 'UTC', maxGroups: 50 }, true)).rejects.toThrow(TooManyGroupsError);
+    await expect(readUsageGroups(sqliteRows, { status: 'all' }, { fields: ['hour', 'user'], timeZone: 'UTC', maxGroups: 50 }, true)).rejects.toThrow(
+      TooManyGroupsError,
+    );
   });
 
   it('answers no groups for a range that holds no time or no queries', async () => {
-    expect(await readUsageGroups(sqliteRows, { status: 'all', after: START + 5, before: START + 5 }, { fields: ['day'], timeZone: 'UTC', maxGroups: 10 }, true)).toEqual([]);
-    expect(await readUsageGroups(sqliteRows, { status: 'all', after: START + 400 * DAY }, { fields: ['model'], timeZone: 'UTC', maxGroups: 10 }, true)).toEqual([]);
+    expect(
+      await readUsageGroups(sqliteRows, { status: 'all', after: START + 5, before: START + 5 }, { fields: ['day'], timeZone: 'UTC', maxGroups: 10 }, true),
+    ).toEqual([]);
+    expect(await readUsageGroups(sqliteRows, { status: 'all', after: START + 400 * DAY }, { fields: ['model'], timeZone: 'UTC', maxGroups: 10 }, true)).toEqual(
+      [],
+    );
   });
-
 });

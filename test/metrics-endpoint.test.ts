@@ -23,7 +23,9 @@ describe('GET /metrics', () => {
     const client = new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'unused', defaultHeaders: { 'x-user': 'adam' }, maxRetries: 0 });
     for (let i = 0; i < 4; i++) await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
     const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true });
-    for await (const _chunk of stream) { /* read to the end */ }
+    for await (const _chunk of stream) {
+      /* read to the end */
+    }
     h.upstream.behaviour = { kind: 'json', status: 429, body: { error: { message: 'slow down', type: 'rate_limit' } } };
     await expect(client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] })).rejects.toThrow();
 
@@ -50,7 +52,8 @@ describe('GET /metrics', () => {
     h = await startHarness(['--metrics.user-label=true']);
     for (const user of ['adam', 'eve', 'eve']) {
       const res = await fetch(`${h.url}/v1/chat/completions`, {
-        method: 'POST', headers: { 'content-type': 'application/json', 'x-user': user },
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-user': user },
         body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
       });
       await res.text();

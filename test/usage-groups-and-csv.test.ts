@@ -23,16 +23,28 @@ describeEachStore('grouped /usage and CSV exports', (store) => {
 
   beforeAll(async () => {
     h = await startHarness(['--prices.catalog=false'], { store });
-    await h.proxy.store.putPrice('gpt-4o-2024-08-06', { validFrom: 0, per1KQueryTokens: 0.0025, per1KAnswerTokens: 0.01, per1KCachedQueryTokens: null }, 'admin');
+    await h.proxy.store.putPrice(
+      'gpt-4o-2024-08-06',
+      { validFrom: 0, per1KQueryTokens: 0.0025, per1KAnswerTokens: 0.01, per1KCachedQueryTokens: null },
+      'admin',
+    );
     // A history over ten days around a daylight-saving change in Berlin (2024-10-27), through the store...
     const start = Date.parse('2024-10-22T00:00:00Z');
     const writes = [];
     for (let i = 0; i < 240; i++) {
-      writes.push(h.proxy.store.recordQuery(aQuery({
-        timestamp: start + i * (10 * DAY / 240) + 17, user: USERS[i % 3], model: i % 4 === 0 ? 'o3' : 'gpt-4o-2024-08-06',
-        endpoint: i % 5 === 0 ? '/v1/embeddings' : '/v1/chat/completions', status: i % 11 === 0 ? 500 : 200,
-        promptTokens: 100 + i, completionTokens: 10 + (i % 7),
-      })));
+      writes.push(
+        h.proxy.store.recordQuery(
+          aQuery({
+            timestamp: start + i * ((10 * DAY) / 240) + 17,
+            user: USERS[i % 3],
+            model: i % 4 === 0 ? 'o3' : 'gpt-4o-2024-08-06',
+            endpoint: i % 5 === 0 ? '/v1/embeddings' : '/v1/chat/completions',
+            status: i % 11 === 0 ? 500 : 200,
+            promptTokens: 100 + i,
+            completionTokens: 10 + (i % 7),
+          }),
+        ),
+      );
     }
     await Promise.all(writes);
     // ...and a few calls through the proxy with the official client, as a user makes them.
@@ -83,8 +95,13 @@ describeEachStore('grouped /usage and CSV exports', (store) => {
 
   it('answers 400 naming a bad groupBy or tz', async () => {
     for (const [query, named] of [
-      ['groupBy=colour', "'colour'"], ['groupBy=day,hour', 'one time field'], ['groupBy=user,model,endpoint', 'two fields'],
-      ['groupBy=user,user', "'user'"], ['groupBy=', 'groupBy'], ['groupBy=day&tz=Mars/Olympus_Mons', "'Mars/Olympus_Mons'"], ['tz=UTC', 'groupBy'],
+      ['groupBy=colour', "'colour'"],
+      ['groupBy=day,hour', 'one time field'],
+      ['groupBy=user,model,endpoint', 'two fields'],
+      ['groupBy=user,user', "'user'"],
+      ['groupBy=', 'groupBy'],
+      ['groupBy=day&tz=Mars/Olympus_Mons', "'Mars/Olympus_Mons'"],
+      ['tz=UTC', 'groupBy'],
     ]) {
       const res = await get(`/usage?${query}`);
       expect(res.status, query).toBe(400);

@@ -3,8 +3,8 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The page's folder: src/dashboard beside src/admin, or dist/dashboard beside dist/admin once built. */
-export const DASHBOARD_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
+/** The page's folder, dashboard/ at the package's root: two levels up from src/admin/ and from dist/admin/ alike. */
+const DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard/', import.meta.url));
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -52,16 +52,18 @@ export function registerDashboardRoute(app: FastifyInstance, { dir = DASHBOARD_D
     warn(`the dashboard's chart library is missing from ${dir}vendor (run npm run build); /dashboard shows its figures as tables only`);
   }
   const send = (path: string) => assets.get(path === '' ? 'index.html' : path);
+  const index = assets.get('index.html');
+  if (!index) throw new Error(`the dashboard's index.html is missing from ${dir}`);
 
   app.get('/dashboard', async (request, reply) => {
     // The page links its files relatively, so it must be read as a folder: /dashboard/.
     if (!request.url.split('?')[0].endsWith('/')) return reply.redirect('dashboard/', 302);
-    const asset = send('')!;
-    return reply.headers(SECURITY_HEADERS).type(asset.type).send(asset.body);
+    return reply.headers(SECURITY_HEADERS).type(index.type).send(index.body);
   });
   app.get<{ Params: { '*': string } }>('/dashboard/*', async (request, reply) => {
     const asset = send(request.params['*']);
-    if (!asset) return reply.code(404).send({ status: 404, error: 'Not Found', code: 'not_found', message: `the dashboard has no file '${request.params['*']}'` });
+    if (!asset)
+      return reply.code(404).send({ status: 404, error: 'Not Found', code: 'not_found', message: `the dashboard has no file '${request.params['*']}'` });
     return reply.headers(SECURITY_HEADERS).type(asset.type).send(asset.body);
   });
 }

@@ -4,7 +4,7 @@ import type { GroupField, UsageGrouping } from '../store/types.js';
 import { knownTimeZone } from '../store/sql/zone-offsets.js';
 
 /** More groups than this in one answer is a report nobody reads; the caller narrows the range instead. */
-export const MAX_GROUPS = 100_000;
+const MAX_GROUPS = 100_000;
 
 /**
  * `groupBy=day,user&tz=Europe/Berlin`: one or two distinct fields, at most one
@@ -29,6 +29,7 @@ export function parseGrouping(groupBy: string | undefined, tz: string | undefine
     throw badRequest('invalid_group_by', `groupBy takes at most one time field (hour, day or month), not '${groupBy}'`);
   }
   const timeZone = tz === undefined ? 'UTC' : knownTimeZone(tz);
-  if (timeZone === undefined) throw badRequest('invalid_time_zone', `tz '${tz}' is not a time zone this proxy knows; use an IANA name such as UTC or Europe/Berlin`);
+  if (timeZone === undefined)
+    throw badRequest('invalid_time_zone', `tz '${tz}' is not a time zone this proxy knows; use an IANA name such as UTC or Europe/Berlin`);
   return { fields: fields as GroupField[], timeZone, maxGroups: MAX_GROUPS };
 }

@@ -55,7 +55,10 @@ async function readGroups(store: Store, filter: QueryFilter, grouping: UsageGrou
     return await store.usageGroups(filter, grouping);
   } catch (err) {
     if (err instanceof TooManyGroupsError) {
-      throw badRequest('too_many_groups', `groupBy=${grouping.fields.join(',')} gives more than ${err.maxGroups} groups here; narrow the range with after/before or group by less`);
+      throw badRequest(
+        'too_many_groups',
+        `groupBy=${grouping.fields.join(',')} gives more than ${err.maxGroups} groups here; narrow the range with after/before or group by less`,
+      );
     }
     throw err;
   }
@@ -68,7 +71,14 @@ async function requireKnownUser(store: Store, filter: QueryFilter): Promise<void
 }
 
 const EMPTY_USAGE: UsageSummary = {
-  numQueries: 0, queryTokens: 0, answerTokens: 0, cachedQueryTokens: 0, reasoningTokens: 0, cost: 0, unpricedQueries: 0, estimatedQueries: 0,
+  numQueries: 0,
+  queryTokens: 0,
+  answerTokens: 0,
+  cachedQueryTokens: 0,
+  reasoningTokens: 0,
+  cost: 0,
+  unpricedQueries: 0,
+  estimatedQueries: 0,
 };
 
 /** The original's fields first, then ours. */
@@ -111,8 +121,23 @@ function queryView(q: QueryRow) {
 
 const QUERY_FIELDS = Object.keys(
   queryView({
-    id: 0, user: '', timestamp: 0, durationMs: 0, endpoint: '', requestedModel: null, model: '', status: 0, outcome: 'ok',
-    promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0, streamed: false, estimated: false, cost: 0, priced: false,
+    id: 0,
+    user: '',
+    timestamp: 0,
+    durationMs: 0,
+    endpoint: '',
+    requestedModel: null,
+    model: '',
+    status: 0,
+    outcome: 'ok',
+    promptTokens: 0,
+    completionTokens: 0,
+    cachedTokens: 0,
+    reasoningTokens: 0,
+    streamed: false,
+    estimated: false,
+    cost: 0,
+    priced: false,
   }),
 );
 

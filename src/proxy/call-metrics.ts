@@ -71,32 +71,58 @@ export class PrometheusMetrics implements CallMetrics {
     this.users = new BoundedLabel(max);
     const user = this.userLabel ? ['user'] : [];
     this.calls = new Counter({
-      name: 'openai_proxy_calls_total', help: 'Calls forwarded to the upstream, by endpoint, model, HTTP status and outcome',
-      labelNames: ['endpoint', 'model', 'status', 'outcome', ...user], registers,
+      name: 'openai_proxy_calls_total',
+      help: 'Calls forwarded to the upstream, by endpoint, model, HTTP status and outcome',
+      labelNames: ['endpoint', 'model', 'status', 'outcome', ...user],
+      registers,
     });
     this.tokens = new Counter({
-      name: 'openai_proxy_tokens_total', help: 'Tokens recorded, by model and kind (prompt, completion, cached, reasoning)',
-      labelNames: ['model', 'kind', ...user], registers,
+      name: 'openai_proxy_tokens_total',
+      help: 'Tokens recorded, by model and kind (prompt, completion, cached, reasoning)',
+      labelNames: ['model', 'kind', ...user],
+      registers,
     });
-    this.cost = new Counter({ name: 'openai_proxy_cost_dollars_total', help: 'Cost recorded in US dollars, by model', labelNames: ['model', ...user], registers });
+    this.cost = new Counter({
+      name: 'openai_proxy_cost_dollars_total',
+      help: 'Cost recorded in US dollars, by model',
+      labelNames: ['model', ...user],
+      registers,
+    });
     this.added = new Histogram({
-      name: 'openai_proxy_added_latency_seconds', help: 'Time a call spent in the proxy, the upstream\'s time excluded (recording included)',
-      labelNames: ['endpoint'], buckets: ADDED_BUCKETS, registers,
+      name: 'openai_proxy_added_latency_seconds',
+      help: "Time a call spent in the proxy, the upstream's time excluded (recording included)",
+      labelNames: ['endpoint'],
+      buckets: ADDED_BUCKETS,
+      registers,
     });
     this.upstream = new Histogram({
-      name: 'openai_proxy_upstream_latency_seconds', help: 'Time from sending a call upstream to the last byte of its answer',
-      labelNames: ['endpoint'], buckets: UPSTREAM_BUCKETS, registers,
+      name: 'openai_proxy_upstream_latency_seconds',
+      help: 'Time from sending a call upstream to the last byte of its answer',
+      labelNames: ['endpoint'],
+      buckets: UPSTREAM_BUCKETS,
+      registers,
     });
     this.writes = new Histogram({
-      name: 'openai_proxy_store_write_seconds', help: 'Time to commit one call to the database or the journal', buckets: WRITE_BUCKETS, registers,
+      name: 'openai_proxy_store_write_seconds',
+      help: 'Time to commit one call to the database or the journal',
+      buckets: WRITE_BUCKETS,
+      registers,
     });
     new Gauge({
-      name: 'openai_proxy_journal_backlog', help: 'Calls in the local journal waiting to be written to the database', registers,
-      collect() { this.set(opts.journalBacklog()); },
+      name: 'openai_proxy_journal_backlog',
+      help: 'Calls in the local journal waiting to be written to the database',
+      registers,
+      collect() {
+        this.set(opts.journalBacklog());
+      },
     });
     new Gauge({
-      name: 'openai_proxy_inflight_calls', help: 'Calls being forwarded right now', registers,
-      collect() { this.set(opts.inflightCalls()); },
+      name: 'openai_proxy_inflight_calls',
+      help: 'Calls being forwarded right now',
+      registers,
+      collect() {
+        this.set(opts.inflightCalls());
+      },
     });
     collectDefaultMetrics({ register: this.registry });
   }
@@ -154,8 +180,27 @@ export class PrometheusMetrics implements CallMetrics {
 
 /** The OpenAI API's top-level resources: other paths are counted as /v1/other. */
 const API_ROOTS = new Set([
-  'chat', 'completions', 'responses', 'embeddings', 'images', 'audio', 'moderations', 'models', 'files', 'uploads', 'batches',
-  'fine_tuning', 'vector_stores', 'assistants', 'threads', 'realtime', 'containers', 'conversations', 'evals', 'organization', 'videos',
+  'chat',
+  'completions',
+  'responses',
+  'embeddings',
+  'images',
+  'audio',
+  'moderations',
+  'models',
+  'files',
+  'uploads',
+  'batches',
+  'fine_tuning',
+  'vector_stores',
+  'assistants',
+  'threads',
+  'realtime',
+  'containers',
+  'conversations',
+  'evals',
+  'organization',
+  'videos',
 ]);
 
 /** /v1/files/file-abc123/content -> /v1/files/{id}/content: a label per kind of call, not per object. */

@@ -2,10 +2,9 @@ import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 /** Debian's chromium package; .ci/run installs it when it is missing. */
-export const CHROMIUM = process.env.OAP_CHROMIUM ?? '/usr/bin/chromium';
+const CHROMIUM = process.env.OAP_CHROMIUM ?? '/usr/bin/chromium';
 
-export const chromiumMissing = (): string | undefined =>
-  existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (apt-get install -y chromium)`;
+export const chromiumMissing = (): string | undefined => (existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing (apt-get install -y chromium)`);
 
 export interface BrowserSession {
   page: Page;

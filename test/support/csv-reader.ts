@@ -8,9 +8,13 @@ export function parseCsv(text: string): string[][] {
     if (text[i] === '"') {
       i++;
       for (;;) {
-        if (text[i] === '"' && text[i + 1] === '"') { field += '"'; i += 2; }
-        else if (text[i] === '"') { i++; break; }
-        else if (i >= text.length) throw new Error('unterminated quoted field');
+        if (text[i] === '"' && text[i + 1] === '"') {
+          field += '"';
+          i += 2;
+        } else if (text[i] === '"') {
+          i++;
+          break;
+        } else if (i >= text.length) throw new Error('unterminated quoted field');
         else field += text[i++];
       }
     } else {
@@ -21,8 +25,11 @@ export function parseCsv(text: string): string[][] {
     }
     row.push(field);
     if (text[i] === ',') i++;
-    else if (text.startsWith('\r\n', i)) { rows.push(row); row = []; i += 2; }
-    else if (i < text.length) throw new Error(`expected , or CRLF at ${i}`);
+    else if (text.startsWith('\r\n', i)) {
+      rows.push(row);
+      row = [];
+      i += 2;
+    } else if (i < text.length) throw new Error(`expected , or CRLF at ${i}`);
   }
   if (row.length) throw new Error('last record has no CRLF');
   return rows;

@@ -1,5 +1,16 @@
 import type { RateLimitSnapshot } from '../../src/store/types.js';
-import type { Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageGroup, UsageGrouping, UsageSummary } from '../../src/store/types.js';
+import type {
+  Page,
+  QueryFilter,
+  QueryRecord,
+  QueryRow,
+  RecordedQuery,
+  Store,
+  StoredRateLimits,
+  UsageGroup,
+  UsageGrouping,
+  UsageSummary,
+} from '../../src/store/types.js';
 import type { ModelPrices, Price, PriceSource } from '../../src/accounting/price.js';
 
 /**

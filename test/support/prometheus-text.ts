@@ -9,7 +9,7 @@ export interface PrometheusFamily {
   metrics: { value?: string; labels?: Record<string, string>; buckets?: Record<string, string>; count?: string; sum?: string }[];
 }
 
-export const parsePrometheusText = parsePrometheusTextFormatUntyped as (text: string) => PrometheusFamily[];
+const parsePrometheusText = parsePrometheusTextFormatUntyped as (text: string) => PrometheusFamily[];
 
 /** The families by name. */
 export function metricFamilies(text: string): Map<string, PrometheusFamily> {
@@ -19,9 +19,7 @@ export function metricFamilies(text: string): Map<string, PrometheusFamily> {
 /** The sum of a family's values over the series whose labels include `where`. */
 export function sumOf(family: PrometheusFamily | undefined, where: Record<string, string> = {}): number {
   if (!family) return 0;
-  return family.metrics
-    .filter((m) => Object.entries(where).every(([k, v]) => m.labels?.[k] === v))
-    .reduce((n, m) => n + Number(m.value ?? m.count ?? 0), 0);
+  return family.metrics.filter((m) => Object.entries(where).every(([k, v]) => m.labels?.[k] === v)).reduce((n, m) => n + Number(m.value ?? m.count ?? 0), 0);
 }
 
 /**
@@ -30,7 +28,9 @@ export function sumOf(family: PrometheusFamily | undefined, where: Record<string
  */
 export function histogramTotals(text: string, name: string): { count: number; sum: number } {
   const total = (suffix: string) =>
-    text.split('\n').filter((line) => line.startsWith(`${name}_${suffix}{`) || line.startsWith(`${name}_${suffix} `))
+    text
+      .split('\n')
+      .filter((line) => line.startsWith(`${name}_${suffix}{`) || line.startsWith(`${name}_${suffix} `))
       .reduce((n, line) => n + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
   parsePrometheusText(text);
   return { count: total('count'), sum: total('sum') };

@@ -3,7 +3,6 @@ import type { QueryFilter, UsageGroup, UsageGrouping } from '../types.js';
 import { HISTORY_SPAN_SQL, groupedUsageSql } from './grouped-usage-sql.js';
 import { toUsage } from './rows.js';
 
-
 type Rows = (sql: string, params: Record<string, unknown>) => Promise<Record<string, unknown>[]> | Record<string, unknown>[];
 
 /** Grouped usage through a store's own way of running SQL; `rollups` says whether it keeps usage_rollup. */

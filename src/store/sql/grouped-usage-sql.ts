@@ -78,13 +78,19 @@ export function groupedUsageSql(
   const writtenCache = new Map<number, string>();
   const written = (ts: number) => {
     let text = writtenCache.get(ts);
-    if (text === undefined) writtenCache.set(ts, (text = localIso(timeZone, ts)));
+    if (text === undefined) {
+      text = localIso(timeZone, ts);
+      writtenCache.set(ts, text);
+    }
     return text;
   };
   const dayStarts = new Map<number, number>();
   const dayStart = (wall: number) => {
     let start = dayStarts.get(wall);
-    if (start === undefined) dayStarts.set(wall, (start = localWallTimeToUtc(timeZone, wall)));
+    if (start === undefined) {
+      start = localWallTimeToUtc(timeZone, wall);
+      dayStarts.set(wall, start);
+    }
     return start;
   };
   const keys = (column: string) => fields.map((f, i) => `${keyExpr(f, column)} AS g${i}`).join(', ');
@@ -98,7 +104,12 @@ export function groupedUsageSql(
       return `SELECT ${keys('ts')}, ${QUERIES_SUMS} FROM queries${conditions.length ? ` WHERE ${conditions.join(' AND ')}` : ''} GROUP BY ${groupBy}`;
     }
     params[`span${i}`] = part.span;
-    const conditions = [...rollupRows(filter, perUser, params), `span = @span${i}`, ...range('bucket', part.from, part.to, i, params), ...rollupFilter(filter, params)];
+    const conditions = [
+      ...rollupRows(filter, perUser, params),
+      `span = @span${i}`,
+      ...range('bucket', part.from, part.to, i, params),
+      ...rollupFilter(filter, params),
+    ];
     return `SELECT ${keys('bucket')}, ${ROLLUP_SUMS} FROM usage_rollup WHERE ${conditions.join(' AND ')} GROUP BY ${groupBy}`;
   });
   const outer = fields.map((_f, i) => `g${i}`).join(', ');
@@ -130,7 +141,7 @@ function offsetCase(column: string, segments: OffsetSegment[], params: Record<st
     params[`segOff${i}`] = s.offsetMs;
   });
   if (segments.length === 1) return bigint('segOff0');
-  const branches = segments.slice(1).map((s, i) => `WHEN ${column} < ${bigint(`segFrom${i + 1}`)} THEN ${bigint(`segOff${i}`)}`);
+  const branches = segments.slice(1).map((_s, i) => `WHEN ${column} < ${bigint(`segFrom${i + 1}`)} THEN ${bigint(`segOff${i}`)}`);
   return `(CASE ${branches.join(' ')} ELSE ${bigint(`segOff${segments.length - 1}`)} END)`;
 }
 

@@ -32,7 +32,14 @@ function formatterFor(zone: string): Intl.DateTimeFormat {
   let f = formatters.get(zone);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
     });
     formatters.set(zone, f);
   }
@@ -40,7 +47,7 @@ function formatterFor(zone: string): Intl.DateTimeFormat {
 }
 
 /** Local time minus UTC at `ts`, in ms (whole seconds: no zone has had a finer offset since 1972). */
-export function offsetAt(zone: string, ts: number): number {
+function offsetAt(zone: string, ts: number): number {
   const p: Record<string, number> = {};
   for (const part of formatterFor(zone).formatToParts(ts)) {
     if (part.type !== 'literal') p[part.type] = Number(part.value);
@@ -73,11 +80,6 @@ export function offsetSegments(zone: string, from: number, to: number): OffsetSe
     }
   }
   return segments;
-}
-
-/** The UTC instant of local midnight starting day number `localDay` (days since 1970-01-01 in local time). */
-export function localDayStart(zone: string, localDay: number): number {
-  return localWallTimeToUtc(zone, localDay * DAY_MS);
 }
 
 /**

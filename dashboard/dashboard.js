@@ -136,16 +136,18 @@ function showTotals(u) {
     ['Estimated', percent(u.estimatedQueries ?? 0, u.numQueries)],
     ['Unpriced calls', count(u.unpricedQueries)],
   ];
-  $('totals').replaceChildren(...items.map(([name, value]) => {
-    const div = document.createElement('div');
-    const dt = document.createElement('dt');
-    const dd = document.createElement('dd');
-    dt.textContent = name;
-    dd.textContent = value;
-    dd.dataset.total = name;
-    div.append(dt, dd);
-    return div;
-  }));
+  $('totals').replaceChildren(
+    ...items.map(([name, value]) => {
+      const div = document.createElement('div');
+      const dt = document.createElement('dt');
+      const dd = document.createElement('dd');
+      dt.textContent = name;
+      dd.textContent = value;
+      dd.dataset.total = name;
+      div.append(dt, dd);
+      return div;
+    }),
+  );
 }
 
 /**
@@ -186,7 +188,7 @@ function showChart(groups, bucket, seriesBy, tz) {
   }
   // Stacked: each series is drawn as the running total up to it, the largest on top, filled down to the one below.
   const stacked = [];
-  data.values.forEach((row, s) => stacked.push(row.map((v, i) => v + (s > 0 ? stacked[s - 1][i] : 0))));
+  for (const [s, row] of data.values.entries()) stacked.push(row.map((v, i) => v + (s > 0 ? stacked[s - 1][i] : 0)));
   const xs = data.times.map((t) => Date.parse(t) / 1000);
   const format = $('measure').value === 'cost' ? money : count;
   const opts = {
@@ -272,7 +274,11 @@ function showTop(field, groups) {
 }
 
 function fillSuggestions(users, models, endpoints) {
-  for (const [list, groups, field] of [['user-list', users, 'user'], ['model-list', models, 'model'], ['endpoint-list', endpoints, 'endpoint']]) {
+  for (const [list, groups, field] of [
+    ['user-list', users, 'user'],
+    ['model-list', models, 'model'],
+    ['endpoint-list', endpoints, 'endpoint'],
+  ]) {
     $(list).replaceChildren(...groups.map((g) => Object.assign(document.createElement('option'), { value: g[field] })));
   }
 }
@@ -308,7 +314,10 @@ async function showRecent() {
 }
 
 function showUnpriced(models) {
-  const unpriced = models.filter((m) => !m.priced).map((m) => m.name).filter((n) => n !== '');
+  const unpriced = models
+    .filter((m) => !m.priced)
+    .map((m) => m.name)
+    .filter((n) => n !== '');
   $('unpriced').hidden = unpriced.length === 0;
   $('unpriced-list').replaceChildren(...unpriced.map((n) => Object.assign(document.createElement('li'), { textContent: n })));
   const select = $('price-model');
