@@ -5,6 +5,7 @@ import { chromiumMissing, openBrowser, type BrowserSession } from './support/bro
 import { parseCsv } from './support/csv-reader.js';
 import { startHarness, type Harness } from './support/proxy-harness.js';
 import { aQuery } from './support/query-records.js';
+import { TokenGate } from './support/token-gate.js';
 
 /** Where the screenshots go; docs/dashboard.md names this folder. */
 export const SCREENSHOT_DIR = process.env.OAP_SCREENSHOT_DIR ?? join(process.cwd(), 'test-results', 'dashboard');
@@ -162,6 +163,35 @@ browserDescribe('the dashboard in a real browser', () => {
     await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard-phone.png'), fullPage: true });
     expect(browser.foreignRequests).toEqual([]);
     expect(browser.pageErrors).toEqual([]);
+  });
+
+  it('asks for the admin token when the API wants one, keeps it for the tab, and sends it with every call and the CSV download', async () => {
+    const gate = new TokenGate(h.url, 'admin-secret');
+    const gated = await gate.start();
+    try {
+      await browser?.close();
+      browser = await openBrowser(gated, { width: 1280, height: 1000 });
+      const { page } = browser;
+      await page.goto(`${gated}/dashboard`);
+      const tokenBox = page.locator('#token-box');
+      await expect.poll(() => tokenBox.isVisible()).toBe(true);
+      await page.getByLabel('Token').fill('admin-secret');
+      await page.getByRole('button', { name: 'Use token' }).click();
+      await page.waitForFunction(() => /Showing/.test(document.getElementById('status-line')?.textContent ?? ''));
+      expect(await tokenBox.isVisible()).toBe(false);
+      expect(await total('Calls')).toBe((await usage('')).numQueries.toLocaleString('en-US'));
+      expect(await page.evaluate(() => sessionStorage.getItem('openai-api-proxy.admin-token'))).toBe('admin-secret');
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: /Download this view as CSV/ }).click()]);
+      expect(parseCsv(readFileSync((await download.path()) as string, 'utf8')).length).toBeGreaterThan(1);
+      const apiCalls = gate.seen.filter((s) => !s.path.startsWith('/dashboard'));
+      const afterToken = apiCalls.slice(apiCalls.findIndex((s) => s.authorization !== undefined));
+      expect(afterToken.length).toBeGreaterThan(5);
+      expect(afterToken.every((s) => s.authorization === 'Bearer admin-secret')).toBe(true);
+      expect(afterToken.some((s) => s.path.startsWith('/queries.csv'))).toBe(true);
+      expect(browser.foreignRequests).toEqual([]);
+    } finally {
+      await gate.stop();
+    }
   });
 
   it('has readable contrast: text at least 4.5:1 against its background', async () => {
