@@ -12,7 +12,8 @@ export interface HistorySpan {
   newest: number;
 }
 
-export const HISTORY_SPAN_SQL = 'SELECT MIN(ts) AS oldest, MAX(ts) AS newest FROM queries';
+// Two subqueries: SQLite reads MIN or MAX off the ts index only when each stands alone (both in one SELECT scan the table).
+export const HISTORY_SPAN_SQL = 'SELECT (SELECT MIN(ts) FROM queries) AS oldest, (SELECT MAX(ts) FROM queries) AS newest';
 
 const QUERIES_SUMS = `COUNT(*) AS num_queries, SUM(prompt_tokens) AS query_tokens, SUM(completion_tokens) AS answer_tokens,
   SUM(cached_tokens) AS cached_tokens, SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost) AS cost,
@@ -61,6 +62,8 @@ export function groupedUsageSql(
   const months = time === 'month' ? localMonthStarts(timeZone, from, Math.max(from, to)) : [];
   const perUser = filter.user !== undefined || fields.includes('user');
   const atUtc = segments.every((s) => s.offsetMs === 0);
+  const wholeHours = segments.every((s) => s.offsetMs % HOUR_MS === 0);
+  const afterEpoch = from - 14 * HOUR_MS >= 0;
   const rollupSpans = !rollups ? [] : !time ? (perUser ? PER_USER_SPANS : ALL_USERS_SPANS) : time !== 'hour' && !perUser && atUtc ? [DAY_MS] : [];
   if (from >= to) return undefined;
 
@@ -68,10 +71,13 @@ export function groupedUsageSql(
     if (field === 'user') return 'user_name';
     if (field === 'model' || field === 'endpoint') return field;
     if (field === 'month') return monthCase(column, months, params);
+    // Local hours of a zone whose offsets are whole hours start with the UTC hours: no offset needed.
+    if (field === 'hour' && wholeHours && afterEpoch) return `((${column} / ${HOUR_MS}) * ${HOUR_MS})`;
     const off = offsetCase(column, segments, params);
     const local = `(${column} + ${off})`;
     const size = field === 'hour' ? HOUR_MS : DAY_MS;
-    const wallStart = `(${local} - (((${local} % ${size}) + ${size}) % ${size}))`;
+    // Integer division floors only at or after 1970; before it, the remainder is made positive first.
+    const wallStart = afterEpoch ? `((${local} / ${size}) * ${size})` : `(${local} - (((${local} % ${size}) + ${size}) % ${size}))`;
     return field === 'hour' ? `(${wallStart} - ${off})` : wallStart;
   };
   // Thousands of hours or days per read: each is written once, and day starts are found once per day.
@@ -100,7 +106,10 @@ export function groupedUsageSql(
     if (part.source === 'queries') {
       const { where, params: p } = filterWhere({ ...filter, after: undefined, before: undefined });
       Object.assign(params, p);
-      const conditions = [...(where ? [where.slice('WHERE '.length)] : []), ...range('ts', part.from, part.to, i, params)];
+      // A part that spans the whole history needs no range: a plain scan beats walking the ts index over every row.
+      const whole = (part.from ?? -Infinity) <= span.oldest && (part.to ?? Infinity) > span.newest;
+      const bounds = whole ? [] : range('ts', part.from, part.to, i, params);
+      const conditions = [...(where ? [where.slice('WHERE '.length)] : []), ...bounds];
       return `SELECT ${keys('ts')}, ${QUERIES_SUMS} FROM queries${conditions.length ? ` WHERE ${conditions.join(' AND ')}` : ''} GROUP BY ${groupBy}`;
     }
     params[`span${i}`] = part.span;
