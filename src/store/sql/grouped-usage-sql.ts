@@ -102,7 +102,12 @@ export function groupedUsageSql(
   const keys = (column: string) => fields.map((f, i) => `${keyExpr(f, column)} AS g${i}`).join(', ');
   const groupBy = fields.map((_f, i) => `g${i}`).join(', ');
 
-  const selects = planUsageParts(from, to, rollupSpans).map((part, i) => {
+  const selects = planUsageParts(
+    // Unbounded sides stay unbounded, as in /usage: whole rollup buckets then cover all history, with no edges to scan.
+    filter.after === undefined ? undefined : from,
+    filter.before === undefined ? undefined : to,
+    rollupSpans,
+  ).map((part, i) => {
     if (part.source === 'queries') {
       const { where, params: p } = filterWhere({ ...filter, after: undefined, before: undefined });
       Object.assign(params, p);
