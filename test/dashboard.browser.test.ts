@@ -175,7 +175,7 @@ browserDescribe('the dashboard in a real browser', () => {
       await page.goto(`${gated}/dashboard`);
       const tokenBox = page.locator('#token-box');
       await expect.poll(() => tokenBox.isVisible()).toBe(true);
-      await page.getByLabel('Token').fill('admin-secret');
+      await page.getByLabel('Token', { exact: true }).fill('admin-secret');
       await page.getByRole('button', { name: 'Use token' }).click();
       await page.waitForFunction(() => /Showing/.test(document.getElementById('status-line')?.textContent ?? ''));
       expect(await tokenBox.isVisible()).toBe(false);
