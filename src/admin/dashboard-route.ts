@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ApiError } from '../http/errors.js';
 
 /** The page's folder, dashboard/ at the package's root: two levels up from src/admin/ and from dist/admin/ alike. */
 const DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard/', import.meta.url));
@@ -47,23 +48,26 @@ function readAssets(dir: string): Map<string, Asset> {
  * enters, so it is served to anyone who can reach the admin routes.
  */
 export function registerDashboardRoute(app: FastifyInstance, { dir = DASHBOARD_DIR, warn }: { dir?: string; warn: (msg: string) => void }): void {
-  const assets = readAssets(dir);
-  if (!assets.has('vendor/uPlot.iife.min.js')) {
+  const assets = existsSync(dir) ? readAssets(dir) : new Map<string, Asset>();
+  const index = assets.get('index.html');
+  // A proxy without the page's files (a copy of dist/ alone) still proxies; only /dashboard says what is missing.
+  if (!index) warn(`the dashboard's files are missing from ${dir}; /dashboard answers 503`);
+  else if (!assets.has('vendor/uPlot.iife.min.js')) {
     warn(`the dashboard's chart library is missing from ${dir}vendor (run npm run build); /dashboard shows its figures as tables only`);
   }
-  const send = (path: string) => assets.get(path === '' ? 'index.html' : path);
-  const index = assets.get('index.html');
-  if (!index) throw new Error(`the dashboard's index.html is missing from ${dir}`);
+  const missing = () => new ApiError(503, 'dashboard_missing', `the dashboard's files are not installed in ${dir}`);
 
   app.get('/dashboard', async (request, reply) => {
     // The page links its files relatively, so it must be read as a folder: /dashboard/.
     if (!request.url.split('?')[0].endsWith('/')) return reply.redirect('dashboard/', 302);
+    if (!index) throw missing();
     return reply.headers(SECURITY_HEADERS).type(index.type).send(index.body);
   });
   app.get<{ Params: { '*': string } }>('/dashboard/*', async (request, reply) => {
-    const asset = send(request.params['*']);
-    if (!asset)
-      return reply.code(404).send({ status: 404, error: 'Not Found', code: 'not_found', message: `the dashboard has no file '${request.params['*']}'` });
+    const path = request.params['*'];
+    if (!index) throw missing();
+    const asset = assets.get(path === '' ? 'index.html' : path);
+    if (!asset) throw new ApiError(404, 'not_found', `the dashboard has no file '${path}'`);
     return reply.headers(SECURITY_HEADERS).type(asset.type).send(asset.body);
   });
 }
