@@ -28,9 +28,9 @@ export class SseEventSplitter {
 
   constructor(private readonly maxEventBytes: number) {}
 
-  /** True when no partial event is waiting. */
+  /** True between events: nothing partial is waiting and the last bytes seen ended one. */
   get idle(): boolean {
-    return this.pendingBytes === 0 && !this.oversized;
+    return this.pendingBytes === 0 && !this.oversized && this.atLineStart && !this.afterCr;
   }
 
   push(chunk: Buffer): SsePart[] {
