@@ -1,4 +1,4 @@
-import { badRequest } from '../server/errors.js';
+import { badRequest } from '../http/errors.js';
 
 export interface Target {
   /** The path in normal form, e.g. `/v1/chat/completions`: what the call is, what is recorded and what goes upstream. */
@@ -49,10 +49,10 @@ const leavesV1 = (rawPath: string) =>
 /** %XX of letters, digits and `-._~` are the characters themselves (RFC 3986 §6.2.2.2); other escapes stay, upper-cased. */
 function decodeUnreserved(path: string): string {
   if (!path.includes('%')) return path;
-  return path.replace(/%([0-9A-Fa-f]{2})|%/g, (escape, hex: string | undefined) => {
+  return path.replace(/%([0-9A-Fa-f]{2})|%/g, (percent, hex: string | undefined) => {
     if (hex === undefined) throw badRequest('invalid_path', 'the path has broken percent-encoding');
     const c = String.fromCharCode(parseInt(hex, 16));
-    return UNRESERVED.test(c) ? c : escape.toUpperCase();
+    return UNRESERVED.test(c) ? c : percent.toUpperCase();
   });
 }
 
@@ -67,5 +67,5 @@ function removeDotSegments(path: string): string {
       out.pop();
     } else out.push(segment);
   }
-  return '/' + out.join('/');
+  return `/${out.join('/')}`;
 }

@@ -11,7 +11,7 @@ afterEach(async () => {
 const steering = { 'content-type': 'application/json', 'x-user': 'adam', 'openai-organization': 'org-someone-else', 'openai-project': 'proj-someone-else' };
 const call = () => rawCall(`${h.url}/v1/chat/completions`, { headers: steering, body: chatBody() });
 
-describe("which organisation and project a call bills", () => {
+describe('which organisation and project a call bills', () => {
   it("drops the callers' OpenAI-Organization and OpenAI-Project by default", async () => {
     h = await startHarness();
     expect((await call()).status).toBe(200);
@@ -50,14 +50,19 @@ describe('methods that never go upstream', () => {
     h = await startHarness();
     const { port } = new URL(h.url);
     const reply = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(port), '127.0.0.1', () => socket.write('CONNECT api.openai.com:443 HTTP/1.1\r\nhost: api.openai.com:443\r\nx-user: adam\r\n\r\n'));
+      const socket = connect(Number(port), '127.0.0.1', () =>
+        socket.write('CONNECT api.openai.com:443 HTTP/1.1\r\nhost: api.openai.com:443\r\nx-user: adam\r\n\r\n'),
+      );
       const chunks: Buffer[] = [];
       socket.on('data', (c) => chunks.push(c));
       socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
       socket.on('error', reject);
     });
     expect(reply).toMatch(/^HTTP\/1\.1 405/);
-    expect(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)).error).toMatchObject({ code: 'method_not_allowed', message: expect.stringMatching(/CONNECT/) });
+    expect(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)).error).toMatchObject({
+      code: 'method_not_allowed',
+      message: expect.stringMatching(/CONNECT/),
+    });
     expect(reply).not.toContain(FORWARD_TOKEN);
     expect(h.upstream.received).toEqual([]);
   });

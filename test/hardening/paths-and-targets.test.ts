@@ -77,7 +77,9 @@ describe('nothing outside /v1/ receives the organisation key', () => {
   it('refuses an absolute-form target with 400 in the OpenAI shape, forwarding nothing', async () => {
     const forwarded = h.upstream.received.length;
     for (const user of ['attacker', undefined]) {
-      const reply = await rawRequest(`GET https://host.example/v1/models HTTP/1.1\r\nhost: host.example\r\n${user ? `x-user: ${user}\r\n` : ''}connection: close\r\n\r\n`);
+      const reply = await rawRequest(
+        `GET https://host.example/v1/models HTTP/1.1\r\nhost: host.example\r\n${user ? `x-user: ${user}\r\n` : ''}connection: close\r\n\r\n`,
+      );
       expect(reply).toMatch(/^HTTP\/1\.1 400/);
       expect(bodyOf(reply).error).toMatchObject({ code: 'invalid_target', message: expect.stringMatching(/absolute URL/) });
       expect(reply).not.toContain(FORWARD_TOKEN);

@@ -31,7 +31,12 @@ describe('SSE events cut at blank lines, whatever the line ends', () => {
       const parts = split(stream, sizes);
       expect(texts(parts).join('')).toBe(stream);
       // A chunk may end between the CR and LF of a blank line: the LF then starts the next part, as an empty line.
-      expect(texts(parts).map((t) => t.trim()).filter(Boolean), `chunks of ${sizes}`).toEqual(expected.map((e) => e.trim()));
+      expect(
+        texts(parts)
+          .map((t) => t.trim())
+          .filter(Boolean),
+        `chunks of ${sizes}`,
+      ).toEqual(expected.map((e) => e.trim()));
       expect(parts.every((p) => p.whole)).toBe(true);
     }
   });
@@ -41,7 +46,11 @@ describe('SSE events cut at blank lines, whatever the line ends', () => {
     for (const sizes of [[1], [2], [4, 3], [100]]) {
       const parts = split(stream, sizes);
       expect(texts(parts).join('')).toBe(stream);
-      expect(texts(parts).slice(0, 5).map((t) => t.trim())).toEqual(['data: 1', 'data: 2', 'data: 3', 'data: 4', 'data: 5']);
+      expect(
+        texts(parts)
+          .slice(0, 5)
+          .map((t) => t.trim()),
+      ).toEqual(['data: 1', 'data: 2', 'data: 3', 'data: 4', 'data: 5']);
     }
   });
 
@@ -49,7 +58,12 @@ describe('SSE events cut at blank lines, whatever the line ends', () => {
     const big = `data: ${'x'.repeat(100)}\n\n`;
     const parts = split(`${big}data: small\n\n`, [10], 32);
     expect(texts(parts).join('')).toBe(`${big}data: small\n\n`);
-    expect(parts.filter((p) => !p.whole).map((p) => p.bytes.toString()).join('')).toBe(big);
+    expect(
+      parts
+        .filter((p) => !p.whole)
+        .map((p) => p.bytes.toString())
+        .join(''),
+    ).toBe(big);
     expect(parts.at(-1)).toEqual({ bytes: Buffer.from('data: small\n\n'), whole: true });
   });
 

@@ -39,7 +39,9 @@ function nonReadingCaller(): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), '127.0.0.1', () => {
       socket.pause();
-      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-user: sleeper\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      socket.write(
+        `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-user: sleeper\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
       resolve(socket);
     });
     socket.on('error', reject);
@@ -47,15 +49,14 @@ function nonReadingCaller(): Promise<Socket> {
 }
 
 describe.skipIf(!process.env.OAP_LONG_TESTS)('memory kept per stream (runs the built proxy)', () => {
-  beforeAll(() => void builtProxyMain(), 120_000);
-
   beforeAll(async () => {
+    builtProxyMain();
     dir = mkdtempSync(join(tmpdir(), 'oap-stream-memory-'));
     upstream = new UpstreamStandIn();
     upstream.behaviour = { kind: 'custom', handle: longStream };
     const upstreamUrl = await upstream.start();
     proxy = await startChildProxy([`--forward.url=${upstreamUrl}`, `--database.url=${join(dir, 'queries.db')}`], { cwd: dir });
-  });
+  }, 120_000);
   afterAll(async () => {
     proxy?.kill('SIGTERM');
     await proxy?.exited;

@@ -94,7 +94,7 @@ describe('streams with CR-only line ends (the SSE specification allows \\r, \\n 
       kind: 'custom',
       handle: (_req, _body, res) => {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
-        res.end(['Hello', ' there', ' friend'].map((w) => `data: ${chunk(w)}\r`).join('\r') + '\rdata: [DONE]\r\r');
+        res.end(`${['Hello', ' there', ' friend'].map((w) => `data: ${chunk(w)}\r\r`).join('')}data: [DONE]\r\r`);
       },
     };
     const answer = await rawCall(`${h.url}/v1/chat/completions`, { headers: jsonHeaders('streamer'), body: chatBody({ stream: true }) });

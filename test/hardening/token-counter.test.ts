@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTokenCounter, DEFAULT_COUNTER_LIMITS } from '../../src/accounting/token-counter.js';
+import { createTokenCounter, DEFAULT_COUNTER_LIMITS } from '../../src/proxy/token-counter.js';
 
 const counter = createTokenCounter();
 afterAll(() => counter.close());

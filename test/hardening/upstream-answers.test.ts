@@ -51,8 +51,16 @@ function rawUpstream(bytes: string) {
 describe('an upstream that got the whole request but answered badly: 502 to the caller, and the call recorded', () => {
   it.each([
     ['two Content-Lengths', 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}', 'upstream_bad_answer'],
-    ['a control character in a header', 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-bad: a\x01b\r\ncontent-length: 2\r\n\r\n{}', 'upstream_bad_answer'],
-    ['headers over the limit', `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-big: ${'a'.repeat(70_000)}\r\ncontent-length: 2\r\n\r\n{}`, 'upstream_bad_answer'],
+    [
+      'a control character in a header',
+      'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-bad: a\x01b\r\ncontent-length: 2\r\n\r\n{}',
+      'upstream_bad_answer',
+    ],
+    [
+      'headers over the limit',
+      `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-big: ${'a'.repeat(70_000)}\r\ncontent-length: 2\r\n\r\n{}`,
+      'upstream_bad_answer',
+    ],
     ['the connection closed without an answer', '', 'upstream_closed'],
   ])('%s', async (_what, bytes, outcome) => {
     h = await startHarness();

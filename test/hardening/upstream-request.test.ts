@@ -23,7 +23,12 @@ async function upstream(onRequest: (socket: import('node:net').Socket) => void):
   return `http://127.0.0.1:${(server!.address() as { port: number }).port}`;
 }
 
-const post = { method: 'POST' as const, path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: Buffer.from('{"model":"gpt-4o"}') };
+const post = {
+  method: 'POST' as const,
+  path: '/v1/chat/completions',
+  headers: { 'content-type': 'application/json' },
+  body: Buffer.from('{"model":"gpt-4o"}'),
+};
 
 describe('requestUpstream tells a request the upstream got from one it did not', () => {
   it('notes a request sent in full before the upstream closed without answering', async () => {

@@ -190,7 +190,7 @@ describe('bad input on the admin API: a specific 4xx naming the problem', () => 
   ])('rejects a price that is %s with 400 naming the field', async (_what, value) => {
     const body = `{"validFrom":"2024-01-01T00:00:00Z","per1KQueryTokens":${JSON.stringify(value) ?? 'null'}}`;
     const res = await post('gpt-4o', value === Number.POSITIVE_INFINITY ? body.replace('null', '1e400') : body);
-    expectAdminError(res, 400, 'invalid_price', /per1KQueryTokens must be a number of at least 0/);
+    expectAdminError(res, 400, 'invalid_price', /per1KQueryTokens must be a number from 0 to 1000/);
   });
 
   it('rejects NaN, which JSON cannot carry, as invalid JSON', async () => {

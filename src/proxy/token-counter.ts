@@ -23,7 +23,7 @@ export interface TokenCounterLimits {
 export const DEFAULT_COUNTER_LIMITS: TokenCounterLimits = { maxChars: 1_000_000, timeoutMs: 2_000, maxQueued: 64 };
 
 /** The cheap count used beyond the bounds: about four bytes of text per token. */
-export const bytesOverFour = (texts: string[]): number => {
+const bytesOverFour = (texts: string[]): number => {
   let bytes = 0;
   for (const t of texts) bytes += Buffer.byteLength(t, 'utf8');
   return Math.ceil(bytes / 4);
@@ -38,6 +38,7 @@ export const bytesOverFour = (texts: string[]): number => {
 function workerProgram(load: (url: string) => Promise<unknown>): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
+  const port = parentPort as import('node:worker_threads').MessagePort;
   const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
   // The BPE merge is quadratic in the length of one pre-token: a 64 KB run of one letter took seconds.
   // Runs longer than this are counted in slices of it, which changes a count by at most a token per slice.
@@ -45,22 +46,25 @@ function workerProgram(load: (url: string) => Promise<unknown>): void {
   const LONG_RUN = /\S{257,}|\s{257,}/g;
   const encoders: Record<string, Promise<(text: string) => number>> = {};
   for (const [name, url] of Object.entries(workerData.encodings as Record<string, string>)) {
-    encoders[name] = (load(url) as Promise<{ countTokens: (t: string, o: unknown) => number }>).then((mod: { countTokens: (t: string, o: unknown) => number }) => (text: string) => mod.countTokens(text, PLAIN_TEXT));
+    encoders[name] = (load(url) as Promise<{ countTokens: (t: string, o: unknown) => number }>).then(
+      (mod: { countTokens: (t: string, o: unknown) => number }) => (text: string) => mod.countTokens(text, PLAIN_TEXT),
+    );
   }
-  void Promise.all(Object.values(encoders)).then(() => parentPort!.postMessage({ ready: true }));
-  parentPort!.on('message', async (msg: { id: number; encoding: string; texts: string[] }) => {
+  void Promise.all(Object.values(encoders)).then(() => port.postMessage({ ready: true }));
+  port.on('message', async (msg: { id: number; encoding: string; texts: string[] }) => {
     const count = await encoders[msg.encoding];
     let tokens = 0;
     for (const text of msg.texts) {
       let from = 0;
       for (const run of text.matchAll(LONG_RUN)) {
-        if (run.index! > from) tokens += count(text.slice(from, run.index));
+        const at = run.index ?? 0;
+        if (at > from) tokens += count(text.slice(from, at));
         for (let i = 0; i < run[0].length; i += SLICE) tokens += count(run[0].slice(i, i + SLICE));
-        from = run.index! + run[0].length;
+        from = at + run[0].length;
       }
       if (from < text.length) tokens += count(from === 0 ? text : text.slice(from));
     }
-    parentPort!.postMessage({ id: msg.id, tokens });
+    port.postMessage({ id: msg.id, tokens });
   });
 }
 
@@ -97,7 +101,7 @@ export function createTokenCounter(limits: TokenCounterLimits = DEFAULT_COUNTER_
     w.unref();
     w.on('message', (msg: { ready?: true; id?: number; tokens?: number }) => {
       if (msg.ready) return markReady();
-      if (running && msg.id === running.id) finish(running, running.overflowTokens + msg.tokens!, running.overflowTokens === 0);
+      if (running && msg.id === running.id) finish(running, running.overflowTokens + (msg.tokens ?? 0), running.overflowTokens === 0);
     });
     w.on('error', () => {
       // A worker that died answers its count with the fallback; the next count starts a new one.
@@ -118,9 +122,10 @@ export function createTokenCounter(limits: TokenCounterLimits = DEFAULT_COUNTER_
 
   const next = () => {
     if (running || closed || queue.length === 0) return;
-    running = queue.shift()!;
+    const p = queue.shift() as Pending;
+    running = p;
     worker ??= spawn();
-    worker.postMessage({ id: running.id, encoding: running.encoding, texts: running.texts });
+    worker.postMessage({ id: p.id, encoding: p.encoding, texts: p.texts });
   };
 
   const expire = (p: Pending) => {
