@@ -72,6 +72,16 @@ describe('prices are bounded', () => {
     expect(Number.isFinite(usage.body.cost)).toBe(true);
   });
 
+  it('caps token counts an upstream reports beyond any real call, so that costs and their sums stay numbers', async () => {
+    h = await startHarness();
+    expect((await postPrice('gpt-4o', { validFrom: '2024-01-01T00:00:00Z', per1KQueryTokens: 1000, per1KAnswerTokens: 1000 })).status).toBe(200);
+    h.upstream.usage = { prompt_tokens: 1e308, completion_tokens: 9e18, total_tokens: 1e308 };
+    for (let i = 0; i < 3; i++) expect((await rawCall(`${h.url}/v1/chat/completions`, { headers: jsonHeaders(), body: chatBody() })).status).toBe(200);
+    const usage = await json('/usage');
+    expect(usage.status).toBe(200);
+    expect(usage.body).toMatchObject({ numQueries: 3, queryTokens: 3e9, answerTokens: 3e9, cost: 6e9 });
+  });
+
   it('refuses a price file with a price over the bound at start-up, naming the entry', async () => {
     const { mkdtempSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
