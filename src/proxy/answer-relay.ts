@@ -54,56 +54,57 @@ export async function relayAnswer(deps: RelayDeps, ctx: CallContext, answer: Dis
   const sse = streamed ? new SseUsageTap(ctx.plan?.hideUsageOnlyChunk ?? false, new AnswerCapture(deps.captureLimit, deps.captureBudget)) : undefined;
   // Exactly one of the two taps reads the answer.
   const json = sse ? undefined : new JsonUsageTap(deps.captureLimit, deps.captureBudget);
-  let lastChunk: Buffer | undefined;
-  let bodyError: unknown;
-  try {
-    for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-      if (sse) {
-        for (const part of sse.push(chunk)) await writeWithBackpressure(out, part);
-      } else {
-        // One chunk behind: the last one is released only after the commit.
-        if (lastChunk) await release(lastChunk);
-        lastChunk = chunk;
-        json?.push(chunk);
-      }
-    }
-  } catch (err) {
-    bodyError = err;
-  }
-
-  const outcome = bodyError ? outcomeOfBrokenBody(bodyError, ctx.call.reason) : status >= 400 ? 'upstream_error' : 'ok';
-  const failedUnrelayed = bodyError && !headSent ? failureBeforeRelay(outcome) : undefined;
   const capture = (sse ?? (json as JsonUsageTap)).capture;
-  let read: { model: string; usage: CallUsage };
   try {
-    read = sse ? await streamUsage(deps.counter, ctx, sse, status) : await jsonUsage(deps.counter, ctx, json as JsonUsageTap, status);
+    let lastChunk: Buffer | undefined;
+    let bodyError: unknown;
+    try {
+      for await (const chunk of answer.body as AsyncIterable<Buffer>) {
+        if (sse) {
+          for (const part of sse.push(chunk)) await writeWithBackpressure(out, part);
+        } else {
+          // One chunk behind: the last one is released only after the commit.
+          if (lastChunk) await release(lastChunk);
+          lastChunk = chunk;
+          json?.push(chunk);
+        }
+      }
+    } catch (err) {
+      bodyError = err;
+    }
+
+    const outcome = bodyError ? outcomeOfBrokenBody(bodyError, ctx.call.reason) : status >= 400 ? 'upstream_error' : 'ok';
+    const failedUnrelayed = bodyError && !headSent ? failureBeforeRelay(outcome) : undefined;
+    const { model, usage } = sse ? await streamUsage(deps.counter, ctx, sse, status) : await jsonUsage(deps.counter, ctx, json as JsonUsageTap, status);
+    // Counted: what was kept for counting is not needed while the call commits.
+    capture.release();
+    const rateLimits = status < 300 ? readRateLimitHeaders(answer.headers, Date.now()) : undefined;
+
+    try {
+      await deps.recordCall(ctx, { status: failedUnrelayed?.status ?? status, outcome, model, streamed, usage }, rateLimits);
+    } catch (err) {
+      // Not committed: the caller must not see a complete answer.
+      deps.log.error({ err: errorText(err), user: ctx.user, endpoint: ctx.endpoint }, 'could not record the call; breaking off its answer');
+      out.destroy();
+      return;
+    }
+    if (failedUnrelayed && !out.destroyed) {
+      out.writeHead(failedUnrelayed.status, { 'content-type': 'application/json; charset=utf-8' });
+      out.end(openAiErrorBody(failureError(failedUnrelayed)));
+      return;
+    }
+    if (bodyError || out.destroyed) {
+      // Broken off upstream (or by shutdown): the caller sees an error, never a clean end.
+      out.destroy();
+      return;
+    }
+    for (const part of sse ? sse.held : lastChunk ? [lastChunk] : []) await release(part);
+    if (!headSent) out.writeHead(status, headers);
+    out.end();
   } finally {
+    // Whatever happened, the bytes kept for counting go back to the budget all calls share.
     capture.release();
   }
-  const { model, usage } = read;
-  const rateLimits = status < 300 ? readRateLimitHeaders(answer.headers, Date.now()) : undefined;
-
-  try {
-    await deps.recordCall(ctx, { status: failedUnrelayed?.status ?? status, outcome, model, streamed, usage }, rateLimits);
-  } catch (err) {
-    // Not committed: the caller must not see a complete answer.
-    deps.log.error({ err: errorText(err), user: ctx.user, endpoint: ctx.endpoint }, 'could not record the call; breaking off its answer');
-    out.destroy();
-    return;
-  }
-  if (failedUnrelayed && !out.destroyed) {
-    out.writeHead(failedUnrelayed.status, { 'content-type': 'application/json; charset=utf-8' });
-    out.end(openAiErrorBody(failureError(failedUnrelayed)));
-    return;
-  }
-  if (bodyError || out.destroyed) {
-    // Broken off upstream (or by shutdown): the caller sees an error, never a clean end.
-    out.destroy();
-    return;
-  }
-  for (const part of sse ? sse.held : lastChunk ? [lastChunk] : []) await release(part);
-  if (!headSent) out.writeHead(status, headers);
-  out.end();
 }
 
 async function streamUsage(counter: TokenCounter, ctx: CallContext, sse: SseUsageTap, status: number): Promise<{ model: string; usage: CallUsage }> {
