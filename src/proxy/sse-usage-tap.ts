@@ -4,7 +4,6 @@ import { usageAndModelOf, type Usage } from './usage.js';
 
 const USAGE_KEY = Buffer.from('"usage"');
 const DONE = Buffer.from('[DONE]');
-const CR = 0x0d;
 /** An event larger than this is relayed as it comes, unread (no stream event of OpenAI's comes near it). */
 const MAX_EVENT_BYTES = 4 * 1024 * 1024;
 
@@ -44,14 +43,7 @@ export class SseUsageTap {
       this.firstChunk = false;
       this.firstModel = modelOfFirstEvent(chunk);
     }
-    if (
-      this.held.length === 0 &&
-      this.splitter.idle &&
-      endsAtBlankLine(chunk) &&
-      chunk.indexOf(CR) === -1 &&
-      !hasUsageObject(chunk, 0, chunk.length) &&
-      chunk.indexOf(DONE) === -1
-    ) {
+    if (this.held.length === 0 && this.splitter.idle && endsAtEventBoundary(chunk) && !hasUsageObject(chunk, 0, chunk.length) && chunk.indexOf(DONE) === -1) {
       return [chunk];
     }
     const out: Buffer[] = [];
@@ -128,7 +120,11 @@ function isDoneEvent(event: Buffer): boolean {
   return text === 'data: [DONE]' || text === 'data:[DONE]';
 }
 
-const endsAtBlankLine = (buf: Buffer) => buf.length >= 2 && buf[buf.length - 1] === 0x0a && buf[buf.length - 2] === 0x0a;
+/** Ends with `\n\n` or `\r\n\r\n` (or `\n\r\n`): whatever is inside, the next chunk starts a new event. */
+function endsAtEventBoundary(buf: Buffer): boolean {
+  const n = buf.length;
+  return n >= 2 && buf[n - 1] === 0x0a && (buf[n - 2] === 0x0a || (n >= 3 && buf[n - 2] === 0x0d && buf[n - 3] === 0x0a));
+}
 
 /** True when `"usage"` appears as a key with an object value (not `"usage":null`) in [start, end). */
 function hasUsageObject(buf: Buffer, start: number, end: number): boolean {

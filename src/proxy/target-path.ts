@@ -8,7 +8,6 @@ export interface Target {
 }
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**

@@ -36,7 +36,6 @@ const bytesOverFour = (texts: string[]): number => {
  * `load` is `import()` written outside it, where no test transform rewrites it.
  */
 function workerProgram(load: (url: string) => Promise<unknown>): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
   const port = parentPort as import('node:worker_threads').MessagePort;
   const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
