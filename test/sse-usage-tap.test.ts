@@ -75,4 +75,27 @@ describe('SseUsageTap', () => {
     expect(held).toBe(completed);
     expect(tap.usage).toEqual({ promptTokens: 9, completionTokens: 4, cachedTokens: 2, reasoningTokens: 1 });
   });
+
+  it('records the last usage of a stream that reports it on every chunk, and holds back only the last event and [DONE]', () => {
+    const withUsage = (text: string, n: number) =>
+      event({ model: 'm', choices: [{ index: 0, delta: { content: text } }], usage: { prompt_tokens: 12, completion_tokens: n } });
+    const events = Array.from({ length: 20 }, (_, i) => withUsage(`w${i}`, i + 1));
+    const tap = new SseUsageTap(false, new AnswerCapture(1024));
+    const { forwarded, held } = run(tap, [...events, DONE]);
+    expect(forwarded).toBe(events.slice(0, 19).join(''));
+    expect(held).toBe(events[19] + DONE);
+    expect(tap.usage).toEqual({ promptTokens: 12, completionTokens: 20, cachedTokens: 0, reasoningTokens: 0 });
+  });
+
+  it('reads CR-only streams, split anywhere', () => {
+    const cr = (text: string) => text.replace(/\n/g, '\r');
+    const whole = cr(content('a') + usageOnly + DONE);
+    for (let at = 1; at < whole.length; at += 7) {
+      const tap = new SseUsageTap(true, new AnswerCapture(4096));
+      const { forwarded, held } = run(tap, [whole.slice(0, at), whole.slice(at)]);
+      expect(forwarded + held, `split at ${at}`).toBe(cr(content('a') + DONE));
+      expect(held.trim()).toBe('data: [DONE]');
+      expect(tap.usage?.completionTokens).toBe(7);
+    }
+  });
 });
