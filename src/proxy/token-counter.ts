@@ -6,7 +6,7 @@ export type Encoding = 'o200k_base' | 'cl100k_base';
 export interface TokenCounter {
   /** Tokens in `texts` under `encoding`; `exact` is false when some or all of them were counted as bytes / 4. */
   count(encoding: Encoding, texts: string[]): Promise<{ tokens: number; exact: boolean }>;
-  /** Resolves once the tokenizers are loaded (start-up loads them in the background). */
+  /** Resolves once the tokenizer of today's models is loaded (start-up loads it in the background). */
   readonly ready: Promise<void>;
   close(): Promise<void>;
 }
@@ -43,15 +43,17 @@ function workerProgram(load: (url: string) => Promise<unknown>): void {
   // Runs longer than this are counted in slices of it, which changes a count by at most a token per slice.
   const SLICE = 256;
   const LONG_RUN = /\S{257,}|\s{257,}/g;
-  const encoders: Record<string, Promise<(text: string) => number>> = {};
-  for (const [name, url] of Object.entries(workerData.encodings as Record<string, string>)) {
-    encoders[name] = (load(url) as Promise<{ countTokens: (t: string, o: unknown) => number }>).then(
-      (mod: { countTokens: (t: string, o: unknown) => number }) => (text: string) => mod.countTokens(text, PLAIN_TEXT),
-    );
-  }
-  void Promise.all(Object.values(encoders)).then(() => port.postMessage({ ready: true }));
+  type Count = (text: string) => number;
+  const urls = workerData.encodings as Record<string, string>;
+  const encoders: Record<string, Promise<Count>> = {};
+  const encoder = (name: string): Promise<Count> =>
+    (encoders[name] ??= (load(urls[name]) as Promise<{ countTokens: (t: string, o: unknown) => number }>).then(
+      (mod) => (text: string) => mod.countTokens(text, PLAIN_TEXT),
+    ));
+  // The encoding of today's models is loaded at once; cl100k (gpt-4, gpt-3.5) only when a count needs it.
+  void encoder(workerData.preload as string).then(() => port.postMessage({ ready: true }));
   port.on('message', async (msg: { id: number; encoding: string; texts: string[] }) => {
-    const count = await encoders[msg.encoding];
+    const count = await encoder(msg.encoding);
     let tokens = 0;
     for (const text of msg.texts) {
       let from = 0;
@@ -95,7 +97,7 @@ export function createTokenCounter(limits: TokenCounterLimits = DEFAULT_COUNTER_
   const ready = new Promise<void>((resolve) => (markReady = resolve));
 
   const spawn = (): Worker => {
-    const w = new Worker(`(${workerProgram.toString()})((url) => import(url))`, { eval: true, workerData: { encodings } });
+    const w = new Worker(`(${workerProgram.toString()})((url) => import(url))`, { eval: true, workerData: { encodings, preload: 'o200k_base' } });
     // The worker never keeps the process alive by itself.
     w.unref();
     w.on('message', (msg: { ready?: true; id?: number; tokens?: number }) => {
@@ -142,6 +144,7 @@ export function createTokenCounter(limits: TokenCounterLimits = DEFAULT_COUNTER_
     count(encoding, texts) {
       const { within, beyond } = splitAtChars(texts, limits.maxChars);
       const overflowTokens = bytesOverFour(beyond);
+      if (within.every((t) => t.length === 0)) return Promise.resolve({ tokens: overflowTokens, exact: beyond.length === 0 });
       if (closed || queue.length >= limits.maxQueued) return Promise.resolve({ tokens: bytesOverFour(within) + overflowTokens, exact: false });
       return new Promise((resolve) => {
         const p: Pending = { id: nextId++, encoding, texts: within, overflowTokens, resolve, timer: undefined as unknown as NodeJS.Timeout };
