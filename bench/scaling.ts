@@ -39,7 +39,7 @@ export async function measureScaling(opts: {
       workDir: opts.workDir,
       cpus: opts.serverCpus,
       name,
-      args: [`--server.workers=${workers}`, `--database.pool-size=${opts.poolSize}`],
+      proxyFlags: [`--server.workers=${workers}`, `--database.pool-size=${opts.poolSize}`],
     });
     targets.push(target);
     await putPrice(target, 'gpt-4o-mini', { validFrom: '2024-01-01T00:00:00Z', per1KQueryTokens: 0.00015, per1KAnswerTokens: 0.0006 });

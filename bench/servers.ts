@@ -54,8 +54,8 @@ export async function startProxy(opts: {
   profileDir?: string;
   name?: string;
   nodeFlags?: string[];
-  /** More proxy settings, such as --server.workers=2. */
-  args?: string[];
+  /** More flags for the proxy itself, e.g. --metrics.enabled=false or --server.workers=2. */
+  proxyFlags?: string[];
 }): Promise<Target> {
   const port = await freePort();
   const nodeFlags = [...PROXY_NODE_FLAGS, ...(opts.nodeFlags ?? []), ...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [])];
@@ -70,7 +70,7 @@ export async function startProxy(opts: {
       `--database.url=${opts.dbPath}`,
       `--server.port=${port}`,
       '--server.host=127.0.0.1',
-      ...(opts.args ?? []),
+      ...(opts.proxyFlags ?? []),
     ],
     port,
     logPath: join(opts.workDir, `${opts.name ?? 'proxy'}.log`),

@@ -25,6 +25,21 @@ export const CONFIG_KEYS = {
     default: 900_000,
     help: 'longest silence from the upstream (before headers or between bytes); long reasoning calls need it long',
   },
+  'forward.organization': {
+    value: TEXT,
+    help: 'OpenAI-Organization sent with every call (the organisation of the key that calls bill); unset, none is sent',
+  },
+  'forward.project': { value: TEXT, help: 'OpenAI-Project sent with every call (the project of the key that calls bill); unset, none is sent' },
+  'forward.caller-organization': {
+    value: BOOLEAN,
+    default: false,
+    help: "let callers' OpenAI-Organization and OpenAI-Project headers through (they choose what to bill); off, they are dropped",
+  },
+  'forward.streams-usage-unasked': {
+    value: BOOLEAN,
+    default: false,
+    help: "the upstream streams usage even when not asked (OpenRouter does): don't ask for it, and pass its usage chunk on to callers",
+  },
   'database.url': {
     value: DATABASE,
     default: 'openai-queries.db',
@@ -56,6 +71,12 @@ export const CONFIG_KEYS = {
   },
   'prices.catalog': { value: BOOLEAN, default: true, help: 'price models from the bundled catalog (@pydantic/genai-prices) wherever no admin price applies' },
   'prices.file': { value: PATH, help: "a YAML or JSON price table read at start-up; its models replace the catalog's" },
+  'metrics.enabled': { value: BOOLEAN, default: true, help: 'serve Prometheus metrics at GET /metrics (false: no counting on the hot path either)' },
+  'metrics.user-label': {
+    value: BOOLEAN,
+    default: false,
+    help: 'add a user label to the call, token and cost counters (one series per user, so only for a small number of users)',
+  },
   'log.level': { value: LOG_LEVEL, default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
 } satisfies Record<string, KeySpec>;
 

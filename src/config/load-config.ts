@@ -6,7 +6,16 @@ import { CONFIG_KEYS, KEY_ALIASES, envNameOf, type ConfigKey, type KeySpec } fro
 import { withoutSecret } from './shown-value.js';
 
 export interface Config {
-  forward: { url: string; token?: string; connectTimeoutMs: number; idleTimeoutMs: number };
+  forward: {
+    url: string;
+    token?: string;
+    connectTimeoutMs: number;
+    idleTimeoutMs: number;
+    organization?: string;
+    project?: string;
+    callerOrganization: boolean;
+    streamsUsageUnasked: boolean;
+  };
   database: { url: string; poolSize: number };
   /** Unset: derived from database.url (see store/journal/journal-path.ts). */
   journal: { path?: string };
@@ -14,6 +23,7 @@ export interface Config {
   log: { level: string };
   /** `file` is an absolute path, resolved against the working directory. */
   prices: { catalog: boolean; file?: string };
+  metrics: { enabled: boolean; userLabel: boolean };
 }
 
 export class ConfigError extends Error {
@@ -60,6 +70,10 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
       token: value('forward.token'),
       connectTimeoutMs: value('forward.connect-timeout'),
       idleTimeoutMs: value('forward.idle-timeout'),
+      organization: value('forward.organization'),
+      project: value('forward.project'),
+      callerOrganization: value('forward.caller-organization'),
+      streamsUsageUnasked: value('forward.streams-usage-unasked'),
     },
     database: { url: value('database.url'), poolSize: value('database.pool-size') },
     journal: { path: value('journal.path') },
@@ -72,6 +86,7 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
     },
     log: { level: value('log.level') },
     prices: { catalog: value('prices.catalog'), file: optionalPath(value('prices.file'), cwd) },
+    metrics: { enabled: value('metrics.enabled'), userLabel: value('metrics.user-label') },
   };
   return { config, warnings };
 }

@@ -4,12 +4,18 @@ import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
 import type { Config } from '../config/load-config.js';
 import { registerAdminRoutes } from '../admin/routes.js';
 import type { WholeProxyHealth } from '../admin/health-route.js';
+import { PrometheusMetrics } from '../proxy/call-metrics.js';
+import { CaptureBudget } from '../proxy/capture-budget.js';
 import { createForwardHandler } from '../proxy/forward-call.js';
 import { InflightCalls } from '../proxy/inflight-calls.js';
+import type { TokenCounter } from '../proxy/token-counter.js';
 import type { Upstream } from '../proxy/upstream.js';
 import type { Durability } from '../store/types.js';
 import type { Store } from '../store/types.js';
-import { clientErrorHandler, createErrorHandler, frameworkErrorHandler, notFoundHandler } from './error-handler.js';
+import { clientErrorHandler, createErrorHandler, frameworkErrorHandler, notFoundHandler, refuseConnect } from './error-handler.js';
+
+// What all calls in flight together keep of their answers for counting them (each keeps at most 512 KB).
+const CAPTURE_BUDGET_BYTES = 64 * 1024 ** 2;
 
 export interface AppDeps {
   config: Config;
@@ -23,6 +29,8 @@ export interface AppDeps {
   durability?: Durability;
   /** With several workers, /health answers for all of them (asked through the primary). */
   wholeProxyHealth?: () => Promise<WholeProxyHealth>;
+  /** Counts tokens, off the event loop, for calls the upstream gave no usage for. */
+  counter: TokenCounter;
 }
 
 export interface App {
@@ -39,6 +47,7 @@ export async function buildApp({
   durability,
   catalogOrigins = new Map(),
   wholeProxyHealth,
+  counter,
 }: AppDeps): Promise<App> {
   const fastify = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -58,7 +67,28 @@ export async function buildApp({
   fastify.setErrorHandler(createErrorHandler(log));
   fastify.setNotFoundHandler(notFoundHandler);
 
-  const forwardCall = createForwardHandler({ upstream, store, log, inflight, forwardToken: config.forward.token, commitGate: durability });
+  const metrics = config.metrics.enabled
+    ? new PrometheusMetrics({
+        userLabel: config.metrics.userLabel,
+        inflightCalls: () => inflight.size,
+        journalBacklog: () => durability?.health().journal.pending ?? 0,
+      })
+    : undefined;
+  const forwardCall = createForwardHandler({
+    upstream,
+    store,
+    log,
+    inflight,
+    forwardToken: config.forward.token,
+    commitGate: durability,
+    counter,
+    captureBudget: new CaptureBudget(CAPTURE_BUDGET_BYTES),
+    billing: { organization: config.forward.organization, project: config.forward.project, callersChoose: config.forward.callerOrganization },
+    askForUsage: !config.forward.streamsUsageUnasked,
+    metrics,
+  });
+  // CONNECT never reaches a route: Node hands it to this event, and would otherwise drop the connection without a word.
+  fastify.server.on('connect', refuseConnect);
   await fastify.register(async (v1) => {
     v1.removeAllContentTypeParsers();
     // JSON is read once (to find model and stream) and forwarded as the caller's bytes.
@@ -69,6 +99,6 @@ export async function buildApp({
     v1.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
     v1.all('/v1/*', forwardCall);
   });
-  await registerAdminRoutes(fastify, { store, durability, catalogOrigins, wholeProxyHealth });
+  await registerAdminRoutes(fastify, { store, durability, catalogOrigins, metrics, wholeProxyHealth, warn: (msg) => log.warn(msg) });
   return { fastify, inflight };
 }

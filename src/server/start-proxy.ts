@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { loadPriceCatalog } from '../accounting/price-catalog/load-price-catalog.js';
 import type { Config } from '../config/load-config.js';
 import { buildApp, type App } from './app.js';
+import { createTokenCounter } from '../proxy/token-counter.js';
 import { createUpstream } from '../proxy/upstream.js';
 import { JournalingStore } from '../store/journal/journaling-store.js';
 import { defaultJournalPath, workerJournalPath } from '../store/journal/journal-path.js';
@@ -45,6 +46,8 @@ export async function startProxy(config: Config, log: Logger, opts: StartOptions
   }
   log.info({ models: catalog.prices.size, file: config.prices.file ?? null, bundled: config.prices.catalog }, 'catalog prices loaded');
   const upstream = createUpstream(config.forward);
+  // The tokenizers load in the background now, so that the first call needing an estimate does not wait for them.
+  const counter = createTokenCounter();
   const app = await buildApp({
     config,
     store,
@@ -52,6 +55,7 @@ export async function startProxy(config: Config, log: Logger, opts: StartOptions
     upstream,
     log,
     catalogOrigins: catalog.origins,
+    counter,
     wholeProxyHealth: opts.worker?.wholeProxyHealth,
   });
   await app.fastify.listen({ port: config.server.port, host: config.server.host });
@@ -75,6 +79,7 @@ export async function startProxy(config: Config, log: Logger, opts: StartOptions
       app.fastify.server.closeAllConnections?.();
       await closed;
       await upstream.close().catch(() => undefined);
+      await counter.close();
       await store.close();
     })());
   return { app, store, url: `http://${host}:${port}`, stop };

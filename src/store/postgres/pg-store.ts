@@ -14,7 +14,8 @@ import {
   priceParams,
 } from '../sql/shared-statements.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
-import type { Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary } from '../types.js';
+import type { Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageGroup, UsageGrouping, UsageSummary } from '../types.js';
+import { readUsageGroups } from '../sql/grouped-usage-read.js';
 import { LOCK_MODELS_EXCLUSIVE } from './advisory-locks.js';
 import { migratePostgres } from './migrations.js';
 import { changedCatalogModels } from '../sql/catalog-changes.js';
@@ -195,6 +196,11 @@ class PostgresStore implements Store {
     const { sql, params } = usageFromRollupSql(filter);
     const { rows } = await runNamed(this.pool, sql, params);
     return toUsage(rows[0]);
+  }
+
+  /** Grouped reads use the rollup for the groupings whose granularity it holds, as on SQLite. */
+  usageGroups(filter: QueryFilter, grouping: UsageGrouping): Promise<UsageGroup[]> {
+    return readUsageGroups(async (sql, params) => (await runNamed(this.pool, sql, params)).rows, filter, grouping, true);
   }
 
   async *queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]> {
