@@ -63,7 +63,7 @@ async function main(): Promise<void> {
       },
     );
   };
-  link?.listening(proxy.url, proxy.store, shutdown);
+  link?.listening(proxy.url, { durability: proxy.store, metrics: proxy.app.metrics }, shutdown);
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Durability, DurabilityHealth } from '../store/types.js';
 import type { Store } from '../store/types.js';
 import { rejectQueryParams } from './query-params.js';
+import type { WholeProxy } from './whole-proxy.js';
 
 /** One worker's health, as its primary collected it (server.workers > 1). */
 export interface WorkerHealth extends Partial<DurabilityHealth> {
@@ -25,15 +26,15 @@ export interface WholeProxyHealth {
  * GET /health: 200 while calls are accepted (status "ok", or "degraded" when
  * calls are being kept in the journal or replayed from it), 503 while they
  * are refused because neither the database nor the journal can be written.
- * With several workers it answers for all of them (`wholeProxyHealth`).
+ * With several workers it answers for all of them (`wholeProxy`).
  */
 export function registerHealthRoute(
   app: FastifyInstance,
-  { store, durability, wholeProxyHealth }: { store: Store; durability?: Durability; wholeProxyHealth?: () => Promise<WholeProxyHealth> },
+  { store, durability, wholeProxy }: { store: Store; durability?: Durability; wholeProxy?: WholeProxy },
 ): void {
   app.get<{ Querystring: Record<string, unknown> }>('/health', async (request, reply) => {
     rejectQueryParams(request.query);
-    const health = wholeProxyHealth ? await wholeProxyHealth() : durability?.health();
+    const health = wholeProxy ? await wholeProxy.health() : durability?.health();
     if (!health) return { status: 'ok', store: store.kind };
     reply.code(health.acceptingCalls ? 200 : 503);
     return { ...health, store: store.kind };

@@ -4,7 +4,8 @@ import type { Durability } from '../store/types.js';
 import type { PrometheusMetrics } from '../proxy/call-metrics.js';
 import type { Store } from '../store/types.js';
 import { registerDashboardRoute } from './dashboard-route.js';
-import { registerHealthRoute, type WholeProxyHealth } from './health-route.js';
+import { registerHealthRoute } from './health-route.js';
+import type { WholeProxy } from './whole-proxy.js';
 import { registerMetricsRoute } from './metrics-route.js';
 import { registerModelRoutes } from './model-routes.js';
 import { registerRateLimitsRoute } from './ratelimits-route.js';
@@ -16,7 +17,8 @@ export async function registerAdminRoutes(
     store: Store;
     durability?: Durability;
     catalogOrigins?: ReadonlyMap<string, CatalogOrigin>;
-    wholeProxyHealth?: () => Promise<WholeProxyHealth>;
+    /** With several workers: /health and /metrics for all of them. */
+    wholeProxy?: WholeProxy;
     /** Serves GET /metrics when given (metrics.enabled). */
     metrics?: PrometheusMetrics;
     warn: (msg: string) => void;
@@ -26,6 +28,6 @@ export async function registerAdminRoutes(
   registerUsageRoutes(app, deps);
   registerRateLimitsRoute(app, deps);
   registerHealthRoute(app, deps);
-  if (deps.metrics) registerMetricsRoute(app, { metrics: deps.metrics });
+  if (deps.metrics) registerMetricsRoute(app, { metrics: deps.metrics, wholeProxy: deps.wholeProxy });
   registerDashboardRoute(app, deps);
 }

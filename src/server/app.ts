@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
 import type { Config } from '../config/load-config.js';
 import { registerAdminRoutes } from '../admin/routes.js';
-import type { WholeProxyHealth } from '../admin/health-route.js';
+import type { WholeProxy } from '../admin/whole-proxy.js';
 import { PrometheusMetrics } from '../proxy/call-metrics.js';
 import { CaptureBudget } from '../proxy/capture-budget.js';
 import { createForwardHandler } from '../proxy/forward-call.js';
@@ -27,8 +27,8 @@ export interface AppDeps {
   catalogOrigins?: ReadonlyMap<string, CatalogOrigin>;
   /** Whether calls can be committed now (checked before forwarding), and what /health reports. */
   durability?: Durability;
-  /** With several workers, /health answers for all of them (asked through the primary). */
-  wholeProxyHealth?: () => Promise<WholeProxyHealth>;
+  /** With several workers, /health and /metrics answer for all of them (asked through the primary). */
+  wholeProxy?: WholeProxy;
   /** Counts tokens, off the event loop, for calls the upstream gave no usage for. */
   counter: TokenCounter;
 }
@@ -36,6 +36,8 @@ export interface AppDeps {
 export interface App {
   fastify: FastifyInstance;
   inflight: InflightCalls;
+  /** This process's own metrics, when metrics.enabled (a worker reports them to its primary). */
+  metrics?: PrometheusMetrics;
 }
 
 export async function buildApp({
@@ -46,7 +48,7 @@ export async function buildApp({
   inflight = new InflightCalls(),
   durability,
   catalogOrigins = new Map(),
-  wholeProxyHealth,
+  wholeProxy,
   counter,
 }: AppDeps): Promise<App> {
   const fastify = Fastify({
@@ -99,6 +101,6 @@ export async function buildApp({
     v1.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
     v1.all('/v1/*', forwardCall);
   });
-  await registerAdminRoutes(fastify, { store, durability, catalogOrigins, metrics, wholeProxyHealth, warn: (msg) => log.warn(msg) });
-  return { fastify, inflight };
+  await registerAdminRoutes(fastify, { store, durability, catalogOrigins, metrics, wholeProxy, warn: (msg) => log.warn(msg) });
+  return { fastify, inflight, metrics };
 }

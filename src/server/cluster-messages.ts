@@ -4,13 +4,18 @@ import type { DurabilityHealth } from '../store/types.js';
 /** The environment variable that tells a forked worker its number (1..N), which names its journal. */
 export const WORKER_NUMBER_ENV = 'OAP_WORKER_NUMBER';
 
-/** IPC between the primary and its workers (server.workers > 1); `oap` tells them from Node's own cluster messages. */
-export type ToPrimary =
-  | { oap: 'listening'; url: string }
-  | { oap: 'health-request'; id: number }
-  | { oap: 'health-report'; id: number; health: DurabilityHealth };
+/** What a worker's admin route may ask the primary about the whole proxy. */
+export type Question = 'health' | 'metrics';
 
-export type ToWorker = { oap: 'health-query'; id: number } | { oap: 'health-answer'; id: number; health: WholeProxyHealth } | { oap: 'shutdown' };
+/**
+ * IPC between the primary and its workers (server.workers > 1); `oap` tells
+ * them from Node's own cluster messages. A worker asks a question; the
+ * primary puts it to every worker (`query`), each reports its own part, and
+ * the primary answers the asker with the parts combined.
+ */
+export type ToPrimary = { oap: 'listening'; url: string } | { oap: 'ask'; id: number; question: Question } | { oap: 'report'; id: number; part: unknown };
+
+export type ToWorker = { oap: 'query'; id: number; question: Question } | { oap: 'answer'; id: number; answer: unknown } | { oap: 'shutdown' };
 
 export function isMessage<T extends { oap: string }>(message: unknown): message is T {
   return typeof message === 'object' && message !== null && typeof (message as { oap?: unknown }).oap === 'string';

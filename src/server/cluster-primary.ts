@@ -1,16 +1,18 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
+import { AggregatorRegistry } from 'prom-client';
+import type { DurabilityHealth } from '../store/types.js';
 import type { WorkerHealth } from '../admin/health-route.js';
 import { loadPriceCatalog } from '../accounting/price-catalog/load-price-catalog.js';
 import type { Config } from '../config/load-config.js';
 import { parseDatabaseUrl } from '../store/database-url.js';
 import { defaultJournalPath } from '../store/journal/journal-path.js';
-import { WORKER_NUMBER_ENV, isMessage, wholeProxyHealth, type ToPrimary, type ToWorker } from './cluster-messages.js';
+import { WORKER_NUMBER_ENV, isMessage, wholeProxyHealth, type Question, type ToPrimary, type ToWorker } from './cluster-messages.js';
 import { openStore } from './open-store.js';
 import { replayLeftoverJournals } from './replay-leftover-journals.js';
 
-/** How long the primary waits for each worker's part of a /health answer. */
+/** How long the primary waits for each worker's part of a /health or /metrics answer. */
 const HEALTH_WAIT_MS = 1_000;
 /** A worker that dies sooner than this after starting is restarted after a growing pause, not at once. */
 const STEADY_AFTER_MS = 10_000;
@@ -41,7 +43,7 @@ interface Slot {
  * forks the workers, which share its listener (node:cluster hands each new
  * connection to one of them). It restarts a worker that dies, under the same
  * number so the new one replays the journal of the old, answers the workers'
- * /health questions for the whole proxy, and on stop() drains them all.
+ * /health and /metrics questions for the whole proxy, and on stop() drains them all.
  */
 export async function startClusterPrimary(config: Config, log: Logger, workers: number): Promise<RunningPrimary> {
   const journalPath = config.journal.path ?? defaultJournalPath(config.database.url);
@@ -50,8 +52,8 @@ export async function startClusterPrimary(config: Config, log: Logger, workers: 
   const slots: Slot[] = Array.from({ length: workers }, (_, i) => ({ number: i + 1, listening: false, startedAt: 0, restartPause: FIRST_RESTART_PAUSE_MS }));
   let stopping = false;
   let started = false;
-  let nextHealthId = 1;
-  const healthQueries = new Map<number, { reports: Map<number, WorkerHealth>; done: () => void }>();
+  let nextQueryId = 1;
+  const queries = new Map<number, { reports: Map<number, unknown>; done: () => void }>();
 
   const fork = (slot: Slot) => {
     slot.listening = false;
@@ -63,32 +65,47 @@ export async function startClusterPrimary(config: Config, log: Logger, workers: 
       if (message.oap === 'listening') {
         slot.listening = true;
         listened(message.url);
-      } else if (message.oap === 'health-request') {
-        void collectHealth().then((health) => send(worker, { oap: 'health-answer', id: message.id, health }));
-      } else if (message.oap === 'health-report') {
-        const query = healthQueries.get(message.id);
-        query?.reports.set(slot.number, { worker: slot.number, pid: worker.process.pid, reporting: true, ...message.health });
+      } else if (message.oap === 'ask') {
+        void answer(message.question).then((value) => send(worker, { oap: 'answer', id: message.id, answer: value }));
+      } else if (message.oap === 'report') {
+        const query = queries.get(message.id);
+        query?.reports.set(slot.number, message.part);
         if (query && query.reports.size === slots.filter((s) => s.listening).length) query.done();
       }
     });
   };
 
-  const collectHealth = async () => {
-    const id = nextHealthId++;
-    const reports = new Map<number, WorkerHealth>();
+  /** Every listening worker's part, by worker number; a worker that does not report within HEALTH_WAIT_MS has none. */
+  const collect = async (question: Question) => {
+    const id = nextQueryId++;
+    const reports = new Map<number, unknown>();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, HEALTH_WAIT_MS);
-      healthQueries.set(id, {
+      queries.set(id, {
         reports,
         done: () => {
           clearTimeout(timer);
           resolve();
         },
       });
-      for (const slot of slots) if (slot.listening && slot.worker) send(slot.worker, { oap: 'health-query', id });
+      for (const slot of slots) if (slot.listening && slot.worker) send(slot.worker, { oap: 'query', id, question });
     });
-    healthQueries.delete(id);
-    const all = slots.map((slot) => reports.get(slot.number) ?? { worker: slot.number, pid: slot.worker?.process.pid, reporting: false });
+    queries.delete(id);
+    return reports;
+  };
+
+  const answer = async (question: Question): Promise<unknown> => {
+    const reports = await collect(question);
+    if (question === 'metrics') {
+      // Counters and histograms summed over the workers; each worker's process metrics summed likewise.
+      return AggregatorRegistry.aggregate([...reports.values()] as object[]).metrics();
+    }
+    const all = slots.map((slot): WorkerHealth => {
+      const health = reports.get(slot.number) as DurabilityHealth | undefined;
+      return health
+        ? { worker: slot.number, pid: slot.worker?.process.pid, reporting: true, ...health }
+        : { worker: slot.number, pid: slot.worker?.process.pid, reporting: false };
+    });
     return wholeProxyHealth(all, parseDatabaseUrl(config.database.url).kind);
   };
 

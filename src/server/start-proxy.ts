@@ -6,7 +6,7 @@ import { createTokenCounter } from '../proxy/token-counter.js';
 import { createUpstream } from '../proxy/upstream.js';
 import { JournalingStore } from '../store/journal/journaling-store.js';
 import { defaultJournalPath, workerJournalPath } from '../store/journal/journal-path.js';
-import type { WholeProxyHealth } from '../admin/health-route.js';
+import type { WholeProxy } from '../admin/whole-proxy.js';
 import { replayLeftoverJournals } from './replay-leftover-journals.js';
 import { openStore } from './open-store.js';
 import type { Store } from '../store/types.js';
@@ -23,8 +23,8 @@ export interface RunningProxy {
 export interface StartOptions {
   /** A store to use instead of opening database.url (tests). */
   store?: Store;
-  /** Set in a worker of server.workers > 1: its number names its journal, and /health answers for all workers. */
-  worker?: { number: number; wholeProxyHealth: () => Promise<WholeProxyHealth> };
+  /** Set in a worker of server.workers > 1: its number names its journal, and /health and /metrics answer for all workers. */
+  worker?: WholeProxy & { number: number };
 }
 
 /** Everything main.ts starts, as one function tests can call with their own config. */
@@ -56,7 +56,7 @@ export async function startProxy(config: Config, log: Logger, opts: StartOptions
     log,
     catalogOrigins: catalog.origins,
     counter,
-    wholeProxyHealth: opts.worker?.wholeProxyHealth,
+    wholeProxy: opts.worker,
   });
   await app.fastify.listen({ port: config.server.port, host: config.server.host });
   const address = app.fastify.server.address();

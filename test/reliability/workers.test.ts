@@ -130,6 +130,25 @@ describe.skipIf(!process.env.OAP_LONG_TESTS)('server.workers (runs the built pro
     expect(new Set(h.workers.map((w) => w.pid)).size).toBe(2);
   });
 
+  it('answers /metrics for every worker: the calls counted are all the calls, whichever worker took them', async () => {
+    const db = join(dir, 'queries.db');
+    const calls = new UpstreamCalls();
+    upstream.behaviour = { kind: 'custom', handle: numberedAnswers({ streamEvents: 2, eventGapMs: 1, plainDelayMs: 1 }, calls) };
+    proxy = await startChildProxy([`--forward.url=${upstreamUrl}`, `--database.url=${db}`, '--server.workers=2'], { cwd: dir });
+    // A new connection per call: the two workers each take some of them.
+    const results = await Promise.all(Array.from({ length: 24 }, (_, n) => numberedCall(proxy!.url, n, n % 2 === 0)));
+    expect(results.every((r) => r.completed)).toBe(true);
+    const counted = async () => {
+      const text = await (await fetch(`${proxy!.url}/metrics`)).text();
+      return text
+        .split('\n')
+        .filter((line) => line.startsWith('openai_proxy_calls_total{'))
+        .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+    };
+    // Asked several times, so the answer cannot depend on which worker the scrape reached.
+    for (let i = 0; i < 4; i++) expect(await counted()).toBe(24);
+  });
+
   it('records every completed call of a worker killed with SIGKILL, and starts a new one in its place', async () => {
     const db = join(dir, 'queries.db');
     proxy = await startChildProxy([`--forward.url=${upstreamUrl}`, `--database.url=${db}`, '--server.workers=2'], { cwd: dir });

@@ -28,6 +28,7 @@ export const CREATE_ROLLUP_TABLE = `CREATE TABLE usage_rollup (
   reasoning_tokens BIGINT NOT NULL,
   cost DOUBLE PRECISION NOT NULL,
   unpriced BIGINT NOT NULL,
+  estimated BIGINT NOT NULL DEFAULT 0,
   PRIMARY KEY (per_user, user_name, span, bucket, model, endpoint, success)
 )`;
 
@@ -36,7 +37,7 @@ export async function rebuildRollup(client: pg.ClientBase): Promise<void> {
   for (const step of rebuildRollupSteps()) await runNamed(client, step.sql, step.params);
 }
 
-const SUMS = ['num_queries', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced'];
+const SUMS = ['num_queries', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced', 'estimated'];
 const bucket = (span: number) => `(r.ts - (((r.ts % ${span}) + ${span}) % ${span}))`;
 
 /**
@@ -48,12 +49,13 @@ export function addToRollupSql(source: string): string {
   const level = (perUser: boolean, span: number) => `SELECT ${perUser ? 1 : 0} AS per_user, ${perUser ? 'r.user_name' : "''"} AS user_name,
       ${span}::bigint AS span, ${bucket(span)} AS bucket, r.model, r.base_model, r.endpoint,
       CASE WHEN ${SUCCESS_CONDITION.replace(/status/g, 'r.status')} THEN 1 ELSE 0 END AS success,
-      r.prompt_tokens, r.completion_tokens, r.cached_tokens, r.reasoning_tokens, r.cost, CASE WHEN r.priced = 0 THEN 1 ELSE 0 END AS unpriced
+      r.prompt_tokens, r.completion_tokens, r.cached_tokens, r.reasoning_tokens, r.cost, CASE WHEN r.priced = 0 THEN 1 ELSE 0 END AS unpriced,
+      CASE WHEN r.estimated = 1 THEN 1 ELSE 0 END AS estimated
     FROM ${source} r`;
   const key = 'per_user, user_name, span, bucket, model, endpoint, success';
   return `INSERT INTO usage_rollup (${key}, base_model, ${SUMS.join(', ')})
     SELECT ${key}, MAX(base_model), COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens),
-      SUM(reasoning_tokens), SUM(cost), SUM(unpriced)
+      SUM(reasoning_tokens), SUM(cost), SUM(unpriced), SUM(estimated)
     FROM (${level(false, DAY_MS)} UNION ALL ${level(false, MONTH_MS)} UNION ALL ${level(true, MONTH_MS)}) x
     GROUP BY ${key} ORDER BY ${key}
     ON CONFLICT (${key}) DO UPDATE SET ${SUMS.map((c) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ')}`;
