@@ -137,9 +137,10 @@ export async function startClusterPrimary(config: Config, log: Logger, workers: 
     const pause = steady ? 0 : slot.restartPause;
     slot.restartPause = steady ? FIRST_RESTART_PAUSE_MS : Math.min(slot.restartPause * 2, MAX_RESTART_PAUSE_MS);
     log.error({ worker: slot.number, pid: worker.process.pid, code, signal, restartInMs: pause }, 'worker died; starting a new one, which replays its journal');
+    // Not unref'd: with every worker dead, this timer is what keeps the primary alive until it forks again.
     setTimeout(() => {
       if (!stopping) fork(slot);
-    }, pause).unref();
+    }, pause);
   });
 
   const stopAll = async (): Promise<boolean> => {
