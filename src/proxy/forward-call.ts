@@ -7,7 +7,8 @@ import { ApiError } from '../http/errors.js';
 import type { CommitGate, Store } from '../store/types.js';
 import { relayAnswer, type RelayDeps } from './answer-relay.js';
 import { CALL_FAILURES, failureError, failureOfRequest } from './call-failures.js';
-import { createCallRecorder, requestedModel, type CallContext } from './call-record.js';
+import { NO_CALL_METRICS, type CallMetrics } from './call-metrics.js';
+import { createCallRecorder, requestedModel, upstreamMs, type CallContext } from './call-record.js';
 import { usageForCall } from './call-usage.js';
 import { requireCallerUser } from './caller-user.js';
 import { upstreamRequestHeaders, type BillingHeaders } from './header-policy.js';
@@ -39,6 +40,8 @@ export interface ForwardDeps {
   billing?: BillingHeaders;
   /** False for upstreams that stream usage unasked: streams are then forwarded without include_usage. */
   askForUsage?: boolean;
+  /** Counts each call for GET /metrics; a no-op when metrics are off. */
+  metrics?: CallMetrics;
 }
 
 // TRACE would echo the request, key included, back from the upstream; CONNECT never reaches a route (server/app.ts).
@@ -50,7 +53,8 @@ const NEVER_FORWARDED = new Set(['TRACE', 'CONNECT']);
  * commits the query before the answer's last bytes are released.
  */
 export function createForwardHandler(deps: ForwardDeps) {
-  const recordCall = createCallRecorder(deps.store, deps.log);
+  const metrics = deps.metrics ?? NO_CALL_METRICS;
+  const recordCall = createCallRecorder(deps.store, deps.log, metrics);
   const relay: RelayDeps = {
     recordCall,
     log: deps.log,
@@ -82,6 +86,7 @@ export function createForwardHandler(deps: ForwardDeps) {
     const progress: SendProgress = { sent: false };
     try {
       let answer: Dispatcher.ResponseData;
+      ctx.upstreamStartedNs = process.hrtime.bigint();
       try {
         const options: Dispatcher.RequestOptions = {
           method: request.method as Dispatcher.HttpMethod,
@@ -92,6 +97,7 @@ export function createForwardHandler(deps: ForwardDeps) {
         };
         answer = await requestUpstream(deps.upstream.pool, options, progress);
       } catch (err) {
+        ctx.upstreamEndedNs = process.hrtime.bigint();
         await failBeforeAnswer(ctx, err, progress, reply);
         return;
       }
@@ -109,6 +115,7 @@ export function createForwardHandler(deps: ForwardDeps) {
   /** No answer came: record the call if the upstream may have seen it, then tell the caller why. */
   async function failBeforeAnswer(ctx: CallContext, err: unknown, progress: SendProgress, reply: FastifyReply): Promise<void> {
     const failure = failureOfRequest(err, ctx.call.reason, progress.sent);
+    if (!failure.recorded) countUnrecorded(ctx, failure.status, failure.outcome ?? 'unreachable');
     if (failure.recorded && failure.outcome) {
       const model = requestedModel(ctx) ?? '';
       const usage = await usageForCall({ counter: deps.counter, policy: ctx.usagePolicy, model, requestJson: ctx.plan?.json });
@@ -122,6 +129,24 @@ export function createForwardHandler(deps: ForwardDeps) {
       return;
     }
     throw failureError(failure);
+  }
+
+  /** A call the upstream never saw is not recorded, but it still counts in the metrics. */
+  function countUnrecorded(ctx: CallContext, status: number, outcome: string): void {
+    metrics.callEnded({
+      endpoint: ctx.endpoint,
+      model: requestedModel(ctx) ?? '',
+      status,
+      outcome,
+      user: ctx.user,
+      promptTokens: 0,
+      completionTokens: 0,
+      cachedTokens: 0,
+      reasoningTokens: 0,
+      cost: 0,
+      totalMs: Number(process.hrtime.bigint() - ctx.startedNs) / 1e6,
+      upstreamMs: upstreamMs(ctx),
+    });
   }
 }
 

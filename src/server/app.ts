@@ -4,6 +4,7 @@ import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
 import type { Config } from '../config/load-config.js';
 import { registerAdminRoutes } from '../admin/routes.js';
 import { CaptureBudget } from '../proxy/capture-budget.js';
+import { PrometheusMetrics } from '../proxy/call-metrics.js';
 import { createForwardHandler } from '../proxy/forward-call.js';
 import { InflightCalls } from '../proxy/inflight-calls.js';
 import type { TokenCounter } from '../proxy/token-counter.js';
@@ -62,6 +63,13 @@ export async function buildApp({
   fastify.setErrorHandler(createErrorHandler(log));
   fastify.setNotFoundHandler(notFoundHandler);
 
+  const metrics = config.metrics.enabled
+    ? new PrometheusMetrics({
+        userLabel: config.metrics.userLabel,
+        inflightCalls: () => inflight.size,
+        journalBacklog: () => durability?.health().journal.pending ?? 0,
+      })
+    : undefined;
   const forwardCall = createForwardHandler({
     upstream,
     store,
@@ -69,6 +77,7 @@ export async function buildApp({
     inflight,
     forwardToken: config.forward.token,
     commitGate: durability,
+    metrics,
     counter,
     captureBudget: new CaptureBudget(CAPTURE_BUDGET_BYTES),
     billing: { organization: config.forward.organization, project: config.forward.project, callersChoose: config.forward.callerOrganization },
@@ -86,6 +95,6 @@ export async function buildApp({
     v1.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
     v1.all('/v1/*', forwardCall);
   });
-  await registerAdminRoutes(fastify, { store, durability, catalogOrigins });
+  await registerAdminRoutes(fastify, { store, durability, catalogOrigins, metrics, warn: (msg) => log.warn(msg) });
   return { fastify, inflight };
 }
