@@ -32,6 +32,8 @@ export interface ForwardDeps {
   commitGate?: CommitGate;
   /** How much of an answer is kept for counting it when the upstream gives no usage. */
   captureLimitBytes?: number;
+  /** Counts each call for GET /metrics; a no-op when metrics are off. */
+  metrics?: CallMetrics;
   /** What all calls in flight together may keep of their answers for counting. */
   captureBudget: CaptureBudget;
   /** Counts tokens (off the event loop) when the upstream gives no usage. */
@@ -40,8 +42,6 @@ export interface ForwardDeps {
   billing?: BillingHeaders;
   /** False for upstreams that stream usage unasked: streams are then forwarded without include_usage. */
   askForUsage?: boolean;
-  /** Counts each call for GET /metrics; a no-op when metrics are off. */
-  metrics?: CallMetrics;
 }
 
 // TRACE would echo the request, key included, back from the upstream; CONNECT never reaches a route (server/app.ts).

@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
 import type { Config } from '../config/load-config.js';
 import { registerAdminRoutes } from '../admin/routes.js';
-import { CaptureBudget } from '../proxy/capture-budget.js';
 import { PrometheusMetrics } from '../proxy/call-metrics.js';
+import { CaptureBudget } from '../proxy/capture-budget.js';
 import { createForwardHandler } from '../proxy/forward-call.js';
 import { InflightCalls } from '../proxy/inflight-calls.js';
 import type { TokenCounter } from '../proxy/token-counter.js';
@@ -77,11 +77,11 @@ export async function buildApp({
     inflight,
     forwardToken: config.forward.token,
     commitGate: durability,
-    metrics,
     counter,
     captureBudget: new CaptureBudget(CAPTURE_BUDGET_BYTES),
     billing: { organization: config.forward.organization, project: config.forward.project, callersChoose: config.forward.callerOrganization },
     askForUsage: !config.forward.streamsUsageUnasked,
+    metrics,
   });
   // CONNECT never reaches a route: Node hands it to this event, and would otherwise drop the connection without a word.
   fastify.server.on('connect', refuseConnect);
