@@ -139,6 +139,8 @@ export interface Store {
   queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]>;
   userExists(name: string): Promise<boolean>;
   rateLimits(): Promise<StoredRateLimits>;
+  /** The latest rate-limit headers of each answered model, by model name. */
+  modelRateLimits(): Promise<Map<string, StoredRateLimits>>;
   close(): Promise<void>;
 }
 

@@ -95,6 +95,10 @@ export class FaultyStore implements Store {
     return this.read(() => this.inner.rateLimits());
   }
 
+  modelRateLimits(): Promise<Map<string, StoredRateLimits>> {
+    return this.read(() => this.inner.modelRateLimits());
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

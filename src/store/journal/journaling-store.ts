@@ -175,6 +175,10 @@ export class JournalingStore implements Store, Durability {
     return this.guard(() => this.inner.rateLimits());
   }
 
+  modelRateLimits(): Promise<Map<string, StoredRateLimits>> {
+    return this.guard(() => this.inner.modelRateLimits());
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);

@@ -4,7 +4,7 @@ import { pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
 import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
 import { USAGE_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
-import { groupPrices, modelsWithPrices, toUsage } from '../sql/rows.js';
+import { groupPrices, modelsWithPrices, toModelRateLimits, toUsage } from '../sql/rows.js';
 import {
   ALL_PRICES,
   INSERT_MODEL as INSERT_MODEL_SQL,
@@ -13,6 +13,7 @@ import {
   UPSERT_PRICE as UPSERT_PRICE_SQL,
   insertPricesFrom,
   priceParams,
+  upsertModelRateLimitsFrom,
   upsertRateLimitsFrom,
 } from '../sql/shared-statements.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
@@ -79,6 +80,13 @@ const UPSERT_RATE_LIMITS = new Statement(
   upsertRateLimitsFrom('SELECT * FROM unnest(@kinds::text[], @maximums::bigint[], @remainings::bigint[], @resets::bigint[], @observedAts::bigint[])'),
 );
 
+const UPSERT_MODEL_RATE_LIMITS = new Statement(
+  'oap_upsert_model_rate_limits',
+  upsertModelRateLimitsFrom(
+    'SELECT * FROM unnest(@models::text[], @kinds::text[], @maximums::bigint[], @remainings::bigint[], @resets::bigint[], @observedAts::bigint[])',
+  ),
+);
+
 const repriceRange = (until: number | null) => `(model = @model OR base_model = @model) AND ts > @from${until === null ? '' : ' AND ts <= @until'}`;
 
 class PostgresStore implements Store {
@@ -111,7 +119,7 @@ class PostgresStore implements Store {
           : await INSERT_JOURNALED_QUERY.run<{ cost: number; priced: number }>(client, { ...values, journal_id: query.journalId });
       return rows[0] as { cost: number; priced: number } | undefined;
     });
-    if (rateLimits) this.rateLimitWriter.offer(rateLimits);
+    if (rateLimits) this.rateLimitWriter.offer(rateLimits, query.model);
     // No row: this journal entry was replayed before.
     return row ? { cost: row.cost, priced: row.priced === 1 } : { cost: 0, priced: false };
   }
@@ -263,18 +271,37 @@ class PostgresStore implements Store {
     return out;
   }
 
+  async modelRateLimits(): Promise<Map<string, StoredRateLimits>> {
+    await this.rateLimitWriter.flush();
+    // COLLATE "C": byte order, as SQLite sorts.
+    const { rows } = await this.pool.query('SELECT model, kind, maximum, remaining, reset FROM model_rate_limits ORDER BY model COLLATE "C", kind');
+    return toModelRateLimits(rows);
+  }
+
   async close(): Promise<void> {
     await this.rateLimitWriter.flush();
     await this.pool.end();
   }
 
   private async writeRateLimits(rows: RateLimitRow[]): Promise<void> {
-    await UPSERT_RATE_LIMITS.run(this.pool, {
+    await UPSERT_MODEL_RATE_LIMITS.run(this.pool, {
+      models: rows.map((r) => r.model),
       kinds: rows.map((r) => r.kind),
       maximums: rows.map((r) => r.maximum),
       remainings: rows.map((r) => r.remaining),
       resets: rows.map((r) => r.reset),
       observedAts: rows.map((r) => r.observedAt),
+    });
+    // The overall rows take the newest of each kind: one statement may not update a row twice.
+    const newest = new Map<string, RateLimitRow>();
+    for (const r of rows) if ((newest.get(r.kind)?.observedAt ?? -Infinity) <= r.observedAt) newest.set(r.kind, r);
+    const overall = [...newest.values()];
+    await UPSERT_RATE_LIMITS.run(this.pool, {
+      kinds: overall.map((r) => r.kind),
+      maximums: overall.map((r) => r.maximum),
+      remainings: overall.map((r) => r.remaining),
+      resets: overall.map((r) => r.reset),
+      observedAts: overall.map((r) => r.observedAt),
     });
   }
 }

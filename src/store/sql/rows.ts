@@ -1,5 +1,5 @@
 import type { ModelPrices, Price } from '../../accounting/price.js';
-import type { CallOutcome, QueryRow, UsageSummary } from '../types.js';
+import type { CallOutcome, QueryRow, StoredRateLimits, UsageSummary } from '../types.js';
 
 // PostgreSQL returns BIGINT and SUM(...) as strings; every store converts here.
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
@@ -67,3 +67,18 @@ export function modelsWithPrices(names: string[], priceRows: Record<string, unkn
   }
   return names.map((n) => groupPrices(n, byModel.get(n) ?? []));
 }
+
+/** Rows of model_rate_limits (model, kind, maximum, remaining, reset) as each model's latest windows. */
+export function toModelRateLimits(rows: Record<string, unknown>[]): Map<string, StoredRateLimits> {
+  const out = new Map<string, StoredRateLimits>();
+  for (const r of rows) {
+    if (r.kind !== 'requests' && r.kind !== 'tokens') continue;
+    const model = String(r.model);
+    const limits = out.get(model) ?? {};
+    limits[r.kind] = { maximum: nullableNum(r.maximum), remaining: nullableNum(r.remaining), reset: nullableNum(r.reset) };
+    out.set(model, limits);
+  }
+  return out;
+}
+
+const nullableNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));

@@ -81,6 +81,16 @@ export const SQLITE_MIGRATIONS: Migration[] = [
     db.exec('ALTER TABLE usage_rollup ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0');
     rebuildSqliteRollup(db);
   },
+  // The latest rate-limit headers per answered model, for the dashboard (GET /ratelimits?by=model).
+  `CREATE TABLE model_rate_limits (
+     model TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     maximum INTEGER,
+     remaining INTEGER,
+     reset INTEGER,
+     observed_at INTEGER NOT NULL,
+     PRIMARY KEY (model, kind)
+   );`,
 ];
 
 export function rebuildSqliteRollup(db: Database.Database): void {

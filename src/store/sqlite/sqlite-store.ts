@@ -17,7 +17,7 @@ import {
   usageFromRollupSql,
 } from '../sql/usage-rollup-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
-import { groupPrices, modelsWithPrices, toUsage } from '../sql/rows.js';
+import { groupPrices, modelsWithPrices, toModelRateLimits, toUsage } from '../sql/rows.js';
 import {
   ALL_PRICES,
   INSERT_MODEL,
@@ -25,6 +25,8 @@ import {
   NEXT_PRICE_FROM,
   PRICES_OF_MODEL,
   UPSERT_PRICE,
+  MODEL_RATE_LIMITS,
+  UPSERT_MODEL_RATE_LIMIT,
   UPSERT_RATE_LIMIT,
   priceParams,
 } from '../sql/shared-statements.js';
@@ -85,6 +87,7 @@ class SqliteStore implements Store {
   private readonly insertJournaledQuery;
   private readonly insertModel;
   private readonly upsertRateLimit;
+  private readonly upsertModelRateLimit;
   private readonly addToAllUsers;
   private readonly addToUser;
   private readonly recordTx;
@@ -97,6 +100,7 @@ class SqliteStore implements Store {
     this.insertJournaledQuery = db.prepare(INSERT_JOURNALED_QUERY);
     this.insertModel = db.prepare(INSERT_MODEL);
     this.upsertRateLimit = db.prepare(UPSERT_RATE_LIMIT);
+    this.upsertModelRateLimit = db.prepare(UPSERT_MODEL_RATE_LIMIT);
     this.recomputes = this.prepareRecomputes();
     this.repriceDaysTx = this.repriceDaysTransaction();
     this.addToAllUsers = db.prepare(ADD_TO_ALL_USERS_ROLLUP);
@@ -112,8 +116,11 @@ class SqliteStore implements Store {
   private recordBatch(batch: PendingRecord[]): RecordedQuery[] {
     const adds = new RollupAdds();
     let newestLimits: RateLimitSnapshot | undefined;
+    const newestByModel = new Map<string, RateLimitSnapshot>();
     const recorded = batch.map(({ query, rateLimits }): RecordedQuery => {
       if (rateLimits && (!newestLimits || rateLimits.observedAt >= newestLimits.observedAt)) newestLimits = rateLimits;
+      const modelNewest = newestByModel.get(query.model);
+      if (rateLimits && (!modelNewest || rateLimits.observedAt >= modelNewest.observedAt)) newestByModel.set(query.model, rateLimits);
       const values = recordValues(query);
       const row = this.insertOne(query, values);
       // No row: this journal entry was replayed before, and is already counted.
@@ -127,6 +134,12 @@ class SqliteStore implements Store {
       for (const kind of ['requests', 'tokens'] as const) {
         const w = newestLimits[kind];
         if (w) this.upsertRateLimit.run({ kind, maximum: w.maximum, remaining: w.remaining, reset: w.reset, observed_at: newestLimits.observedAt });
+      }
+    }
+    for (const [model, limits] of newestByModel) {
+      for (const kind of ['requests', 'tokens'] as const) {
+        const w = limits[kind];
+        if (w) this.upsertModelRateLimit.run({ model, kind, maximum: w.maximum, remaining: w.remaining, reset: w.reset, observed_at: limits.observedAt });
       }
     }
     return recorded;
@@ -320,6 +333,10 @@ class SqliteStore implements Store {
       }
     }
     return out;
+  }
+
+  async modelRateLimits(): Promise<Map<string, StoredRateLimits>> {
+    return toModelRateLimits(this.db.prepare(MODEL_RATE_LIMITS).all() as Record<string, unknown>[]);
   }
 
   async close(): Promise<void> {
