@@ -54,6 +54,16 @@ export const POSTGRES_MIGRATIONS: string[] = [
   // Journal replays (src/store/journal): a replayed entry carries its id, and is skipped if it is already here.
   `ALTER TABLE queries ADD COLUMN journal_id TEXT;
    CREATE UNIQUE INDEX queries_journal_id ON queries (journal_id) WHERE journal_id IS NOT NULL;`,
+  // Re-prices still to finish (postgres/repricer.ts): written with the price, deleted with the last window.
+  `CREATE TABLE reprice_intents (
+     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     model TEXT NOT NULL,
+     from_ts BIGINT NOT NULL,
+     until_ts BIGINT,
+     next_id BIGINT NOT NULL,
+     last_id BIGINT NOT NULL,
+     created_at BIGINT NOT NULL
+   );`,
 ];
 
 /**

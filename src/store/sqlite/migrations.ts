@@ -76,6 +76,15 @@ export const SQLITE_MIGRATIONS: Migration[] = [
      ) WITHOUT ROWID;`);
     rebuildSqliteRollup(db);
   },
+  // Re-prices still to finish (sqlite/sqlite-repricer.ts): written with the price, deleted with the last day range.
+  `CREATE TABLE reprice_intents (
+     id INTEGER PRIMARY KEY,
+     model TEXT NOT NULL,
+     from_ts INTEGER NOT NULL,
+     until_ts INTEGER,
+     next_day INTEGER NOT NULL,
+     created_at INTEGER NOT NULL
+   );`,
 ];
 
 export function rebuildSqliteRollup(db: Database.Database): void {
