@@ -1,3 +1,4 @@
+import { nanosFromDollars, nanosSql } from '../../accounting/money.js';
 import type { QueryFilter } from '../types.js';
 import { SUCCESS_CONDITION } from './pricing-sql.js';
 import { USAGE_COLUMNS, equalityConditions, filterWhere, statusConditions } from './query-filter-sql.js';
@@ -28,17 +29,18 @@ export const bucketOf = (ts: number, span: number): number => Math.floor(ts / sp
 
 const bucketSql = (column: string) => `(${column} - (((${column} % @span) + @span) % @span))`;
 
-const SUM_COLUMNS = ['num_queries', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced'];
+// cost (dollars, a double) is still kept for older binaries that share the file; reads use cost_nanos, which adds up exactly.
+const SUM_COLUMNS = ['num_queries', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'cost_nanos', 'unpriced'];
 const ROLLUP_KEY = ['per_user', 'user_name', 'span', 'bucket', 'model', 'endpoint', 'success'];
 const INSERT_COLUMNS = `per_user, user_name, span, bucket, model, base_model, endpoint, success, ${SUM_COLUMNS.join(', ')}`;
 const ADD_EXCLUDED = SUM_COLUMNS.map((c) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ');
-const ADDED = '@n, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced';
+const ADDED = '@n, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @costNanos, @unpriced';
 
 /**
  * Adds recorded queries to the all-users day and 30-day rows, in the
  * insert's transaction. Parameters: @day, @month (bucket starts), @model,
  * @baseModel, @endpoint, @success (0/1), and the sums: @n, the token counts,
- * @cost, @unpriced. RollupAdds computes them.
+ * @cost, @costNanos, @unpriced. RollupAdds computes them.
  */
 export const ADD_TO_ALL_USERS_ROLLUP = `INSERT INTO usage_rollup (${INSERT_COLUMNS})
   VALUES (0, '', ${DAY_MS}, @day, @model, @baseModel, @endpoint, @success, ${ADDED}),
@@ -62,7 +64,7 @@ export interface RecordedFacts {
   reasoningTokens: number;
 }
 
-type RollupSums = Record<'n' | 'promptTokens' | 'completionTokens' | 'cachedTokens' | 'reasoningTokens' | 'cost' | 'unpriced', number>;
+type RollupSums = Record<'n' | 'promptTokens' | 'completionTokens' | 'cachedTokens' | 'reasoningTokens' | 'cost' | 'costNanos' | 'unpriced', number>;
 type RowPlace = { model: string; baseModel: string; endpoint: string; success: number };
 export type AllUsersAdd = RollupSums & RowPlace & { day: number; month: number };
 export type UserAdd = RollupSums & RowPlace & { user: string; month: number };
@@ -100,6 +102,7 @@ export class RollupAdds {
         cachedTokens: 0,
         reasoningTokens: 0,
         cost: 0,
+        costNanos: 0,
         unpriced: 0,
       };
       this.allUsers.set(allKey, all);
@@ -120,6 +123,7 @@ export class RollupAdds {
         cachedTokens: 0,
         reasoningTokens: 0,
         cost: 0,
+        costNanos: 0,
         unpriced: 0,
       };
       this.perUser.set(userKey, mine);
@@ -144,6 +148,7 @@ function addTo(row: RollupSums, q: RecordedFacts, cost: number, priced: boolean)
   row.cachedTokens += q.cachedTokens;
   row.reasoningTokens += q.reasoningTokens;
   row.cost += cost;
+  row.costNanos += nanosFromDollars(cost);
   row.unpriced += priced ? 0 : 1;
 }
 
@@ -172,7 +177,7 @@ export function recomputeFromQueriesSql(perUser: boolean, scope: RollupScope): R
     remove: `DELETE FROM usage_rollup WHERE per_user = ${perUser ? 1 : 0} AND span = @span AND bucket >= @lo AND bucket < @hi${modelWhere}`,
     insert: `INSERT INTO usage_rollup (${INSERT_COLUMNS})
       SELECT ${perUser ? 1 : 0}, ${user}, @span, ${bucketSql('ts')}, model, MAX(base_model), endpoint, ${SUCCESS_VALUE},
-        COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost),
+        COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost), SUM(${nanosSql('cost')}),
         SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END)
       FROM queries WHERE ts >= @lo AND ts < @hi${modelWhere}
       GROUP BY ${perUser ? 'user_name, ' : ''}${bucketSql('ts')}, model, endpoint, ${SUCCESS_VALUE}`,
@@ -264,7 +269,7 @@ const ROLLUP_USAGE_COLUMNS = `COALESCE(SUM(num_queries), 0) AS num_queries,
   COALESCE(SUM(completion_tokens), 0) AS answer_tokens,
   COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
   COALESCE(SUM(reasoning_tokens), 0) AS reasoning_tokens,
-  COALESCE(SUM(cost), 0) AS cost,
+  COALESCE(SUM(cost_nanos), 0) AS cost,
   COALESCE(SUM(unpriced), 0) AS unpriced`;
 
 function rangeConditions(column: string, from: number | undefined, to: number | undefined, i: number, params: Record<string, unknown>): string[] {

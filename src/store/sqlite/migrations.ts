@@ -74,7 +74,7 @@ export const SQLITE_MIGRATIONS: Migration[] = [
        unpriced INTEGER NOT NULL,
        PRIMARY KEY (per_user, user_name, span, bucket, model, endpoint, success)
      ) WITHOUT ROWID;`);
-    rebuildSqliteRollup(db);
+    // Filled by the cost_nanos step below, which always runs with this one on a file that lacks the table.
   },
   // Re-prices still to finish (sqlite/sqlite-repricer.ts): written with the price, deleted with the last day range.
   `CREATE TABLE reprice_intents (
@@ -85,6 +85,11 @@ export const SQLITE_MIGRATIONS: Migration[] = [
      next_day INTEGER NOT NULL,
      created_at INTEGER NOT NULL
    );`,
+  // Costs summed as whole nano-dollars (accounting/money.ts), so every read adds up exactly; filled from the rows.
+  (db) => {
+    db.exec('ALTER TABLE usage_rollup ADD COLUMN cost_nanos INTEGER NOT NULL DEFAULT 0');
+    rebuildSqliteRollup(db);
+  },
 ];
 
 export function rebuildSqliteRollup(db: Database.Database): void {
