@@ -94,6 +94,8 @@ export interface JournaledRecord {
   query: QueryRecord;
   journalId: string;
   rateLimits?: RateLimitSnapshot;
+  /** Set when a first attempt's COMMIT went unanswered: skipped if that transaction did commit. */
+  inDoubtTxid?: string;
 }
 
 /**

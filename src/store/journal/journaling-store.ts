@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { errorText } from '../../common/error-text.js';
-import { StoreUnavailableError } from '../errors.js';
+import { CommitInDoubtError, StoreUnavailableError } from '../errors.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
 import type {
   Durability,
@@ -132,14 +132,16 @@ export class JournalingStore implements Store, Durability {
   }
 
   async recordQuery(query: QueryRecord, rateLimits?: RateLimitSnapshot): Promise<RecordedQuery> {
+    let inDoubtTxid: string | undefined;
     if (this.storeWritable) {
       try {
         return await this.inner.recordQuery(query, rateLimits);
       } catch (err) {
         this.storeFailed(err);
+        if (err instanceof CommitInDoubtError) inDoubtTxid = err.txid;
       }
     }
-    const entry = newJournalEntry(query, rateLimits);
+    const entry = newJournalEntry(query, rateLimits, inDoubtTxid);
     try {
       await this.journal.append(encodeJournalEntry(entry));
     } catch (err) {
@@ -259,7 +261,7 @@ export class JournalingStore implements Store, Durability {
     while (this.unsaved.length > 0) {
       const entry = this.unsaved[0];
       try {
-        await this.inner.recordQuery({ ...entry.query, journalId: entry.id }, entry.rateLimits);
+        await this.inner.recordJournaled([{ query: entry.query, journalId: entry.id, rateLimits: entry.rateLimits, inDoubtTxid: entry.inDoubtTxid }]);
         this.storeRecovered();
       } catch (storeErr) {
         this.lastStoreError = errorText(storeErr);
@@ -294,7 +296,7 @@ export class JournalingStore implements Store, Durability {
     try {
       for await (const line of this.journal.linesFrom(this.replayedThrough)) {
         const entry = decodeJournalEntry(line.text);
-        if (entry) batch.push({ query: entry.query, journalId: entry.id, rateLimits: entry.rateLimits });
+        if (entry) batch.push({ query: entry.query, journalId: entry.id, rateLimits: entry.rateLimits, inDoubtTxid: entry.inDoubtTxid });
         else this.log.error({ line: line.text.slice(0, 2000) }, `journal ${this.journal.path}: skipped a line that is not a journal entry`);
         lines++;
         batchEnd = line.end;

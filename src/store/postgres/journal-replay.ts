@@ -25,7 +25,9 @@ const INSERT_JOURNALED_BATCH = new Statement(
  * pricing locks of every model in it, shared, then one INSERT. Replaying a
  * journal costs one round of commits per batch instead of one per call.
  */
-export async function insertJournaled(pool: pg.Pool, entries: JournaledRecord[]): Promise<void> {
+export async function insertJournaled(pool: pg.Pool, all: JournaledRecord[]): Promise<void> {
+  const entries: JournaledRecord[] = [];
+  for (const e of all) if (!(e.inDoubtTxid && (await committed(pool, e.inDoubtTxid)))) entries.push(e);
   if (entries.length === 0) return;
   const columns: Record<string, unknown[]> = Object.fromEntries([...RECORD_COLUMNS, 'journal_id'].map((c) => [c, []]));
   const models = new Set<string>();
@@ -39,4 +41,21 @@ export async function insertJournaled(pool: pg.Pool, entries: JournaledRecord[])
     await runNamed(client, LOCK_MODELS_SHARED, { models: [...models] });
     await INSERT_JOURNALED_BATCH.run(client, columns);
   });
+}
+
+/**
+ * Whether the transaction of a first attempt whose COMMIT went unanswered did commit (its row is then already in
+ * the table, without a journal id). Still in progress: not decided yet, so this replay fails and is retried. A
+ * transaction this server never saw (a failover to a replica it had not reached) did not commit here.
+ */
+async function committed(pool: pg.Pool, txid: string): Promise<boolean> {
+  let status: string | null;
+  try {
+    status = (await pool.query<{ s: string | null }>('SELECT txid_status($1::bigint) AS s', [txid])).rows[0].s;
+  } catch (err) {
+    if ((err as { code?: string }).code === '22023') return false;
+    throw err;
+  }
+  if (status === 'in progress') throw new Error(`transaction ${txid} of a journaled call is still in progress; replaying it later`);
+  return status === 'committed';
 }

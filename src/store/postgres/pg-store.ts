@@ -28,6 +28,7 @@ import { SchemaGate, isOutage } from './schema-gate.js';
 import { RateLimitWriter, type RateLimitRow } from './rate-limit-writer.js';
 import { Statement, inTransaction, runNamed } from './statements.js';
 import { errorText } from '../../common/error-text.js';
+import { CommitInDoubtError } from '../errors.js';
 
 const REPRICE: RepriceOptions = { window: 20_000 };
 /** How often an instance looks for re-prices another one left unfinished (it also looks at start-up). */
@@ -64,7 +65,7 @@ export async function openPostgresStore({ url, poolSize, log, reprice = REPRICE,
 const insertQuerySql = (journalId?: string) => `WITH new_model AS (
      INSERT INTO models (name, first_seen) SELECT @model::text, @ts::bigint WHERE @model::text <> ''
      ON CONFLICT (name) DO NOTHING)
-   ${pricedInsertSql(typedParameter, '', journalId)} RETURNING cost, priced`;
+   ${pricedInsertSql(typedParameter, '', journalId)} RETURNING cost, priced, txid_current()::text AS txid`;
 const INSERT_QUERY = new Statement('oap_insert_query', insertQuerySql());
 /** Journal replays: an entry inserted before is skipped, not inserted twice. */
 const INSERT_JOURNALED_QUERY = new Statement('oap_insert_journaled_query', insertQuerySql('@journal_id::text'));
@@ -77,6 +78,13 @@ const UPSERT_RATE_LIMITS = new Statement(
   'oap_upsert_rate_limits',
   upsertRateLimitsFrom('SELECT * FROM unnest(@kinds::text[], @maximums::bigint[], @remainings::bigint[], @resets::bigint[], @observedAts::bigint[])'),
 );
+
+interface InsertedRow {
+  cost: number;
+  priced: number;
+  /** The inserting transaction, for asking later whether it committed (txid_status). */
+  txid: string;
+}
 
 class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
@@ -125,14 +133,19 @@ class PostgresStore implements Store {
   async recordQuery(query: QueryRecord, rateLimits?: RateLimitSnapshot): Promise<RecordedQuery> {
     await this.ready();
     const values = recordValues(query);
-    const row = await inTransaction(this.pool, async (client) => {
-      await LOCK_SHARED.run(client, { models: [values.model, values.base_model] });
-      const { rows } =
-        query.journalId === undefined
-          ? await INSERT_QUERY.run<{ cost: number; priced: number }>(client, values)
-          : await INSERT_JOURNALED_QUERY.run<{ cost: number; priced: number }>(client, { ...values, journal_id: query.journalId });
-      return rows[0] as { cost: number; priced: number } | undefined;
-    });
+    const row = await inTransaction(
+      this.pool,
+      async (client) => {
+        await LOCK_SHARED.run(client, { models: [values.model, values.base_model] });
+        const { rows } =
+          query.journalId === undefined
+            ? await INSERT_QUERY.run<InsertedRow>(client, values)
+            : await INSERT_JOURNALED_QUERY.run<InsertedRow>(client, { ...values, journal_id: query.journalId });
+        return rows[0] as InsertedRow | undefined;
+      },
+      // The row may be in the table although COMMIT went unanswered: the journal's replay asks the server first.
+      (inserted, err) => (inserted ? new CommitInDoubtError(inserted.txid, err) : (err as Error)),
+    );
     if (rateLimits) this.rateLimitWriter.offer(rateLimits);
     // No row: this journal entry was replayed before.
     return row ? { cost: row.cost, priced: row.priced === 1 } : { cost: 0, priced: false };
