@@ -51,6 +51,12 @@ export const CONFIG_KEYS = {
   'server.shutdown-grace': { value: DURATION, default: 30_000, help: 'how long calls in flight may finish after SIGTERM' },
   'prices.catalog': { value: BOOLEAN, default: true, help: 'price models from the bundled catalog (@pydantic/genai-prices) wherever no admin price applies' },
   'prices.file': { value: PATH, help: "a YAML or JSON price table read at start-up; its models replace the catalog's" },
+  'metrics.enabled': { value: BOOLEAN, default: true, help: 'serve Prometheus metrics at GET /metrics (false: no counting on the hot path either)' },
+  'metrics.user-label': {
+    value: BOOLEAN,
+    default: false,
+    help: 'add a user label to the call, token and cost counters (one series per user, so only for a small number of users)',
+  },
   'log.level': { value: LOG_LEVEL, default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
 } satisfies Record<string, KeySpec>;
 

@@ -7,7 +7,8 @@ import { ApiError } from '../http/errors.js';
 import type { CommitGate, Store } from '../store/types.js';
 import { relayAnswer, type RelayDeps } from './answer-relay.js';
 import { CALL_FAILURES, failureError, failureOfRequest } from './call-failures.js';
-import { createCallRecorder, requestedModel, type CallContext } from './call-record.js';
+import { NO_CALL_METRICS, type CallMetrics } from './call-metrics.js';
+import { createCallRecorder, requestedModel, upstreamMs, type CallContext } from './call-record.js';
 import { usageForCall } from './call-usage.js';
 import { requireCallerUser } from './caller-user.js';
 import { upstreamRequestHeaders } from './header-policy.js';
@@ -27,6 +28,8 @@ export interface ForwardDeps {
   commitGate?: CommitGate;
   /** How much of an answer is kept for counting it when the upstream gives no usage. */
   captureLimitBytes?: number;
+  /** Counts each call for GET /metrics; a no-op when metrics are off. */
+  metrics?: CallMetrics;
 }
 
 /**
@@ -35,7 +38,8 @@ export interface ForwardDeps {
  * commits the query before the answer's last bytes are released.
  */
 export function createForwardHandler(deps: ForwardDeps) {
-  const recordCall = createCallRecorder(deps.store, deps.log);
+  const metrics = deps.metrics ?? NO_CALL_METRICS;
+  const recordCall = createCallRecorder(deps.store, deps.log, metrics);
   const relay: RelayDeps = { recordCall, log: deps.log, captureLimit: deps.captureLimitBytes ?? 4 * 1024 * 1024 };
 
   return async function forwardCall(request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -54,6 +58,7 @@ export function createForwardHandler(deps: ForwardDeps) {
     });
     try {
       let answer: Dispatcher.ResponseData;
+      ctx.upstreamStartedNs = process.hrtime.bigint();
       try {
         answer = await deps.upstream.pool.request({
           method: request.method as Dispatcher.HttpMethod,
@@ -63,6 +68,7 @@ export function createForwardHandler(deps: ForwardDeps) {
           signal: call.signal,
         });
       } catch (err) {
+        ctx.upstreamEndedNs = process.hrtime.bigint();
         await failBeforeAnswer(ctx, err, reply);
         return;
       }
@@ -76,6 +82,7 @@ export function createForwardHandler(deps: ForwardDeps) {
   /** No answer came: record the call if the upstream may have seen it, then tell the caller why. */
   async function failBeforeAnswer(ctx: CallContext, err: unknown, reply: FastifyReply): Promise<void> {
     const failure = failureOfRequest(err, ctx.call.reason);
+    if (!failure.recorded) countUnrecorded(ctx, failure.status, failure.outcome ?? 'unreachable');
     if (failure.recorded && failure.outcome) {
       const model = requestedModel(ctx) ?? '';
       const usage = await usageForCall({ policy: ctx.usagePolicy, model, requestJson: ctx.plan?.json });
@@ -89,6 +96,24 @@ export function createForwardHandler(deps: ForwardDeps) {
       return;
     }
     throw failureError(failure);
+  }
+
+  /** A call the upstream never saw is not recorded, but it still counts in the metrics. */
+  function countUnrecorded(ctx: CallContext, status: number, outcome: string): void {
+    metrics.callEnded({
+      endpoint: ctx.endpoint,
+      model: requestedModel(ctx) ?? '',
+      status,
+      outcome,
+      user: ctx.user,
+      promptTokens: 0,
+      completionTokens: 0,
+      cachedTokens: 0,
+      reasoningTokens: 0,
+      cost: 0,
+      totalMs: Number(process.hrtime.bigint() - ctx.startedNs) / 1e6,
+      upstreamMs: upstreamMs(ctx),
+    });
   }
 }
 

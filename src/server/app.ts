@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
 import type { Config } from '../config/load-config.js';
 import { registerAdminRoutes } from '../admin/routes.js';
+import { PrometheusMetrics } from '../proxy/call-metrics.js';
 import { createForwardHandler } from '../proxy/forward-call.js';
 import { InflightCalls } from '../proxy/inflight-calls.js';
 import type { Upstream } from '../proxy/upstream.js';
@@ -54,7 +55,14 @@ export async function buildApp({
   fastify.setErrorHandler(createErrorHandler(log));
   fastify.setNotFoundHandler(notFoundHandler);
 
-  const forwardCall = createForwardHandler({ upstream, store, log, inflight, forwardToken: config.forward.token, commitGate: durability });
+  const metrics = config.metrics.enabled
+    ? new PrometheusMetrics({
+        userLabel: config.metrics.userLabel,
+        inflightCalls: () => inflight.size,
+        journalBacklog: () => durability?.health().journal.pending ?? 0,
+      })
+    : undefined;
+  const forwardCall = createForwardHandler({ upstream, store, log, inflight, forwardToken: config.forward.token, commitGate: durability, metrics });
   await fastify.register(async (v1) => {
     v1.removeAllContentTypeParsers();
     // JSON is read once (to find model and stream) and forwarded as the caller's bytes.
@@ -65,6 +73,6 @@ export async function buildApp({
     v1.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
     v1.all('/v1/*', forwardCall);
   });
-  await registerAdminRoutes(fastify, { store, durability, catalogOrigins });
+  await registerAdminRoutes(fastify, { store, durability, catalogOrigins, metrics, warn: (msg) => log.warn(msg) });
   return { fastify, inflight };
 }

@@ -28,3 +28,11 @@ export class CommitInDoubtError extends Error {
     this.name = 'CommitInDoubtError';
   }
 }
+
+/** A grouped usage read would hold more groups than allowed: the caller narrows the range or groups by less. */
+export class TooManyGroupsError extends Error {
+  constructor(readonly maxGroups: number) {
+    super(`more than ${maxGroups} groups`);
+    this.name = 'TooManyGroupsError';
+  }
+}

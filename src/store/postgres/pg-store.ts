@@ -17,7 +17,20 @@ import {
 } from '../sql/shared-statements.js';
 import { baseModelName } from '../../accounting/model-names.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
-import type { JournaledRecord, Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary } from '../types.js';
+import type {
+  JournaledRecord,
+  Page,
+  QueryFilter,
+  QueryRecord,
+  QueryRow,
+  RecordedQuery,
+  Store,
+  StoredRateLimits,
+  UsageGroup,
+  UsageGrouping,
+  UsageSummary,
+} from '../types.js';
+import { readUsageGroups } from '../sql/grouped-usage-read.js';
 import { LOCK_MODELS_EXCLUSIVE, LOCK_MODELS_SHARED, LOCK_REPRICE } from './advisory-locks.js';
 import { typedParameter } from './column-types.js';
 import { changedCatalogModels } from '../sql/catalog-changes.js';
@@ -241,6 +254,12 @@ class PostgresStore implements Store {
     const { where, params } = filterWhere(filter);
     const { rows } = await runNamed(this.pool, `SELECT ${USAGE_COLUMNS} FROM queries ${where}`, params);
     return toUsage(rows[0]);
+  }
+
+  /** PostgreSQL keeps no rollups yet: grouped reads sum the queries table. */
+  async usageGroups(filter: QueryFilter, grouping: UsageGrouping): Promise<UsageGroup[]> {
+    await this.ready();
+    return readUsageGroups(async (sql, params) => (await runNamed(this.pool, sql, params)).rows, filter, grouping, false);
   }
 
   async *queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]> {

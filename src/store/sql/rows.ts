@@ -15,6 +15,7 @@ export function toUsage(row: Record<string, unknown>): UsageSummary {
     // Summed as whole nano-dollars: exact, and the same whatever order the database added the rows in.
     cost: dollarsFromNanos(row.cost as number | string | null),
     unpricedQueries: num(row.unpriced),
+    estimatedQueries: num(row.estimated),
   };
 }
 
