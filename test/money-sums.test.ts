@@ -1,4 +1,10 @@
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SQLITE_MIGRATIONS } from '../src/store/sqlite/migrations.js';
+import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { describeEachStore, describePostgres } from './support/each-store.js';
 import { DatabaseSession } from './support/postgres-sessions.js';
 import { startHarness, type Harness } from './support/proxy-harness.js';
@@ -113,5 +119,38 @@ describeEachStore('sums of money', (store) => {
     let perUser = 0n;
     for (const u of byUser) perUser += BigInt(Math.round(u.cost * 1e9));
     expect(perUser).toBe(exact);
+  });
+});
+
+describe('an SQLite file written before costs were summed in nano-dollars', () => {
+  it('is migrated by adding the column and rebuilding the rollup from the rows, and its totals are exact', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'oap-money-migrate-'));
+    const path = join(dir, 'queries.db');
+    try {
+      const current = await openSqliteStore({ path });
+      await current.putPrice('gpt-4o-mini', { validFrom: 0, per1KQueryTokens: 0.00015, per1KAnswerTokens: 0.0006, per1KCachedQueryTokens: null }, 'admin');
+      await Promise.all(
+        Array.from({ length: 500 }, (_, n) =>
+          current.recordQuery(aQuery({ user: `u${n % 3}`, model: 'gpt-4o-mini', promptTokens: 100 + n, completionTokens: 7 + (n % 13) })),
+        ),
+      );
+      await current.close();
+      // Back to the schema of the version before: no cost_nanos column, no re-price intents.
+      const raw = new Database(path);
+      raw.exec('ALTER TABLE usage_rollup DROP COLUMN cost_nanos; DROP TABLE reprice_intents');
+      raw.prepare('UPDATE proxy_schema SET version = ?').run(SQLITE_MIGRATIONS.length - 2);
+      const exact = raw.prepare('SELECT SUM(CAST(FLOOR(cost * 1000000000.0 + 0.5) AS INTEGER)) FROM queries').pluck().get() as number;
+      raw.close();
+
+      const reopened = await openSqliteStore({ path });
+      try {
+        expect((await reopened.usage({ status: 'ok' })).cost).toBe(exact / 1e9);
+        expect((await reopened.usage({ status: 'ok', user: 'u1' })).numQueries).toBe(167);
+      } finally {
+        await reopened.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
