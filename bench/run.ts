@@ -123,6 +123,8 @@ async function main(options: BenchOptions): Promise<void> {
       recordSeconds: options.recordSeconds,
       concurrency: options.recordConcurrency,
       historyRows: options.postgresHistoryRows,
+      replayRows: options.postgresReplayRows,
+      repriceRows: options.postgresRepriceRows,
       upstream,
       cpus: serverCpus,
       log,
@@ -374,6 +376,25 @@ function figures(m: Measured): Row[] {
       note: `${pg.history.reads.usageAfter.count.toLocaleString('en')} matched`,
     });
     rows.push(...viewRows(pg.history, size, ' (PostgreSQL)', undefined));
+  }
+  if (pg.replay) {
+    rows.push({
+      figure: 'Journal replay into PostgreSQL, with calls recorded meanwhile',
+      proxy: pg.replay.rowsPerSecond,
+      unit: 'rows/s',
+      target: { op: '>=', value: 2_000 },
+      note: `${pg.replay.rows.toLocaleString('en')} lines; ${pg.replay.liveCalls.toLocaleString('en')} calls from ${pg.replay.concurrency} callers meanwhile`,
+    });
+  }
+  if (pg.repriceStall) {
+    const r = pg.repriceStall;
+    rows.push({
+      figure: `Recording a call of a model while ${sizeLabel(r.rows)} of its rows are re-priced (PostgreSQL), slowest`,
+      proxy: r.during.max,
+      unit: 'ms',
+      target: { op: '<=', value: 50 },
+      note: `p50 ${r.during.p50.toFixed(1)} ms, p99 ${r.during.p99.toFixed(1)} ms over ${r.during.calls} calls in ${r.repriceSeconds.toFixed(1)} s; ${r.before.p50.toFixed(1)} ms before`,
+    });
   }
   return rows;
 }

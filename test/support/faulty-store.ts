@@ -1,5 +1,6 @@
 import type { RateLimitSnapshot } from '../../src/store/types.js';
 import type {
+  JournaledRecord,
   Page,
   QueryFilter,
   QueryRecord,
@@ -55,6 +56,16 @@ export class FaultyStore implements Store {
     if (this.gate) await this.gate.opened;
     if (this.failWrites) throw new Error('SQLITE_FULL: database or disk is full (injected)');
     return this.inner.recordQuery(query, rateLimits);
+  }
+
+  async recordJournaled(entries: JournaledRecord[]): Promise<void> {
+    if (this.gate) await this.gate.opened;
+    if (this.failWrites) throw new Error('SQLITE_FULL: database or disk is full (injected)');
+    return this.inner.recordJournaled(entries);
+  }
+
+  catchUp(): Promise<void> {
+    return this.inner.catchUp();
   }
 
   async putPrice(model: string, price: Price, source: PriceSource): Promise<void> {

@@ -64,6 +64,16 @@ export const POSTGRES_MIGRATIONS: string[] = [
      observed_at BIGINT NOT NULL,
      PRIMARY KEY (model, kind)
    );`,
+  // Re-prices still to finish (postgres/repricer.ts): written with the price, deleted with the last window.
+  `CREATE TABLE reprice_intents (
+     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     model TEXT NOT NULL,
+     from_ts BIGINT NOT NULL,
+     until_ts BIGINT,
+     next_id BIGINT NOT NULL,
+     last_id BIGINT NOT NULL,
+     created_at BIGINT NOT NULL
+   );`,
 ];
 
 /**

@@ -1,3 +1,4 @@
+import { dollarsFromNanos } from '../../accounting/money.js';
 import type { ModelPrices, Price } from '../../accounting/price.js';
 import type { CallOutcome, QueryRow, StoredRateLimits, UsageSummary } from '../types.js';
 
@@ -11,7 +12,8 @@ export function toUsage(row: Record<string, unknown>): UsageSummary {
     answerTokens: num(row.answer_tokens),
     cachedQueryTokens: num(row.cached_tokens),
     reasoningTokens: num(row.reasoning_tokens),
-    cost: num(row.cost),
+    // Summed as whole nano-dollars: exact, and the same whatever order the database added the rows in.
+    cost: dollarsFromNanos(row.cost as number | string | null),
     unpricedQueries: num(row.unpriced),
     estimatedQueries: num(row.estimated),
   };
