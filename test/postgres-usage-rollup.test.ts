@@ -68,7 +68,7 @@ describePostgres('usage rollups on PostgreSQL', () => {
 
   beforeEach(async () => {
     db = await createTestDatabase();
-    store = await openPostgresStore({ url: db.url, poolSize: 4, reprice: { inOneGo: 500, window: 400 } });
+    store = await openPostgresStore({ url: db.url, poolSize: 4, reprice: { window: 400 } });
     raw = new pg.Pool({ connectionString: db.url, max: 2 });
   });
   afterEach(async () => {

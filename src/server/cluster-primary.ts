@@ -9,6 +9,8 @@ import type { Config } from '../config/load-config.js';
 import { parseDatabaseUrl } from '../store/database-url.js';
 import { defaultJournalPath } from '../store/journal/journal-path.js';
 import { WORKER_NUMBER_ENV, isMessage, wholeProxyHealth, type Question, type ToPrimary, type ToWorker } from './cluster-messages.js';
+import { errorText } from '../common/error-text.js';
+import { isOutage } from '../store/postgres/schema-gate.js';
 import { openStore } from './open-store.js';
 import { replayLeftoverJournals } from './replay-leftover-journals.js';
 
@@ -191,7 +193,15 @@ async function prepareDatabase(config: Config, log: Logger, journalPath: string,
   const catalog = await loadPriceCatalog(config.prices);
   const database = await openStore(config.database.url, log, { poolSize: 1 });
   try {
-    await database.replaceCatalogPrices(catalog.prices);
+    try {
+      await database.catchUp();
+      await database.replaceCatalogPrices(catalog.prices);
+    } catch (err) {
+      // PostgreSQL down at start-up: the workers start anyway, journal their calls and catch up once it answers.
+      if (database.kind !== 'postgres' || !isOutage(err)) throw err;
+      log.warn(`${errorText(err)}; starting the workers anyway, journals of earlier workers are replayed on the next start`);
+      return;
+    }
     await replayLeftoverJournals(database, journalPath, workers, log);
   } finally {
     await database.close();

@@ -5,13 +5,15 @@ import type { Store } from '../store/types.js';
 
 /**
  * Replays the journals no running process owns (see leftoverJournals) into
- * `database`, which stays open. A journal the database cannot take now stays
- * as it is, for the next start.
+ * `database`, which stays open. A journal the database cannot take now (it is
+ * down: the proxy starts anyway) stays as it is, for the next start.
  */
 export async function replayLeftoverJournals(database: Store, journalPath: string, workers: number, log: Logger): Promise<void> {
   for (const path of leftoverJournals(journalPath, workers)) {
     log.info(`journal ${path} belongs to no running worker; replaying it`);
     const replaying = await JournalingStore.open(keptOpen(database), { journalPath: path, log });
+    // Replay runs in the background from open(); this waits for a whole pass, as close() would stop it after a batch.
+    await replaying.runPass();
     const { journal } = replaying.health();
     if (journal.pending > 0) log.warn(`journal ${path}: ${journal.pending} calls could not be replayed yet; they will be on the next start`);
     await replaying.close();

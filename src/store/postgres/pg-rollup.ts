@@ -1,6 +1,17 @@
 import type pg from 'pg';
+import { nanosSql } from '../../accounting/money.js';
 import { SUCCESS_CONDITION } from '../sql/pricing-sql.js';
-import { DAY_MS, MONTH_MS, bucketOf, recomputeFromQueriesSql, recomputeMonthsFromDaysSql, rebuildRollupSteps } from '../sql/usage-rollup-sql.js';
+import {
+  DAY_MS,
+  MONTH_MS,
+  ROLLUP_KEY,
+  SUM_COLUMNS,
+  bucketOf,
+  recomputeFromQueriesSql,
+  recomputeMonthsFromDaysSql,
+  rebuildRollupSteps,
+  type RollupSum,
+} from '../sql/usage-rollup-sql.js';
 import { runNamed } from './statements.js';
 
 /**
@@ -8,9 +19,9 @@ import { runNamed } from './statements.js';
  * SQLite's (sql/usage-rollup-sql.ts), kept in the transaction of the rows it
  * counts. Two transactions adding to the same rollup rows lock them in key
  * order (the rows to add are sorted by key before the upsert), so instances
- * inserting at once wait for each other but cannot deadlock; a re-price holds
- * its model's pricing lock exclusively, so no insert of that model adds to
- * the rows it recomputes.
+ * inserting at once wait for each other but cannot deadlock. A re-price
+ * recomputes the rows it touched while it holds the model's pricing lock
+ * exclusively, so no insert of that model adds to them meanwhile.
  */
 export const CREATE_ROLLUP_TABLE = `CREATE TABLE usage_rollup (
   per_user SMALLINT NOT NULL,
@@ -29,6 +40,7 @@ export const CREATE_ROLLUP_TABLE = `CREATE TABLE usage_rollup (
   cost DOUBLE PRECISION NOT NULL,
   unpriced BIGINT NOT NULL,
   estimated BIGINT NOT NULL DEFAULT 0,
+  cost_nanos BIGINT NOT NULL DEFAULT 0,
   PRIMARY KEY (per_user, user_name, span, bucket, model, endpoint, success)
 )`;
 
@@ -37,29 +49,45 @@ export async function rebuildRollup(client: pg.ClientBase): Promise<void> {
   for (const step of rebuildRollupSteps()) await runNamed(client, step.sql, step.params);
 }
 
-const SUMS = ['num_queries', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced', 'estimated'];
 const bucket = (span: number) => `(r.ts - (((r.ts % ${span}) + ${span}) % ${span}))`;
+const unpriced = (priced: string) => `CASE WHEN ${priced} = 0 THEN 1 ELSE 0 END`;
+
+/** What one row of the queries table adds to each sum of its rollup rows. */
+const ROW_ADDS: Record<RollupSum, string> = {
+  num_queries: '1',
+  prompt_tokens: 'r.prompt_tokens',
+  completion_tokens: 'r.completion_tokens',
+  cached_tokens: 'r.cached_tokens',
+  reasoning_tokens: 'r.reasoning_tokens',
+  cost: 'r.cost',
+  unpriced: unpriced('r.priced'),
+  estimated: 'CASE WHEN r.estimated = 1 THEN 1 ELSE 0 END',
+  cost_nanos: nanosSql('r.cost'),
+};
 
 /**
- * Adds the rows of `source` (a relation with the queries table's columns,
- * such as the RETURNING of an insert) to the all-users day and 30-day rows and
- * to each user's 30-day rows, summed per rollup row and in key order.
+ * Adds `adds` for each row of `source` (a relation with the queries table's
+ * columns, such as the RETURNING of an insert) to the all-users day and
+ * 30-day rows and to its user's 30-day row, summed per rollup row and in key
+ * order. The columns are the shared rollup's (sql/usage-rollup-sql.ts), so
+ * the two stores' rollups cannot drift apart.
  */
-export function addToRollupSql(source: string): string {
+function addToRollupFromSql(source: string, adds: Record<RollupSum, string>): string {
   const level = (perUser: boolean, span: number) => `SELECT ${perUser ? 1 : 0} AS per_user, ${perUser ? 'r.user_name' : "''"} AS user_name,
       ${span}::bigint AS span, ${bucket(span)} AS bucket, r.model, r.base_model, r.endpoint,
       CASE WHEN ${SUCCESS_CONDITION.replace(/status/g, 'r.status')} THEN 1 ELSE 0 END AS success,
-      r.prompt_tokens, r.completion_tokens, r.cached_tokens, r.reasoning_tokens, r.cost, CASE WHEN r.priced = 0 THEN 1 ELSE 0 END AS unpriced,
-      CASE WHEN r.estimated = 1 THEN 1 ELSE 0 END AS estimated
+      ${SUM_COLUMNS.map((c) => `${adds[c]} AS ${c}`).join(', ')}
     FROM ${source} r`;
-  const key = 'per_user, user_name, span, bucket, model, endpoint, success';
-  return `INSERT INTO usage_rollup (${key}, base_model, ${SUMS.join(', ')})
-    SELECT ${key}, MAX(base_model), COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens),
-      SUM(reasoning_tokens), SUM(cost), SUM(unpriced), SUM(estimated)
+  const key = ROLLUP_KEY.join(', ');
+  return `INSERT INTO usage_rollup (${key}, base_model, ${SUM_COLUMNS.join(', ')})
+    SELECT ${key}, MAX(base_model), ${SUM_COLUMNS.map((c) => `SUM(${c})`).join(', ')}
     FROM (${level(false, DAY_MS)} UNION ALL ${level(false, MONTH_MS)} UNION ALL ${level(true, MONTH_MS)}) x
     GROUP BY ${key} ORDER BY ${key}
-    ON CONFLICT (${key}) DO UPDATE SET ${SUMS.map((c) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ')}`;
+    ON CONFLICT (${key}) DO UPDATE SET ${SUM_COLUMNS.map((c) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ')}`;
 }
+
+/** Adds newly inserted rows (`source`, e.g. an insert's RETURNING *) to the rollup. */
+export const addToRollupSql = (source: string): string => addToRollupFromSql(source, ROW_ADDS);
 
 const RECOMPUTE = {
   days: recomputeFromQueriesSql(false, 'model'),

@@ -1,9 +1,8 @@
 import type pg from 'pg';
 import type { RateLimitSnapshot } from '../types.js';
-import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
 import { usageFromRollupSql } from '../sql/usage-rollup-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
-import { groupPrices, modelsWithPrices, toUsage } from '../sql/rows.js';
+import { groupPrices, modelsWithPrices, toModelRateLimits, toUsage } from '../sql/rows.js';
 import {
   ALL_PRICES,
   INSERT_MODEL as INSERT_MODEL_SQL,
@@ -13,99 +12,153 @@ import {
   insertPricesFrom,
   priceParams,
 } from '../sql/shared-statements.js';
+import { baseModelName } from '../../accounting/model-names.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
-import type { Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageGroup, UsageGrouping, UsageSummary } from '../types.js';
+import type {
+  JournaledRecord,
+  Page,
+  QueryFilter,
+  QueryRecord,
+  QueryRow,
+  RecordedQuery,
+  Store,
+  StoredRateLimits,
+  UsageGroup,
+  UsageGrouping,
+  UsageSummary,
+} from '../types.js';
 import { readUsageGroups } from '../sql/grouped-usage-read.js';
-import { LOCK_MODELS_EXCLUSIVE } from './advisory-locks.js';
-import { migratePostgres } from './migrations.js';
+import { LOCK_MODELS_EXCLUSIVE, LOCK_REPRICE } from './advisory-locks.js';
 import { changedCatalogModels } from '../sql/catalog-changes.js';
-import { createPool, describeConnectError } from './pg-pool.js';
-import { BatchRecorder, installRecordFunction } from './record-batches.js';
-import { recomputeModelRollup, recomputeWholeModelRollup } from './pg-rollup.js';
+import { insertJournaled } from './journal-replay.js';
+import { createPool } from './pg-pool.js';
+import { PostgresRepricer, type RepriceOptions } from './repricer.js';
+import { SchemaGate, isOutage } from './schema-gate.js';
+import { BatchRecorder } from './record-batches.js';
+import { recomputeWholeModelRollup } from './pg-rollup.js';
+import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
 import { Statement, inTransaction, runNamed } from './statements.js';
+import { errorText } from '../../common/error-text.js';
 
-/** Re-pricing more rows than inOneGo is split into id windows, one transaction each, so inserts of the model are not held up long. */
-interface RepriceLimits {
-  inOneGo: number;
-  window: number;
-}
-const REPRICE_LIMITS: RepriceLimits = { inOneGo: 20_000, window: 50_000 };
+const REPRICE: RepriceOptions = { window: 20_000 };
+/** How often an instance looks for re-prices another one left unfinished (it also looks at start-up). */
+const SWEEP_MS = 60_000;
 
 export interface PostgresStoreOptions {
   url: string;
   poolSize?: number;
   log?: { warn: (msg: string) => void; info: (msg: string) => void };
-  reprice?: RepriceLimits;
+  reprice?: RepriceOptions;
+  /**
+   * 'start': when the server cannot be reached (down, restarting, failing over), open anyway and migrate once it
+   * answers (the proxy, whose journal keeps the calls meanwhile). 'fail' (migrate-data): report it at once.
+   */
+  whenUnreachable?: 'start' | 'fail';
 }
 
 /** PostgreSQL behind the Store interface: the schema migrated under an advisory lock, then a pooled store. */
-export async function openPostgresStore({ url, poolSize, log, reprice = REPRICE_LIMITS }: PostgresStoreOptions): Promise<Store> {
-  const pool = createPool({ url, max: poolSize, onIdleError: (m) => log?.warn(m) });
-  let client: pg.PoolClient;
+export async function openPostgresStore({ url, poolSize, log, reprice = REPRICE, whenUnreachable = 'fail' }: PostgresStoreOptions): Promise<Store> {
+  const pool = createPool({ url, max: poolSize, onConnectionLost: (m) => log?.warn(m) });
+  const schema = new SchemaGate(pool, url);
   try {
-    client = await pool.connect();
+    await schema.ensure();
   } catch (err) {
-    await pool.end().catch(() => undefined);
-    throw new Error(describeConnectError(url, err));
+    if (whenUnreachable === 'fail' || !isOutage(err)) {
+      await pool.end().catch(() => undefined);
+      throw err;
+    }
+    log?.warn(`${errorText(err)}; starting anyway, the schema is brought up to date once the database answers`);
   }
-  try {
-    await migratePostgres(client);
-    await installRecordFunction(client);
-  } catch (err) {
-    client.release(true);
-    await pool.end().catch(() => undefined);
-    throw err;
-  }
-  client.release();
-  return new PostgresStore(pool, reprice);
+  return new PostgresStore(pool, schema, reprice, log);
 }
 
 const LOCK_EXCLUSIVE = new Statement('oap_lock_models_exclusive', LOCK_MODELS_EXCLUSIVE);
 
 const UPSERT_PRICE = new Statement('oap_upsert_price', UPSERT_PRICE_SQL);
 const INSERT_MODEL = new Statement('oap_insert_model', INSERT_MODEL_SQL);
-
-const repriceRange = (until: number | null) => `(model = @model OR base_model = @model) AND ts > @from${until === null ? '' : ' AND ts <= @until'}`;
-
 class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   private readonly recorder: BatchRecorder;
+  private readonly repricer: PostgresRepricer;
+  private readonly sweep: NodeJS.Timeout;
 
   constructor(
     private readonly pool: pg.Pool,
-    private readonly limits: RepriceLimits,
+    private readonly schema: SchemaGate,
+    reprice: RepriceOptions,
+    private readonly log?: PostgresStoreOptions['log'],
   ) {
     this.recorder = new BatchRecorder(pool);
+    this.repricer = new PostgresRepricer(pool, reprice);
+    // Another instance may die half way through a re-price; whichever instance looks next finishes it.
+    this.sweep = setInterval(() => {
+      if (this.schema.ready) this.resumeRepricing().catch(() => undefined);
+    }, SWEEP_MS);
+    this.sweep.unref();
+  }
+
+  async catchUp(): Promise<void> {
+    await this.schema.ensure();
+    await this.resumeRepricing();
+  }
+
+  private async resumeRepricing(): Promise<void> {
+    const resumed = await this.repricer.resumeAbandoned();
+    if (resumed > 0) this.log?.info(`finished ${resumed} re-price(s) an earlier run left unfinished`);
+  }
+
+  /** Resolves at once on the hot path; migrates first when the store was opened during an outage. */
+  private ready(): Promise<void> | undefined {
+    return this.schema.ready ? undefined : this.schema.ensure();
   }
 
   /**
    * The hot path's one write, grouped with the other calls recorded meanwhile
-   * (record-batches.ts): one transaction and one round trip per batch, with
-   * the pricing locks, the priced rows and the rate limits. Resolves only
-   * after COMMIT, so the row is durable before the answer's last bytes go out.
+   * (record-batches.ts): one transaction per batch, with the pricing locks, the
+   * priced rows, their rollup sums and the rate limits. Resolves only after
+   * COMMIT, so the row is durable before the answer's last bytes go out; a
+   * COMMIT that went unanswered rejects with CommitInDoubtError.
    */
   recordQuery(query: QueryRecord, rateLimits?: RateLimitSnapshot): Promise<RecordedQuery> {
-    return this.recorder.record(query, rateLimits);
+    const waiting = this.ready();
+    if (!waiting) return this.recorder.record(query, rateLimits);
+    return waiting.then(() => this.recorder.record(query, rateLimits));
   }
 
+  async recordJournaled(entries: JournaledRecord[]): Promise<void> {
+    await this.ready();
+    await insertJournaled(this.pool, entries);
+  }
+
+  /**
+   * Stores the price and the intent to re-price the rows it covers in one
+   * short transaction that holds the model's lock exclusively (an insert of
+   * the model either committed before, and is re-priced, or waits these few
+   * milliseconds and reads the new price), then re-prices them.
+   */
   async putPrice(model: string, price: Price, source: PriceSource): Promise<void> {
-    const rest = await inTransaction(this.pool, async (client) => {
+    await this.ready();
+    const intent = await inTransaction(this.pool, async (client) => {
       await LOCK_EXCLUSIVE.run(client, { models: [model] });
       await UPSERT_PRICE.run(client, priceParams(model, source, price));
       await INSERT_MODEL.run(client, { name: model, first_seen: Date.now() });
       const { rows } = await runNamed<{ v: number | null }>(client, NEXT_PRICE_FROM, { model, source, valid_from: price.validFrom });
-      return this.repriceFirstWindow(client, model, price.validFrom, rows[0].v);
+      return this.repricer.recordIntent(client, model, price.validFrom, rows[0].v);
     });
-    await this.repriceRemainingWindows(rest);
+    await this.repricer.finish(intent);
   }
 
   async replaceCatalogPrices(prices: Map<string, Price[]>): Promise<void> {
+    await this.ready();
     // One transaction with the re-pricing, as in SQLite: a crash cannot leave new catalog prices beside rows
     // priced by the old ones, which a restart (seeing no change) would never mend. Instances starting together
     // serialise on the models' locks; the second finds nothing changed.
     await inTransaction(this.pool, async (client) => {
       const { rows: names } = await client.query<{ model: string }>("SELECT DISTINCT model FROM prices WHERE source = 'catalog'");
-      await LOCK_EXCLUSIVE.run(client, { models: [...new Set([...names.map((r) => r.model), ...prices.keys()])] });
+      const models = [...new Set([...names.map((r) => r.model), ...prices.keys()])];
+      // Re-pricing locks before pricing locks, in the order a re-price window takes them, so the two cannot deadlock.
+      await runNamed(client, LOCK_REPRICE, { models: models.map(baseModelName) });
+      await LOCK_EXCLUSIVE.run(client, { models });
       const { rows: stored } = await client.query("SELECT * FROM prices WHERE source = 'catalog'");
       const changed = changedCatalogModels(stored, prices);
       if (changed.length === 0) return;
@@ -128,50 +181,13 @@ class PostgresStore implements Store {
       await runNamed(client, `UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE model = ANY(@models::text[]) OR base_model = ANY(@models::text[])`, {
         models: changed,
       });
+      // Under the models' locks, held exclusively since the start of this transaction.
       for (const model of changed) await recomputeWholeModelRollup(client, model);
     });
   }
 
-  /**
-   * Re-prices the rows a price change of `model` covers, (from, until], the
-   * model and its snapshots, inside the caller's transaction that holds the
-   * model's lock exclusively: an insert of the model either committed before
-   * (and is re-priced here) or waits and then reads the new price. Small spans
-   * are done here; a large one returns the windows still to do.
-   */
-  private async repriceFirstWindow(client: pg.ClientBase, model: string, from: number, until: number | null): Promise<RepriceWindows | undefined> {
-    const range = repriceRange(until);
-    const params = { model, from, until };
-    const { rows } = await runNamed<{ n: number; lo: number | null; hi: number | null }>(
-      client,
-      `SELECT COUNT(*) AS n, MIN(id) AS lo, MAX(id) AS hi FROM queries WHERE ${range}`,
-      params,
-    );
-    const span = rows[0];
-    if (span.n === 0 || span.lo === null || span.hi === null) return undefined;
-    const windowEnd = span.n <= this.limits.inOneGo ? span.hi : Math.min(span.lo + this.limits.window - 1, span.hi);
-    await repriceWindow(client, { ...params, lo: span.lo, hi: windowEnd });
-    return windowEnd < span.hi ? { model, from, until, lo: windowEnd + 1, hi: span.hi } : undefined;
-  }
-
-  /**
-   * The rest of a large re-price, one window per transaction. Rows inserted
-   * meanwhile were priced at the new price already; re-pricing recomputes
-   * from the prices table, so a window that runs after yet another price
-   * change is still right.
-   */
-  private async repriceRemainingWindows(windows: RepriceWindows | undefined): Promise<void> {
-    if (!windows) return;
-    const { model, from, until } = windows;
-    for (let lo = windows.lo; lo <= windows.hi; lo += this.limits.window) {
-      await inTransaction(this.pool, async (client) => {
-        await LOCK_EXCLUSIVE.run(client, { models: [model] });
-        await repriceWindow(client, { model, from, until, lo, hi: Math.min(lo + this.limits.window - 1, windows.hi) });
-      });
-    }
-  }
-
   async getModel(name: string): Promise<ModelPrices | undefined> {
+    await this.ready();
     const [known, prices] = await Promise.all([
       this.pool.query('SELECT 1 FROM models WHERE name = $1', [name]),
       runNamed(this.pool, PRICES_OF_MODEL, { model: name }),
@@ -181,6 +197,7 @@ class PostgresStore implements Store {
   }
 
   async listModels(): Promise<ModelPrices[]> {
+    await this.ready();
     // COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
     const [names, all] = await Promise.all([
       this.pool.query<{ name: string }>('SELECT name FROM (SELECT name FROM models UNION SELECT model FROM prices) n ORDER BY name COLLATE "C"'),
@@ -193,26 +210,31 @@ class PostgresStore implements Store {
   }
 
   async usage(filter: QueryFilter): Promise<UsageSummary> {
+    await this.ready();
     const { sql, params } = usageFromRollupSql(filter);
     const { rows } = await runNamed(this.pool, sql, params);
     return toUsage(rows[0]);
   }
 
   /** Grouped reads use the rollup for the groupings whose granularity it holds, as on SQLite. */
-  usageGroups(filter: QueryFilter, grouping: UsageGrouping): Promise<UsageGroup[]> {
+  async usageGroups(filter: QueryFilter, grouping: UsageGrouping): Promise<UsageGroup[]> {
+    await this.ready();
     return readUsageGroups(async (sql, params) => (await runNamed(this.pool, sql, params)).rows, filter, grouping, true);
   }
 
   async *queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]> {
+    await this.ready();
     yield* pagedQueries(filter, page, async (sql, params) => (await runNamed(this.pool, sql, params)).rows);
   }
 
   async userExists(name: string): Promise<boolean> {
+    await this.ready();
     const { rowCount } = await this.pool.query('SELECT 1 FROM queries WHERE user_name = $1 LIMIT 1', [name]);
     return (rowCount ?? 0) > 0;
   }
 
   async rateLimits(): Promise<StoredRateLimits> {
+    await this.ready();
     // Rate limits are written with the calls that saw them, so every answered call's reading is already stored.
     const { rows } = await this.pool.query<{ kind: string; maximum: number | null; remaining: number | null; reset: number | null }>(
       'SELECT kind, maximum, remaining, reset FROM rate_limits',
@@ -224,33 +246,18 @@ class PostgresStore implements Store {
     return out;
   }
 
+  async modelRateLimits(): Promise<Map<string, StoredRateLimits>> {
+    await this.ready();
+    // COLLATE "C": byte order, as SQLite sorts.
+    const { rows } = await this.pool.query('SELECT model, kind, maximum, remaining, reset FROM model_rate_limits ORDER BY model COLLATE "C", kind');
+    return toModelRateLimits(rows);
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.sweep);
+    // A re-price in progress stops after its current window; its intent stays for the next instance.
+    this.repricer.stop();
     await this.recorder.drain();
     await this.pool.end();
   }
-}
-
-/**
- * Re-prices the rows of one id window, (from, until] of the model and its
- * snapshots, and recomputes the rollup buckets they count in, in the caller's
- * transaction (which holds the model's lock exclusively): /usage never sees
- * the two disagree.
- */
-async function repriceWindow(client: pg.ClientBase, w: { model: string; from: number; until: number | null; lo: number; hi: number }): Promise<void> {
-  const { rows } = await runNamed<{ first: number | null; last: number | null }>(
-    client,
-    `WITH repriced AS (UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE ${repriceRange(w.until)} AND id >= @lo AND id <= @hi RETURNING ts)
-     SELECT MIN(ts) AS first, MAX(ts) AS last FROM repriced`,
-    w,
-  );
-  const { first, last } = rows[0];
-  if (first !== null && last !== null) await recomputeModelRollup(client, w.model, first, last);
-}
-
-interface RepriceWindows {
-  model: string;
-  from: number;
-  until: number | null;
-  lo: number;
-  hi: number;
 }
