@@ -50,7 +50,6 @@ export async function rebuildRollup(client: pg.ClientBase): Promise<void> {
 }
 
 const bucket = (span: number) => `(r.ts - (((r.ts % ${span}) + ${span}) % ${span}))`;
-const unpriced = (priced: string) => `CASE WHEN ${priced} = 0 THEN 1 ELSE 0 END`;
 
 /** What one row of the queries table adds to each sum of its rollup rows. */
 const ROW_ADDS: Record<RollupSum, string> = {
@@ -60,23 +59,23 @@ const ROW_ADDS: Record<RollupSum, string> = {
   cached_tokens: 'r.cached_tokens',
   reasoning_tokens: 'r.reasoning_tokens',
   cost: 'r.cost',
-  unpriced: unpriced('r.priced'),
+  unpriced: 'CASE WHEN r.priced = 0 THEN 1 ELSE 0 END',
   estimated: 'CASE WHEN r.estimated = 1 THEN 1 ELSE 0 END',
   cost_nanos: nanosSql('r.cost'),
 };
 
 /**
- * Adds `adds` for each row of `source` (a relation with the queries table's
- * columns, such as the RETURNING of an insert) to the all-users day and
- * 30-day rows and to its user's 30-day row, summed per rollup row and in key
- * order. The columns are the shared rollup's (sql/usage-rollup-sql.ts), so
- * the two stores' rollups cannot drift apart.
+ * Adds the rows of `source` (a relation with the queries table's columns,
+ * such as the RETURNING of an insert) to the all-users day and 30-day rows and
+ * to each user's 30-day rows, summed per rollup row and in key order. The
+ * columns are the shared rollup's (sql/usage-rollup-sql.ts), so the two
+ * stores' rollups cannot drift apart.
  */
-function addToRollupFromSql(source: string, adds: Record<RollupSum, string>): string {
+export function addToRollupSql(source: string): string {
   const level = (perUser: boolean, span: number) => `SELECT ${perUser ? 1 : 0} AS per_user, ${perUser ? 'r.user_name' : "''"} AS user_name,
       ${span}::bigint AS span, ${bucket(span)} AS bucket, r.model, r.base_model, r.endpoint,
       CASE WHEN ${SUCCESS_CONDITION.replace(/status/g, 'r.status')} THEN 1 ELSE 0 END AS success,
-      ${SUM_COLUMNS.map((c) => `${adds[c]} AS ${c}`).join(', ')}
+      ${SUM_COLUMNS.map((c) => `${ROW_ADDS[c]} AS ${c}`).join(', ')}
     FROM ${source} r`;
   const key = ROLLUP_KEY.join(', ');
   return `INSERT INTO usage_rollup (${key}, base_model, ${SUM_COLUMNS.join(', ')})
@@ -85,9 +84,6 @@ function addToRollupFromSql(source: string, adds: Record<RollupSum, string>): st
     GROUP BY ${key} ORDER BY ${key}
     ON CONFLICT (${key}) DO UPDATE SET ${SUM_COLUMNS.map((c) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ')}`;
 }
-
-/** Adds newly inserted rows (`source`, e.g. an insert's RETURNING *) to the rollup. */
-export const addToRollupSql = (source: string): string => addToRollupFromSql(source, ROW_ADDS);
 
 const RECOMPUTE = {
   days: recomputeFromQueriesSql(false, 'model'),
