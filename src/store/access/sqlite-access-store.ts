@@ -1,0 +1,132 @@
+import Database from 'better-sqlite3';
+import { accessSql } from './access-sql.js';
+import { admissionSteps, budgetSpend, settlementSteps, type Rows, type Steps } from './admission-steps.js';
+import { budgetFromRow, keyFromRow, keyParams, keyWithSpendFromRow, limitFromRow, stateOf } from './access-rows.js';
+import type {
+  AccessPolicies, AccessStore, AdmissionRequest, AdmissionResult, ApiKey, Budget, BudgetCheck, BudgetState, Hold, KeyWithSpend, NewApiKey,
+  RateLimit, Subject,
+} from './types.js';
+
+const SQL = accessSql((name) => `@${name}`);
+
+/**
+ * The access store on the SQLite file (its tables migrated by the ledger
+ * store, which opens first). A connection of its own: each admission is one
+ * BEGIN IMMEDIATE transaction, which SQLite runs one at a time across every
+ * process that has the file open, so two processes cannot both take the last
+ * of a budget.
+ */
+export function openSqliteAccessStore(path: string): AccessStore {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  return new SqliteAccessStore(db);
+}
+
+class SqliteAccessStore implements AccessStore {
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(private readonly db: Database.Database) {}
+
+  private statement(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  /** Runs generated steps synchronously in one write transaction, taken before the first read. */
+  private runSteps<T>(steps: () => Steps<T>): T {
+    const tx = this.db.transaction(() => {
+      const gen = steps();
+      let next = gen.next(undefined as unknown as Rows);
+      while (!next.done) {
+        const step = next.value;
+        const params = bindable(step.params);
+        const rows = step.rows ? (this.statement(step.sql).all(params) as Rows) : (this.statement(step.sql).run(params), []);
+        next = gen.next(rows);
+      }
+      return next.value;
+    });
+    return tx.immediate();
+  }
+
+  async createKey(key: NewApiKey): Promise<void> {
+    this.statement(SQL.insertKey).run(keyParams(key));
+  }
+
+  async findKeyByHash(hash: string): Promise<ApiKey | undefined> {
+    const row = this.statement(SQL.findKeyByHash).get({ hash }) as Record<string, unknown> | undefined;
+    return row && keyFromRow(row);
+  }
+
+  async getKey(id: string): Promise<KeyWithSpend | undefined> {
+    const row = this.statement(SQL.getKey).get({ id }) as Record<string, unknown> | undefined;
+    return row && keyWithSpendFromRow(row);
+  }
+
+  async listKeys({ user }: { user?: string }): Promise<KeyWithSpend[]> {
+    const rows = (user === undefined ? this.statement(SQL.listKeys).all() : this.statement(SQL.listUserKeys).all({ user })) as Record<string, unknown>[];
+    return rows.map(keyWithSpendFromRow);
+  }
+
+  async revokeKey(id: string, at: number): Promise<KeyWithSpend | undefined> {
+    this.statement(SQL.revokeKey).run({ id, at });
+    return this.getKey(id);
+  }
+
+  async policies(): Promise<AccessPolicies> {
+    const budgets = (this.statement(SQL.budgets).all() as Record<string, unknown>[]).map(budgetFromRow);
+    const limits = (this.statement(SQL.limits).all() as Record<string, unknown>[]).map(limitFromRow);
+    return { budgets, limits };
+  }
+
+  async putBudget(budget: Budget): Promise<void> {
+    this.db.transaction(() => {
+      this.statement(SQL.putBudget).run({ scope: budget.scope, subject: budget.subject, usd: budget.usd, period: budget.period });
+      this.statement(SQL.forgetSpend).run({ scope: budget.scope, subject: budget.subject });
+    }).immediate();
+  }
+
+  async deleteBudget(s: Subject): Promise<boolean> {
+    return this.db.transaction(() => {
+      const removed = this.statement(SQL.deleteBudget).run({ scope: s.scope, subject: s.subject }).changes > 0;
+      this.statement(SQL.forgetSpend).run({ scope: s.scope, subject: s.subject });
+      return removed;
+    }).immediate();
+  }
+
+  async budgetStates(checks: BudgetCheck[], now: number): Promise<BudgetState[]> {
+    return checks.map((check) => ({ ...this.runSteps(() => budgetSpend(SQL, check, now)), ...stateOf(check) }));
+  }
+
+  async putLimit(limit: RateLimit): Promise<void> {
+    this.statement(SQL.putLimit).run({ scope: limit.scope, subject: limit.subject, rpm: limit.rpm ?? null, tpm: limit.tpm ?? null });
+  }
+
+  async deleteLimit(s: Subject): Promise<boolean> {
+    return this.statement(SQL.deleteLimit).run({ scope: s.scope, subject: s.subject }).changes > 0;
+  }
+
+  async admit(request: AdmissionRequest): Promise<AdmissionResult> {
+    return this.runSteps(() => admissionSteps(SQL, request));
+  }
+
+  async settle(hold: Hold, actual: { usd: number; tokens: number }): Promise<void> {
+    this.runSteps(() => settlementSteps(SQL, hold, actual));
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}
+
+/** better-sqlite3 binds numbers and strings; booleans and undefined are not SQL values. */
+function bindable(params: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(params)) out[k] = v === undefined ? null : v;
+  return out;
+}
