@@ -39,7 +39,11 @@ async function admin(target: Target, method: string, path: string, body?: unknow
 }
 
 const price = (target: Target, per1K: number) =>
-  admin(target, 'POST', `/model/${encodeURIComponent(CHAT_REQUEST.model)}`, { validFrom: '2024-01-01T00:00:00Z', per1KQueryTokens: per1K, per1KAnswerTokens: per1K });
+  admin(target, 'POST', `/model/${encodeURIComponent(CHAT_REQUEST.model)}`, {
+    validFrom: '2024-01-01T00:00:00Z',
+    per1KQueryTokens: per1K,
+    per1KAnswerTokens: per1K,
+  });
 
 /**
  * The cost of being checked: the same load through a proxy whose caller
@@ -47,15 +51,28 @@ const price = (target: Target, per1K: number) =>
  * through one that checks nothing, alternating rounds.
  */
 async function checkedThroughput(opts: MeasureOptions): Promise<Pick<AccessResult, 'plain' | 'checked'>> {
-  const plain = await startProxy({ upstream: opts.upstream, dbPath: join(opts.workDir, 'plain.db'), workDir: opts.workDir, cpus: opts.cpus, name: 'proxy-plain' });
+  const plain = await startProxy({
+    upstream: opts.upstream,
+    dbPath: join(opts.workDir, 'plain.db'),
+    workDir: opts.workDir,
+    cpus: opts.cpus,
+    name: 'proxy-plain',
+  });
   const checkedProxy = await startProxy({
-    upstream: opts.upstream, dbPath: join(opts.workDir, 'checked.db'), workDir: opts.workDir, cpus: opts.cpus, name: 'proxy-checked', args: CHECKED_FLAGS,
+    upstream: opts.upstream,
+    dbPath: join(opts.workDir, 'checked.db'),
+    workDir: opts.workDir,
+    cpus: opts.cpus,
+    name: 'proxy-checked',
+    args: CHECKED_FLAGS,
   });
   try {
     await price(plain, 0.00015);
     await price(checkedProxy, 0.00015);
     const key = await admin(checkedProxy, 'POST', '/keys', {
-      user: 'bench-user', budget: { usd: 1_000_000, period: 'month' }, limits: { rpm: 1_000_000_000, tpm: 1_000_000_000_000 },
+      user: 'bench-user',
+      budget: { usd: 1_000_000, period: 'month' },
+      limits: { rpm: 1_000_000_000, tpm: 1_000_000_000_000 },
     });
     const checked: Target = { ...checkedProxy, name: 'checked', headers: { 'content-type': 'application/json', authorization: `Bearer ${key.key}` } };
     for (const t of [plain, checked]) await throughput(t, 8, 1, opts.clientCpus);
@@ -83,15 +100,23 @@ const OVERSHOOT_REQUEST = JSON.stringify({
  * that covers 32 of them; the recorded spend is compared with the budget.
  */
 async function overshoot(databaseUrl: string, opts: MeasureOptions, label: string): Promise<OvershootResult> {
-  const start = (n: number) => startProxy({
-    upstream: opts.upstream, dbPath: databaseUrl, workDir: opts.workDir, cpus: opts.cpus, name: `proxy-${label}-${n}`, args: CHECKED_FLAGS,
-  });
+  const start = (n: number) =>
+    startProxy({
+      upstream: opts.upstream,
+      dbPath: databaseUrl,
+      workDir: opts.workDir,
+      cpus: opts.cpus,
+      name: `proxy-${label}-${n}`,
+      args: CHECKED_FLAGS,
+    });
   const instances = [await start(1), await start(2)];
   try {
     await price(instances[0], 1);
     const call = (target: Target, key: string) =>
       fetch(`http://127.0.0.1:${target.server!.port}/v1/chat/completions`, {
-        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: OVERSHOOT_REQUEST,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: OVERSHOOT_REQUEST,
       }).then(async (res) => {
         await res.arrayBuffer();
         return res.status;
@@ -106,7 +131,15 @@ async function overshoot(databaseUrl: string, opts: MeasureOptions, label: strin
     if (unexpected.length) throw new Error(`${label}: ${unexpected.length} calls answered ${unexpected[0]}`);
     const spentUsd = (await admin(instances[1], 'GET', `/usage?key=${limited.id}`)).cost as number;
     const overshootUsd = Math.max(0, spentUsd - budgetUsd);
-    return { calls: 64, budgetUsd, callUsd, answered: statuses.filter((s) => s === 200).length, spentUsd, overshootUsd, overshootCalls: overshootUsd / callUsd };
+    return {
+      calls: 64,
+      budgetUsd,
+      callUsd,
+      answered: statuses.filter((s) => s === 200).length,
+      spentUsd,
+      overshootUsd,
+      overshootCalls: overshootUsd / callUsd,
+    };
   } finally {
     for (const i of instances) await i.server!.stop();
   }

@@ -51,6 +51,8 @@ export async function startProxy(opts: {
   profileDir?: string;
   name?: string;
   nodeFlags?: string[];
+  /** Further settings, as --key=value flags. */
+  args?: string[];
 }): Promise<Target> {
   const port = await freePort();
   const nodeFlags = [...(opts.nodeFlags ?? []), ...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [])];
@@ -65,6 +67,7 @@ export async function startProxy(opts: {
       `--database.url=${opts.dbPath}`,
       `--server.port=${port}`,
       '--server.host=127.0.0.1',
+      ...(opts.args ?? []),
     ],
     port,
     logPath: join(opts.workDir, `${opts.name ?? 'proxy'}.log`),

@@ -1,7 +1,7 @@
 import { BUDGET_PERIODS, type BudgetPeriod } from '../accounting/budget-periods.js';
-import { badRequest } from '../server/errors.js';
+import { badRequest } from '../http/errors.js';
 import type { BudgetSpec, RateLimitSpec } from '../store/access/types.js';
-import { requireZonedTimestamp } from './timestamps.js';
+import { requireZonedTimestamp } from '../http/timestamps.js';
 
 /**
  * The bodies of the key, budget and limit routes, checked whole before

@@ -21,9 +21,7 @@ export function requireAdminToken(app: FastifyInstance, token: string): void {
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     if (OPEN_ROUTES.has(request.routeOptions.url ?? '') || isAdmin(request)) return;
     const match = bearer(request);
-    const message = match !== undefined
-      ? 'the admin token is wrong'
-      : 'the admin API needs the admin token: send Authorization: Bearer <admin.token>';
+    const message = match !== undefined ? 'the admin token is wrong' : 'the admin API needs the admin token: send Authorization: Bearer <admin.token>';
     reply.code(401).header('www-authenticate', 'Bearer').header('content-type', 'application/json; charset=utf-8');
     return reply.send(JSON.stringify({ error: { message, type: 'authentication_error', code: 'invalid_admin_token', param: null } }));
   });

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { notFound } from '../server/errors.js';
+import { notFound } from '../http/errors.js';
 import type { Subject } from '../store/access/types.js';
 import type { AccessRouteDeps } from './access-deps.js';
 import { parseBudgetSpec, parseLimitSpec, requireName } from './access-bodies.js';

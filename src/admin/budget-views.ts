@@ -1,10 +1,13 @@
 import { periodAt } from '../accounting/budget-periods.js';
 import type { AccessStore, Budget, BudgetState, RateLimit } from '../store/access/types.js';
-import { isoUtc } from './timestamps.js';
+import { isoUtc } from '../http/timestamps.js';
 
 /** The states of budgets in the periods that hold now. */
 export function budgetStates(access: AccessStore, budgets: Budget[], timeZone: string, now: number): Promise<BudgetState[]> {
-  return access.budgetStates(budgets.map((b) => ({ ...b, span: periodAt(b.period, now, timeZone) })), now);
+  return access.budgetStates(
+    budgets.map((b) => ({ ...b, span: periodAt(b.period, now, timeZone) })),
+    now,
+  );
 }
 
 export function budgetView(s: BudgetState) {

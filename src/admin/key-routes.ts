@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import { notFound } from '../server/errors.js';
+import { notFound } from '../http/errors.js';
 import { newKeySecret } from '../store/access/key-secret.js';
 import type { AccessPolicies, KeyWithSpend } from '../store/access/types.js';
 import type { AccessRouteDeps } from './access-deps.js';
 import { parseNewKeyBody, requireName } from './access-bodies.js';
 import { budgetStates, budgetView, limitView } from './budget-views.js';
 import { rejectQueryParams, singleValues } from './query-params.js';
-import { isoUtc } from './timestamps.js';
+import { isoUtc } from '../http/timestamps.js';
 
 /**
  * POST /keys makes a key and shows its secret this once; GET /keys lists keys
@@ -50,8 +50,14 @@ export function registerKeyRoutes(app: FastifyInstance, deps: AccessRouteDeps): 
     const body = parseNewKeyBody(request.body, createdAt);
     const secret = newKeySecret();
     await access.createKey({
-      id: secret.id, secretHash: secret.hash, prefix: secret.prefix, user: body.user, name: body.name,
-      createdAt, expiresAt: body.expiresAt, models: body.models,
+      id: secret.id,
+      secretHash: secret.hash,
+      prefix: secret.prefix,
+      user: body.user,
+      name: body.name,
+      createdAt,
+      expiresAt: body.expiresAt,
+      models: body.models,
     });
     if (body.budget) await access.putBudget({ scope: 'key', subject: secret.id, ...body.budget });
     if (body.limits) await access.putLimit({ scope: 'key', subject: secret.id, ...body.limits });
@@ -75,7 +81,7 @@ export function registerKeyRoutes(app: FastifyInstance, deps: AccessRouteDeps): 
   app.delete<{ Params: { id: string }; Querystring: Record<string, unknown> }>('/keys/:id', async (request) => {
     rejectQueryParams(request.query);
     await requireKey(request.params.id);
-    const revoked = await access.revokeKey(request.params.id, now());
-    return (await views([revoked!]))[0];
+    await access.revokeKey(request.params.id, now());
+    return (await views([await requireKey(request.params.id)]))[0];
   });
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { CallOutcome, QueryRecord, RateLimitSnapshot, Store } from '../store/types.js';
+import type { Hold } from '../store/access/types.js';
 import type { CallUsage, UsagePolicy } from './call-usage.js';
 import type { InflightCall } from './inflight-calls.js';
 import type { MultipartModelTap } from './multipart-model-tap.js';
@@ -8,6 +9,10 @@ import type { RequestPlan } from './request-plan.js';
 /** What the proxy knows about a call from its arrival until its row is committed. */
 export interface CallContext {
   user: string;
+  /** The proxy key the call came with; null for an x-user call. */
+  keyId: string | null;
+  /** What the call reserved of budgets and rate limits; settled (and cleared) once, when its row is committed or it ends unrecorded. */
+  hold?: Hold;
   endpoint: string;
   arrivedAt: number;
   startedNs: bigint;
@@ -29,10 +34,17 @@ interface CallFacts {
 /** The model the caller asked for: from the JSON body, or from the `model` field of a multipart upload. */
 export const requestedModel = (ctx: CallContext): string | null => ctx.plan?.model ?? ctx.multipart?.model ?? null;
 
+/**
+ * Replaces a call's reservation (if it made one) with what it really cost and
+ * used; `usd` undefined keeps the reserved amount. Never throws: a hold that
+ * cannot be settled lapses by itself.
+ */
+export type SettleCall = (ctx: CallContext, actual: { usd?: number; tokens: number }) => Promise<void>;
+
 /** Resolves once the call's row is committed (database or journal); the answer's end waits for it. */
 export type RecordCall = (ctx: CallContext, facts: CallFacts, rateLimits?: RateLimitSnapshot) => Promise<void>;
 
-export function createCallRecorder(store: Store, log: Logger): RecordCall {
+export function createCallRecorder(store: Store, log: Logger, settle: SettleCall): RecordCall {
   return async function recordCall(ctx, facts, rateLimits) {
     const durationMs = Number(process.hrtime.bigint() - ctx.startedNs) / 1e6;
     const record: QueryRecord = {
@@ -50,8 +62,11 @@ export function createCallRecorder(store: Store, log: Logger): RecordCall {
       reasoningTokens: facts.usage.reasoningTokens,
       streamed: facts.streamed,
       estimated: facts.usage.estimated,
+      keyId: ctx.keyId,
     };
     const { cost, journaled } = await store.recordQuery(record, rateLimits);
+    // A call kept in the journal is priced only when replayed: until then it is charged what it reserved.
+    await settle(ctx, { usd: journaled ? undefined : cost, tokens: record.promptTokens + record.completionTokens });
     log.info(
       {
         user: record.user,

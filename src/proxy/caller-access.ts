@@ -1,13 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { ApiError } from '../server/errors.js';
+import type { CallerMode } from '../config/values.js';
+import { ApiError } from '../http/errors.js';
 import { hashKeySecret, KEY_PREFIX, looksLikeKeySecret } from '../store/access/key-secret.js';
 import type { AccessStore, ApiKey } from '../store/access/types.js';
 import { requireCallerUser } from './caller-user.js';
 import { FreshCache } from './fresh-cache.js';
-
-/** auth.callers: who may call the proxy. */
-export type CallerMode = 'header' | 'keys' | 'either';
-export const CALLER_MODES: readonly CallerMode[] = ['header', 'keys', 'either'];
 
 /** Whom a call is made for: the user a key names, or (without a key) the x-user header's. */
 export interface Caller {
@@ -50,13 +47,18 @@ export class CallerAccess {
 
   /** 403 for a model the key may not call. A multipart upload names its model only inside the upload, too late to refuse it. */
   checkModel(caller: Caller, model: string | null, modelUnreadable: boolean): void {
-    const allowed = caller.key?.models;
-    if (!allowed) return;
+    const key = caller.key;
+    const allowed = key?.models;
+    if (!key || !allowed) return;
     if (modelUnreadable) {
-      throw new ApiError(403, 'model_not_allowed', `key ${caller.key!.id} may call only ${allowed.join(', ')}; it cannot make uploads, whose model is read only while forwarding`);
+      throw new ApiError(
+        403,
+        'model_not_allowed',
+        `key ${key.id} may call only ${allowed.join(', ')}; it cannot make uploads, whose model is read only while forwarding`,
+      );
     }
     if (model !== null && !allowed.includes(model)) {
-      throw new ApiError(403, 'model_not_allowed', `key ${caller.key!.id} may not call model '${model}'; it may call ${allowed.join(', ')}`);
+      throw new ApiError(403, 'model_not_allowed', `key ${key.id} may not call model '${model}'; it may call ${allowed.join(', ')}`);
     }
   }
 
@@ -64,7 +66,11 @@ export class CallerAccess {
     const unknown = new ApiError(401, 'invalid_api_key', `the key ${shown(secret)} is not a key of this proxy`);
     if (!looksLikeKeySecret(secret)) throw unknown;
     const hash = hashKeySecret(secret);
-    const key = await this.keys.get(hash, () => this.store.findKeyByHash(hash));
+    const key = await this.keys
+      .get(hash, () => this.store.findKeyByHash(hash))
+      .catch((err) => {
+        throw accessUnavailable(err);
+      });
     if (!key) throw unknown;
     if (key.revokedAt !== null) throw new ApiError(401, 'key_revoked', `the key ${key.prefix}... (${key.id}) was revoked`);
     if (key.expiresAt !== null && key.expiresAt <= this.now()) {
@@ -80,6 +86,20 @@ function bearerKey(header: string | undefined): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   const token = match?.[1];
   return token?.startsWith(KEY_PREFIX) ? token : undefined;
+}
+
+/** A key that cannot be checked is refused, never let through unchecked. */
+export function accessUnavailable(err: unknown): ApiError {
+  const detail = err instanceof Error ? err.message : String(err);
+  return new ApiError(
+    503,
+    'access_unavailable',
+    `the proxy cannot check keys, budgets and rate limits right now (${detail}); nothing was forwarded`,
+    undefined,
+    {
+      'retry-after': '5',
+    },
+  );
 }
 
 /** Enough of a wrong key to recognise it, never all of a secret. */

@@ -7,13 +7,14 @@ import { ApiError } from '../http/errors.js';
 import type { CommitGate, Store } from '../store/types.js';
 import { relayAnswer, type RelayDeps } from './answer-relay.js';
 import { CALL_FAILURES, failureError, failureOfRequest } from './call-failures.js';
-import { createCallRecorder, requestedModel, type CallContext } from './call-record.js';
+import { createCallRecorder, requestedModel, type CallContext, type SettleCall } from './call-record.js';
 import { usageForCall } from './call-usage.js';
-import { requireCallerUser } from './caller-user.js';
+import type { CallerAccess } from './caller-access.js';
 import { upstreamRequestHeaders } from './header-policy.js';
 import type { InflightCalls } from './inflight-calls.js';
 import { MultipartModelTap, multipartBoundary } from './multipart-model-tap.js';
 import { planJsonRequest, requiresJsonBody, type RequestPlan } from './request-plan.js';
+import type { SpendGate } from './spend-gate.js';
 import { upstreamPath, type Upstream } from './upstream.js';
 import { usagePolicyFor } from './usage-policy.js';
 
@@ -27,6 +28,10 @@ export interface ForwardDeps {
   commitGate?: CommitGate;
   /** How much of an answer is kept for counting it when the upstream gives no usage. */
   captureLimitBytes?: number;
+  /** Who a call is for: its key's user, or x-user (auth.callers). */
+  callers: CallerAccess;
+  /** Budgets and rate limits, checked before forwarding and settled when the call ends. */
+  spendGate: SpendGate;
 }
 
 /**
@@ -35,19 +40,40 @@ export interface ForwardDeps {
  * commits the query before the answer's last bytes are released.
  */
 export function createForwardHandler(deps: ForwardDeps) {
-  const recordCall = createCallRecorder(deps.store, deps.log);
+  const settle: SettleCall = async (ctx, actual) => {
+    const hold = ctx.hold;
+    if (!hold) return;
+    ctx.hold = undefined;
+    await deps.spendGate
+      .settle(hold, { usd: actual.usd ?? hold.usd, tokens: actual.tokens })
+      .catch((err) => deps.log.warn({ err: errorText(err), hold: hold.id }, 'could not settle a reservation; it lapses by itself'));
+  };
+  const recordCall = createCallRecorder(deps.store, deps.log, settle);
   const relay: RelayDeps = { recordCall, log: deps.log, captureLimit: deps.captureLimitBytes ?? 4 * 1024 * 1024 };
 
   return async function forwardCall(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const arrivedAt = Date.now();
     const startedNs = process.hrtime.bigint();
-    const user = requireCallerUser(request.headers['x-user']);
+    const caller = await deps.callers.identify(request.headers);
     const endpoint = pathOf(request.url);
     const { plan, body, multipart } = requestBody(request, endpoint);
+    deps.callers.checkModel(caller, plan?.model ?? null, plan === undefined && body !== undefined);
     if (deps.commitGate && !deps.commitGate.canCommit()) throw failureError(CALL_FAILURES.cannotRecord);
+    const hold = await deps.spendGate.admit({ caller, endpoint, model: plan?.model ?? null, json: plan?.json, bodyBytes: plan?.body.length ?? 0, arrivedAt });
 
     const call = deps.inflight.start();
-    const ctx: CallContext = { user, endpoint, arrivedAt, startedNs, plan, multipart, usagePolicy: usagePolicyFor(request.method, endpoint), call };
+    const ctx: CallContext = {
+      user: caller.user,
+      keyId: caller.key?.id ?? null,
+      hold,
+      endpoint,
+      arrivedAt,
+      startedNs,
+      plan,
+      multipart,
+      usagePolicy: usagePolicyFor(request.method, endpoint),
+      call,
+    };
     const out = reply.raw;
     out.on('close', () => {
       if (!out.writableFinished) call.abort('client_aborted');
@@ -69,6 +95,8 @@ export function createForwardHandler(deps: ForwardDeps) {
       reply.hijack();
       await relayAnswer(relay, ctx, answer, out);
     } finally {
+      // Ended without a committed row (refused, unreachable, broken off unrecorded): its reservation is simply released.
+      await settle(ctx, { usd: 0, tokens: 0 });
       call.done();
     }
   };

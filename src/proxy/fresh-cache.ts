@@ -9,9 +9,7 @@ export class FreshCache<K, V> {
   private readonly entries = new Map<K, { value: V; readAt: number }>();
   private readonly reading = new Map<K, Promise<V>>();
 
-  constructor(
-    private readonly opts: { refreshMs: number; maxAgeMs: number; maxEntries: number; now?: () => number },
-  ) {}
+  constructor(private readonly opts: { refreshMs: number; maxAgeMs: number; maxEntries: number; now?: () => number }) {}
 
   async get(key: K, read: () => Promise<V>): Promise<V> {
     const now = (this.opts.now ?? Date.now)();

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { periodAt } from '../accounting/budget-periods.js';
-import { outputTokenBound, promptTokenBound } from '../accounting/spend-estimate.js';
-import { ApiError } from '../server/errors.js';
+import { outputTokenBound, promptTokenBound } from './spend-estimate.js';
+import { ApiError } from '../http/errors.js';
 import type { AccessPolicies, AccessStore, Budget, BudgetRefusal, Hold, RateLimit, RateRefusal, Subject } from '../store/access/types.js';
-import type { Caller } from './caller-access.js';
+import { accessUnavailable, type Caller } from './caller-access.js';
 import { FreshCache } from './fresh-cache.js';
 import { formatResetDuration } from './go-duration.js';
 
@@ -54,8 +54,15 @@ export class SpendGate {
 
   /** The hold to settle when the call ends, or undefined when nothing applies; throws a 429 when the call may not go. */
   async admit(call: CallToAdmit): Promise<Hold | undefined> {
-    const index = await this.policies.get('all', async () => new PolicyIndex(await this.store.policies()));
-    const subjects: Subject[] = [{ scope: 'global', subject: '' }, { scope: 'user', subject: call.caller.user }];
+    const index = await this.policies
+      .get('all', async () => new PolicyIndex(await this.store.policies()))
+      .catch((err) => {
+        throw accessUnavailable(err);
+      });
+    const subjects: Subject[] = [
+      { scope: 'global', subject: '' },
+      { scope: 'user', subject: call.caller.user },
+    ];
     if (call.caller.key) subjects.push({ scope: 'key', subject: call.caller.key.id });
     const budgets = subjects.map((s) => index.budget(s)).filter((b): b is Budget => b !== undefined);
     const limits = subjects.map((s) => index.limit(s)).filter((l): l is RateLimit => l !== undefined);
@@ -65,16 +72,20 @@ export class SpendGate {
     const model = call.model ?? '';
     const promptTokens = counts ? await promptTokenBound(model, call.json, call.bodyBytes) : 0;
     const outputTokens = counts && GENERATING.has(call.endpoint) ? outputTokenBound(call.json, this.opts.defaultOutputTokens) : 0;
-    const result = await this.store.admit({
-      at: call.arrivedAt,
-      holdId: randomUUID(),
-      model,
-      promptTokens,
-      outputTokens,
-      budgets: budgets.map((b) => ({ ...b, span: periodAt(b.period, call.arrivedAt, this.opts.timeZone) })),
-      limits,
-      holdTtlMs: this.holdTtlMs,
-    });
+    const result = await this.store
+      .admit({
+        at: call.arrivedAt,
+        holdId: randomUUID(),
+        model,
+        promptTokens,
+        outputTokens,
+        budgets: budgets.map((b) => ({ ...b, span: periodAt(b.period, call.arrivedAt, this.opts.timeZone) })),
+        limits,
+        holdTtlMs: this.holdTtlMs,
+      })
+      .catch((err) => {
+        throw accessUnavailable(err);
+      });
     if (result.admitted) return result.hold;
     throw result.refusal.kind === 'budget' ? this.budgetRefusal(result.refusal) : rateRefusal(result.refusal);
   }
@@ -86,10 +97,14 @@ export class SpendGate {
 
   private budgetRefusal(r: BudgetRefusal): ApiError {
     const b = r.budget;
-    const resets = b.period === 'total' ? 'it does not reset (period total)' : `it resets at ${new Date(b.span.end).toISOString()} (${b.period}s begin in ${this.opts.timeZone})`;
+    const resets =
+      b.period === 'total'
+        ? 'it does not reset (period total)'
+        : `it resets at ${new Date(b.span.end).toISOString()} (${b.period}s begin in ${this.opts.timeZone})`;
     const inFlight = r.reserved > 0 ? ` and $${money(r.reserved)} held by calls in flight` : '';
-    const message = `the ${b.period === 'total' ? 'total' : `${periodAdjective[b.period]}`} budget of ${subjectName(b)} ($${money(b.usd)}) `
-      + `does not cover this call: $${money(r.spent)} spent${inFlight}, this call may cost up to $${money(r.needed)}; ${resets}`;
+    const message =
+      `the ${b.period === 'total' ? 'total' : `${periodAdjective[b.period]}`} budget of ${subjectName(b)} ($${money(b.usd)}) ` +
+      `does not cover this call: $${money(r.spent)} spent${inFlight}, this call may cost up to $${money(r.needed)}; ${resets}`;
     // Retrying at once cannot help: the official SDKs honour x-should-retry.
     return new ApiError(429, 'insufficient_quota', message, 'insufficient_quota', { 'x-should-retry': 'false' });
   }

@@ -3,9 +3,12 @@ import type { Logger } from 'pino';
 import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
 import type { Config } from '../config/load-config.js';
 import { registerAdminRoutes } from '../admin/routes.js';
+import { CallerAccess } from '../proxy/caller-access.js';
 import { createForwardHandler } from '../proxy/forward-call.js';
 import { InflightCalls } from '../proxy/inflight-calls.js';
+import { SpendGate } from '../proxy/spend-gate.js';
 import type { Upstream } from '../proxy/upstream.js';
+import type { AccessStore } from '../store/access/types.js';
 import type { Durability } from '../store/types.js';
 import type { Store } from '../store/types.js';
 import { clientErrorHandler, createErrorHandler, frameworkErrorHandler, notFoundHandler } from './error-handler.js';
@@ -20,6 +23,8 @@ export interface AppDeps {
   catalogOrigins?: ReadonlyMap<string, CatalogOrigin>;
   /** Whether calls can be committed now (checked before forwarding), and what /health reports. */
   durability?: Durability;
+  /** Keys, budgets and rate limits, in the same database as the ledger. */
+  access: AccessStore;
 }
 
 export interface App {
@@ -35,6 +40,7 @@ export async function buildApp({
   inflight = new InflightCalls(),
   durability,
   catalogOrigins = new Map(),
+  access,
 }: AppDeps): Promise<App> {
   const fastify = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -54,7 +60,18 @@ export async function buildApp({
   fastify.setErrorHandler(createErrorHandler(log));
   fastify.setNotFoundHandler(notFoundHandler);
 
-  const forwardCall = createForwardHandler({ upstream, store, log, inflight, forwardToken: config.forward.token, commitGate: durability });
+  const callers = new CallerAccess(config.auth.callers, access);
+  const spendGate = new SpendGate(access, { timeZone: config.budgets.timeZone, defaultOutputTokens: config.budgets.defaultOutputTokens });
+  const forwardCall = createForwardHandler({
+    upstream,
+    store,
+    log,
+    inflight,
+    forwardToken: config.forward.token,
+    commitGate: durability,
+    callers,
+    spendGate,
+  });
   await fastify.register(async (v1) => {
     v1.removeAllContentTypeParsers();
     // JSON is read once (to find model and stream) and forwarded as the caller's bytes.
@@ -65,6 +82,12 @@ export async function buildApp({
     v1.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
     v1.all('/v1/*', forwardCall);
   });
-  await registerAdminRoutes(fastify, { store, durability, catalogOrigins });
+  await registerAdminRoutes(fastify, {
+    store,
+    durability,
+    catalogOrigins,
+    adminToken: config.admin.token,
+    access: { access, timeZone: config.budgets.timeZone, policiesChanged: () => spendGate.forgetPolicies() },
+  });
   return { fastify, inflight };
 }

@@ -34,6 +34,7 @@ function fromFastify(err: FastifyError): ApiError | undefined {
 const isOpenAiPath = (url: string) => url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?');
 
 function sendError(request: FastifyRequest, reply: FastifyReply, err: ApiError): void {
+  if (err.headers) reply.headers(err.headers);
   if (isOpenAiPath(request.url)) {
     reply.code(err.status).header('content-type', 'application/json; charset=utf-8').send(openAiErrorBody(err));
   } else {

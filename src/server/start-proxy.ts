@@ -6,6 +6,7 @@ import { createUpstream } from '../proxy/upstream.js';
 import { JournalingStore } from '../store/journal/journaling-store.js';
 import { defaultJournalPath } from '../store/journal/journal-path.js';
 import { openStore } from './open-store.js';
+import { openAccessStore } from '../store/access/open-access-store.js';
 import type { Store } from '../store/types.js';
 
 export interface RunningProxy {
@@ -19,7 +20,7 @@ export interface RunningProxy {
 
 /** Everything main.ts starts, as one function tests can call with their own config. */
 export async function startProxy(config: Config, log: Logger, opts: { store?: Store } = {}): Promise<RunningProxy> {
-  warnAboutRiskySettings(config, log);
+  checkAccessSettings(config, log);
   const catalog = await loadPriceCatalog(config.prices);
   const database = opts.store ?? (await openStore(config.database.url, log, { poolSize: config.database.poolSize }));
   // Every store sits under the journal: a failing database write becomes a journal line, not a lost call.
@@ -32,9 +33,19 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
     throw err;
   }
   log.info({ models: catalog.prices.size, file: config.prices.file ?? null, bundled: config.prices.catalog }, 'catalog prices loaded');
+  // Opened after the ledger store, which has migrated the schema; a few connections, as an admission is short.
+  const access = openAccessStore(config.database.url, {
+    poolSize: Math.max(2, Math.ceil(config.database.poolSize / 2)),
+    onIdleError: (message) => log.warn(message),
+  });
   const upstream = createUpstream(config.forward);
-  const app = await buildApp({ config, store, durability: store, upstream, log, catalogOrigins: catalog.origins });
-  await app.fastify.listen({ port: config.server.port, host: config.server.host });
+  const app = await buildApp({ config, store, durability: store, upstream, log, catalogOrigins: catalog.origins, access });
+  try {
+    await app.fastify.listen({ port: config.server.port, host: config.server.host });
+  } catch (err) {
+    await access.close();
+    throw err;
+  }
   const address = app.fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
@@ -56,15 +67,27 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
       await closed;
       await upstream.close().catch(() => undefined);
       await store.close();
+      await access.close();
     })());
   return { app, store, url: `http://${host}:${port}`, stop };
 }
 
-function warnAboutRiskySettings(config: Config, log: Logger): void {
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+
+/** Refuses settings that would expose the organisation's key or an open admin API, and warns about risky ones. */
+function checkAccessSettings(config: Config, log: Logger): void {
   if (!config.forward.token) {
+    if (config.auth.callers !== 'header') {
+      throw new Error(`auth.callers=${config.auth.callers} needs forward.token: a caller's proxy key must never be sent upstream`);
+    }
     log.warn("NO forward.token IS SET: callers' own Authorization headers go to the upstream unchanged. Set FORWARD_TOKEN to inject the organisation's key.");
   }
-  if (!['127.0.0.1', 'localhost', '::1'].includes(config.server.host)) {
-    log.warn({ host: config.server.host }, 'listening beyond this machine: the proxy has no authentication of its own');
+  if (isLoopback(config.server.host) || config.admin.token !== undefined) return;
+  if (!config.admin.open) {
+    throw new Error(
+      `server.host ${config.server.host} serves beyond this machine, and with no admin token anyone who reaches it could change prices ` +
+        'and read all usage. Set admin.token (ADMIN_TOKEN) to protect the admin API, or set admin.open: true to run it open knowingly',
+    );
   }
+  log.warn({ host: config.server.host }, 'admin.open: the admin API is open to anyone who reaches this address (set admin.token to protect it)');
 }

@@ -29,6 +29,8 @@ export interface QueryRecord extends TokenCounts {
   outcome: CallOutcome;
   streamed: boolean;
   estimated: boolean;
+  /** The proxy key the call was made with (access control); null or absent for an x-user call. */
+  keyId?: string | null;
   /** Set when the record is replayed from the journal: a store inserts a given id at most once. */
   journalId?: string;
 }
@@ -45,6 +47,8 @@ export type StatusFilter = 'ok' | 'error' | 'all';
 
 export interface QueryFilter {
   user?: string;
+  /** Calls made with one proxy key. */
+  key?: string;
   after?: number;
   before?: number;
   endpoint?: string;

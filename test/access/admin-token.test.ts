@@ -21,10 +21,19 @@ describe('the admin token', () => {
 
   it('guards every admin route with 401 and an OpenAI-style error, and lets the token through', async () => {
     const routes: [string, string, unknown?][] = [
-      ['GET', '/usage'], ['GET', '/queries'], ['GET', '/models'], ['GET', '/model/gpt-4o'], ['GET', '/ratelimits'],
+      ['GET', '/usage'],
+      ['GET', '/queries'],
+      ['GET', '/models'],
+      ['GET', '/model/gpt-4o'],
+      ['GET', '/ratelimits'],
       ['POST', '/model/gpt-4o', { validFrom: '2020-01-01T00:00:00Z', per1KQueryTokens: 1, per1KAnswerTokens: 1 }],
-      ['GET', '/keys'], ['POST', '/keys', { user: 'adam' }], ['DELETE', '/keys/key_x'], ['GET', '/budgets'],
-      ['PUT', '/budgets/global', { usd: 5, period: 'month' }], ['GET', '/limits'], ['GET', '/no/such/route'],
+      ['GET', '/keys'],
+      ['POST', '/keys', { user: 'adam' }],
+      ['DELETE', '/keys/key_x'],
+      ['GET', '/budgets'],
+      ['PUT', '/budgets/global', { usd: 5, period: 'month' }],
+      ['GET', '/limits'],
+      ['GET', '/no/such/route'],
     ];
     for (const [method, path, body] of routes) {
       for (const client of [stranger, guesser]) {
@@ -68,8 +77,20 @@ describe('listening beyond this machine', () => {
 
   const start = async (flags: string[]) => {
     const lines: string[] = [];
-    const log = pino({ level: 'info' }, new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } }));
-    const { config } = loadConfig({ cwd: dir, env: {}, argv: ['--server.host=0.0.0.0', '--server.port=0', `--database.url=${join(dir, 'q.db')}`, '--prices.catalog=false', ...flags] });
+    const log = pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk, _e, cb) {
+          lines.push(String(chunk));
+          cb();
+        },
+      }),
+    );
+    const { config } = loadConfig({
+      cwd: dir,
+      env: {},
+      argv: ['--server.host=0.0.0.0', '--server.port=0', `--database.url=${join(dir, 'q.db')}`, '--prices.catalog=false', ...flags],
+    });
     return { proxy: await startProxy(config, log), lines };
   };
 

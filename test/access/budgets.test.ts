@@ -10,10 +10,13 @@ import { STAND_IN_USAGE, UpstreamStandIn } from '../support/upstream-stand-in.js
 const CALL_USD = (STAND_IN_USAGE.prompt_tokens + STAND_IN_USAGE.completion_tokens) / 1000;
 
 const outcome = (call: Promise<unknown>) =>
-  call.then(() => 'ok' as const, (err: unknown) => {
-    if (err instanceof OpenAI.APIError && err.status === 429) return err;
-    throw err;
-  });
+  call.then(
+    () => 'ok' as const,
+    (err: unknown) => {
+      if (err instanceof OpenAI.APIError && err.status === 429) return err;
+      throw err;
+    },
+  );
 
 describeEachStore('budgets', (store) => {
   let h: Harness;
@@ -61,7 +64,8 @@ describeEachStore('budgets', (store) => {
   it('counts a user budget over every key of the user and over x-user calls, from what was spent before it was set', async () => {
     const headerCall = async () => {
       const res = await fetch(`${h.url}/v1/chat/completions`, {
-        method: 'POST', headers: { 'content-type': 'application/json', 'x-user': 'adam' },
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-user': 'adam' },
         body: JSON.stringify({ model: 'gpt-4o', max_tokens: 6, messages: [{ role: 'user', content: 'hi' }] }),
       });
       const body = await res.json();
@@ -85,7 +89,8 @@ describeEachStore('budgets', (store) => {
   });
 
   it('a global budget holds everyone; removing it lets calls through again', async () => {
-    await admin.ok('PUT', '/budgets/global', { usd: CALL_USD, period: 'total' });
+    // Room for one call's reservation (about $0.03 here), not for a second after it.
+    await admin.ok('PUT', '/budgets/global', { usd: 0.04, period: 'total' });
     const client = sdkWithKey(h.url, (await admin.createKey({ user: 'adam' })).key);
     await sayHi(client, { max_tokens: 6 });
     const refused = await outcome(sayHi(client, { max_tokens: 6 }));

@@ -6,7 +6,10 @@ import { startHarness, type Harness } from '../support/proxy-harness.js';
 import { UpstreamStandIn } from '../support/upstream-stand-in.js';
 
 const refused = async (call: Promise<unknown>) => {
-  const err = await call.then(() => undefined, (e: unknown) => e);
+  const err = await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err, 'the call should have been refused').toBeInstanceOf(OpenAI.APIError);
   return err as InstanceType<typeof OpenAI.APIError>;
 };
@@ -43,20 +46,24 @@ describeEachStore('rate limits', (store) => {
     const viaKey = sdkWithKey(h.url, (await admin.createKey({ user: 'eve' })).key);
     await sayHi(viaKey);
     const res = await fetch(`${h.url}/v1/chat/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'x-user': 'eve' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-user': 'eve' },
       body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
     });
     expect(res.status).toBe(200);
     expect((await refused(sayHi(viaKey))).status).toBe(429);
     expect(await admin.ok('GET', '/limits')).toEqual([{ scope: 'user', user: 'eve', rpm: 2, tpm: null }]);
 
-    // 2,000 tokens a minute: a call that may take 1,500 (its max_tokens) fits once, not twice.
+    // 2,000 tokens a minute. A call reserves its prompt and max_tokens, and is charged what it really used once it ends.
     const tokens = sdkWithKey(h.url, (await admin.createKey({ user: 'tom', limits: { tpm: 2000 } })).key);
+    h.upstream.usage = { prompt_tokens: 12, completion_tokens: 1500, total_tokens: 1512 };
     await sayHi(tokens, { max_tokens: 1500 });
+    h.upstream.usage = { prompt_tokens: 12, completion_tokens: 6, total_tokens: 18 };
     const err = await refused(sayHi(tokens, { max_tokens: 1500 }));
     expect(err.error).toMatchObject({ code: 'rate_limit_exceeded', type: 'tokens' });
     expect(err.headers!.get('x-ratelimit-limit-tokens')).toBe('2000');
-    // What the first call really used (18 tokens) replaced its reservation: a small call still fits.
+    expect(Number(err.headers!.get('x-ratelimit-remaining-tokens'))).toBeLessThanOrEqual(2000 - 1512);
+    // 1,512 used: a call that may take 100 more still fits.
     await sayHi(tokens, { max_tokens: 100 });
   });
 });
@@ -76,7 +83,14 @@ describeEachStore('a rate limit across two instances', (store) => {
   it('lets exactly rpm requests through in a minute, wherever they arrive', async () => {
     const { key } = await accessAdmin(() => a.url).createKey({ user: 'adam', limits: { rpm: 10 } });
     const clients = [sdkWithKey(a.url, key), sdkWithKey(b.url, key)];
-    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => sayHi(clients[i % 2]).then(() => 200, (e) => (e as InstanceType<typeof OpenAI.APIError>).status)));
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        sayHi(clients[i % 2]).then(
+          () => 200,
+          (e) => (e as InstanceType<typeof OpenAI.APIError>).status,
+        ),
+      ),
+    );
     expect(results.filter((s) => s === 200)).toHaveLength(10);
     expect(results.filter((s) => s === 429)).toHaveLength(20);
   });

@@ -1,4 +1,4 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { accessAdmin, ADMIN_TOKEN, sayHi, sdkWithKey } from '../support/access-admin.js';
 import { describeEachStore } from '../support/each-store.js';
@@ -27,7 +27,10 @@ describeEachStore('keys across two instances', (store) => {
     const revokedAt = Date.now();
     let refusedAfter: number | undefined;
     while (Date.now() - revokedAt < 3000) {
-      const status = await sayHi(onB).then(() => 200, (e) => (e as InstanceType<typeof OpenAI.APIError>).status);
+      const status = await sayHi(onB).then(
+        () => 200,
+        (e) => (e as InstanceType<typeof OpenAI.APIError>).status,
+      );
       if (status === 401) {
         refusedAfter = Date.now() - revokedAt;
         break;

@@ -9,11 +9,16 @@ export function slowChat(delayMs: number): Behaviour {
       const model = String(JSON.parse(body.toString('utf8')).model ?? 'gpt-4o');
       setTimeout(() => {
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({
-          id: 'chatcmpl-slow', object: 'chat.completion', created: 1_700_000_000, model,
-          choices: [{ index: 0, message: { role: 'assistant', content: 'slow hello' }, finish_reason: 'stop' }],
-          usage: STAND_IN_USAGE,
-        }));
+        res.end(
+          JSON.stringify({
+            id: 'chatcmpl-slow',
+            object: 'chat.completion',
+            created: 1_700_000_000,
+            model,
+            choices: [{ index: 0, message: { role: 'assistant', content: 'slow hello' }, finish_reason: 'stop' }],
+            usage: STAND_IN_USAGE,
+          }),
+        );
       }, delayMs);
     },
   };

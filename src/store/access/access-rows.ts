@@ -19,8 +19,14 @@ export const keyWithSpendFromRow = (row: Record<string, unknown>): KeyWithSpend 
 
 export function keyParams(key: NewApiKey): Record<string, unknown> {
   return {
-    id: key.id, secretHash: key.secretHash, prefix: key.prefix, user: key.user, name: key.name,
-    createdAt: key.createdAt, expiresAt: key.expiresAt, models: key.models === null ? null : JSON.stringify(key.models),
+    id: key.id,
+    secretHash: key.secretHash,
+    prefix: key.prefix,
+    user: key.user,
+    name: key.name,
+    createdAt: key.createdAt,
+    expiresAt: key.expiresAt,
+    models: key.models === null ? null : JSON.stringify(key.models),
   };
 }
 
@@ -39,7 +45,11 @@ export function limitFromRow(row: Record<string, unknown>): RateLimit {
 
 export function stateOf(check: BudgetCheck): Omit<BudgetState, 'spent' | 'reserved'> {
   return {
-    scope: check.scope, subject: check.subject, usd: check.usd, period: check.period,
-    periodStart: check.span.start, resetsAt: check.period === 'total' ? null : check.span.end,
+    scope: check.scope,
+    subject: check.subject,
+    usd: check.usd,
+    period: check.period,
+    periodStart: check.span.start,
+    resetsAt: check.period === 'total' ? null : check.span.end,
   };
 }

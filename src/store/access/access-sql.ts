@@ -37,8 +37,12 @@ export function accessSql(p: Param) {
 
     /** What a call can cost at most, priced exactly as its row will be (SPEC §3 order of prices). */
     reservationCost: `SELECT ${unitCostSql({
-      model: p('model', 'text'), baseModel: p('baseModel', 'text'), timestamp: p('at', 'bigint'),
-      promptTokens: p('promptTokens', 'bigint'), cachedTokens: '0', completionTokens: p('outputTokens', 'bigint'),
+      model: p('model', 'text'),
+      baseModel: p('baseModel', 'text'),
+      timestamp: p('at', 'bigint'),
+      promptTokens: p('promptTokens', 'bigint'),
+      cachedTokens: '0',
+      completionTokens: p('outputTokens', 'bigint'),
     })} AS usd`,
     /** The period's counter, started from what was recorded in it before the budget was first checked in it. */
     startSpend: (scope: Scope) => `INSERT INTO budget_spend (scope, subject, period_start, period_end, spent)

@@ -10,9 +10,7 @@ import type { AdmissionRequest, AdmissionResult, BudgetCheck, Hold, RateLimit, R
  * the same subjects can run between the read of the spend and the write of
  * the hold, which is what keeps a budget from being overshot.
  */
-export type Step =
-  | { sql: string; params: Record<string, unknown>; rows?: false }
-  | { sql: string; params: Record<string, unknown>; rows: true };
+type Step = { sql: string; params: Record<string, unknown>; rows?: false } | { sql: string; params: Record<string, unknown>; rows: true };
 
 export type Rows = Record<string, unknown>[];
 export type Steps<T> = Generator<Step, T, Rows>;
@@ -35,7 +33,11 @@ export function* admissionSteps(sql: AccessSql, r: AdmissionRequest): Steps<Admi
   }
   let usd = 0;
   if (r.budgets.length > 0) {
-    const [row] = yield { sql: sql.reservationCost, params: { model: r.model, baseModel: baseModelName(r.model), at: r.at, promptTokens: r.promptTokens, outputTokens: r.outputTokens }, rows: true };
+    const [row] = yield {
+      sql: sql.reservationCost,
+      params: { model: r.model, baseModel: baseModelName(r.model), at: r.at, promptTokens: r.promptTokens, outputTokens: r.outputTokens },
+      rows: true,
+    };
     // An unpriced model is recorded at no cost, so it reserves none.
     usd = Number(row?.usd ?? 0);
   }
@@ -47,7 +49,10 @@ export function* admissionSteps(sql: AccessSql, r: AdmissionRequest): Steps<Admi
     }
   }
   for (const budget of r.budgets) {
-    yield { sql: sql.insertHold, params: { holdId: r.holdId, scope: budget.scope, subject: budget.subject, start: budget.span.start, usd, expiresAt: r.at + r.holdTtlMs } };
+    yield {
+      sql: sql.insertHold,
+      params: { holdId: r.holdId, scope: budget.scope, subject: budget.subject, start: budget.span.start, usd, expiresAt: r.at + r.holdTtlMs },
+    };
   }
   for (const limit of r.limits) {
     yield { sql: sql.countInWindow, params: { scope: limit.scope, subject: limit.subject, window, tokens } };

@@ -5,8 +5,19 @@ import { accessSql } from './access-sql.js';
 import { budgetFromRow, keyFromRow, keyParams, keyWithSpendFromRow, limitFromRow, stateOf } from './access-rows.js';
 import { admissionSteps, budgetSpend, lockOrder, settlementSteps, type Rows, type Steps } from './admission-steps.js';
 import type {
-  AccessPolicies, AccessStore, AdmissionRequest, AdmissionResult, ApiKey, Budget, BudgetCheck, BudgetState, Hold, KeyWithSpend, NewApiKey,
-  RateLimit, Subject,
+  AccessPolicies,
+  AccessStore,
+  AdmissionRequest,
+  AdmissionResult,
+  ApiKey,
+  Budget,
+  BudgetCheck,
+  BudgetState,
+  Hold,
+  KeyWithSpend,
+  NewApiKey,
+  RateLimit,
+  Subject,
 } from './types.js';
 
 const SQL = accessSql((name, type) => `@${name}::${type}`);

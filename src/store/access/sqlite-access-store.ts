@@ -3,8 +3,19 @@ import { accessSql } from './access-sql.js';
 import { admissionSteps, budgetSpend, settlementSteps, type Rows, type Steps } from './admission-steps.js';
 import { budgetFromRow, keyFromRow, keyParams, keyWithSpendFromRow, limitFromRow, stateOf } from './access-rows.js';
 import type {
-  AccessPolicies, AccessStore, AdmissionRequest, AdmissionResult, ApiKey, Budget, BudgetCheck, BudgetState, Hold, KeyWithSpend, NewApiKey,
-  RateLimit, Subject,
+  AccessPolicies,
+  AccessStore,
+  AdmissionRequest,
+  AdmissionResult,
+  ApiKey,
+  Budget,
+  BudgetCheck,
+  BudgetState,
+  Hold,
+  KeyWithSpend,
+  NewApiKey,
+  RateLimit,
+  Subject,
 } from './types.js';
 
 const SQL = accessSql((name) => `@${name}`);
@@ -46,7 +57,9 @@ class SqliteAccessStore implements AccessStore {
       while (!next.done) {
         const step = next.value;
         const params = bindable(step.params);
-        const rows = step.rows ? (this.statement(step.sql).all(params) as Rows) : (this.statement(step.sql).run(params), []);
+        let rows: Rows = [];
+        if (step.rows) rows = this.statement(step.sql).all(params) as Rows;
+        else this.statement(step.sql).run(params);
         next = gen.next(rows);
       }
       return next.value;
@@ -85,18 +98,22 @@ class SqliteAccessStore implements AccessStore {
   }
 
   async putBudget(budget: Budget): Promise<void> {
-    this.db.transaction(() => {
-      this.statement(SQL.putBudget).run({ scope: budget.scope, subject: budget.subject, usd: budget.usd, period: budget.period });
-      this.statement(SQL.forgetSpend).run({ scope: budget.scope, subject: budget.subject });
-    }).immediate();
+    this.db
+      .transaction(() => {
+        this.statement(SQL.putBudget).run({ scope: budget.scope, subject: budget.subject, usd: budget.usd, period: budget.period });
+        this.statement(SQL.forgetSpend).run({ scope: budget.scope, subject: budget.subject });
+      })
+      .immediate();
   }
 
   async deleteBudget(s: Subject): Promise<boolean> {
-    return this.db.transaction(() => {
-      const removed = this.statement(SQL.deleteBudget).run({ scope: s.scope, subject: s.subject }).changes > 0;
-      this.statement(SQL.forgetSpend).run({ scope: s.scope, subject: s.subject });
-      return removed;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const removed = this.statement(SQL.deleteBudget).run({ scope: s.scope, subject: s.subject }).changes > 0;
+        this.statement(SQL.forgetSpend).run({ scope: s.scope, subject: s.subject });
+        return removed;
+      })
+      .immediate();
   }
 
   async budgetStates(checks: BudgetCheck[], now: number): Promise<BudgetState[]> {

@@ -21,6 +21,7 @@ export const RECORD_COLUMN_TYPES: Record<RecordColumn, string> = {
   reasoning_tokens: 'bigint',
   streamed: 'smallint',
   estimated: 'smallint',
+  key_id: 'text',
 };
 
 /** `@ts::bigint`, ...: one typed named parameter per column. */

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { POSTGRES_ACCESS_TABLES } from '../access/access-schema.js';
 import { SchemaTooNewError } from '../errors.js';
 import { MIGRATION_LOCK } from './advisory-locks.js';
 
@@ -54,6 +55,8 @@ export const POSTGRES_MIGRATIONS: string[] = [
   // Journal replays (src/store/journal): a replayed entry carries its id, and is skipped if it is already here.
   `ALTER TABLE queries ADD COLUMN journal_id TEXT;
    CREATE UNIQUE INDEX queries_journal_id ON queries (journal_id) WHERE journal_id IS NOT NULL;`,
+  // Keys, budgets and rate limits (src/store/access), and the key each query was made with.
+  POSTGRES_ACCESS_TABLES,
 ];
 
 /**

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { SQLITE_ACCESS_TABLES } from '../access/access-schema.js';
 import { rebuildRollupSteps } from '../sql/usage-rollup-sql.js';
 import { SchemaTooNewError } from '../errors.js';
 
@@ -76,6 +77,8 @@ export const SQLITE_MIGRATIONS: Migration[] = [
      ) WITHOUT ROWID;`);
     rebuildSqliteRollup(db);
   },
+  // Keys, budgets and rate limits (src/store/access), and the key each query was made with.
+  SQLITE_ACCESS_TABLES,
 ];
 
 export function rebuildSqliteRollup(db: Database.Database): void {

@@ -17,6 +17,7 @@ import {
   usageFromRollupSql,
 } from '../sql/usage-rollup-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
+import { USAGE_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
 import { groupPrices, modelsWithPrices, toUsage } from '../sql/rows.js';
 import {
   ALL_PRICES,
@@ -294,6 +295,11 @@ class SqliteStore implements Store {
   }
 
   async usage(filter: QueryFilter): Promise<UsageSummary> {
+    if (filter.key !== undefined) {
+      // The rollup is not kept per key; a key's calls are read through the (key_id, ts) index.
+      const { where, params } = filterWhere(filter);
+      return toUsage(this.db.prepare(`SELECT ${USAGE_COLUMNS} FROM queries ${where}`).get(params) as Record<string, unknown>);
+    }
     const { sql, params } = usageFromRollupSql(filter);
     return toUsage(this.db.prepare(sql).get(params) as Record<string, unknown>);
   }
