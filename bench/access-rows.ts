@@ -7,7 +7,7 @@ import { startProxy, type Target } from './servers.js';
 const ADMIN_TOKEN = 'bench-admin-token';
 const CHECKED_FLAGS = [`--admin.token=${ADMIN_TOKEN}`, '--auth.callers=keys'];
 
-export interface OvershootResult {
+interface OvershootResult {
   calls: number;
   budgetUsd: number;
   callUsd: number;

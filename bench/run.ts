@@ -5,6 +5,7 @@ import { timeHistoryReads, type HistoryResult } from './history-reads.js';
 import { bigStream, sequential, streamed, throughput, type ThroughputRun } from './measure.js';
 import { parseOptions, USAGE, type BenchOptions } from './options.js';
 import { measurePostgres, type PostgresResult } from './postgres-rows.js';
+import { measureAccess, type AccessResult } from './access-rows.js';
 import { installPortkey, PORTKEY_VERSION, startPortkey } from './peers.js';
 import { memoryMb, rssDuring, runToCompletion, stopAllOnExit, type RssDuring } from './processes.js';
 import { markdownTable, meets, type BenchReport, type Row } from './report.js';
@@ -111,9 +112,19 @@ async function main(options: BenchOptions): Promise<void> {
       cpus: serverCpus,
       log,
     });
+    const access = await measureAccess({
+      upstream,
+      workDir,
+      rounds: options.rounds,
+      seconds: options.throughputSeconds,
+      cpus: serverCpus,
+      clientCpus,
+      log,
+    });
+    raw.access = access;
     await upstream.stop();
 
-    const rowsOut = figures({ tp32, tp1, seq, str, peakUnderLoad, big, recording, history, postgres, options });
+    const rowsOut = figures({ tp32, tp1, seq, str, peakUnderLoad, big, recording, history, postgres, access, options });
     const report: BenchReport = {
       date: new Date(started).toISOString(),
       mode: options.mode,
@@ -155,6 +166,7 @@ interface Measured {
   recording: { rowsPerSecond: number; cpuUsPerRow: number };
   history: HistoryResult[];
   postgres: PostgresResult;
+  access: AccessResult;
   options: BenchOptions;
 }
 
@@ -334,6 +346,35 @@ function figures(m: Measured): Row[] {
       proxy: pg.history.reads.usageAfter.medianMs,
       unit: 'ms',
       note: `${pg.history.reads.usageAfter.count.toLocaleString('en')} matched`,
+    });
+  }
+  rows.push(...accessRows(m.access));
+  return rows;
+}
+
+/** The cost of being checked, and how far a budget can be overshot by calls made at once. */
+function accessRows(a: AccessResult): Row[] {
+  const ratios = a.checked.map((r, i) => r.callsPerSecond / a.plain[i].callsPerSecond);
+  const rows: Row[] = [
+    {
+      figure: 'Throughput with a key, a budget and a rate limit / with none, 32 connections',
+      proxy: median(ratios),
+      unit: '×',
+      target: { op: '>=', value: 0.9 },
+      spread: spread(ratios),
+    },
+  ];
+  for (const [store, o] of [
+    ['SQLite', a.sqlite],
+    ['PostgreSQL', a.postgres],
+  ] as const) {
+    if (!o) continue;
+    rows.push({
+      figure: `Budget overshoot, ${o.calls} calls at once through two instances (${store})`,
+      proxy: o.overshootCalls,
+      unit: 'calls',
+      target: { op: '<=', value: 1 },
+      note: `budget $${o.budgetUsd.toFixed(4)} for ${Math.round(o.budgetUsd / o.callUsd)} calls: ${o.answered} answered, $${o.spentUsd.toFixed(4)} spent`,
     });
   }
   return rows;

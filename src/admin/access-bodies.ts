@@ -1,6 +1,6 @@
 import { BUDGET_PERIODS, type BudgetPeriod } from '../accounting/budget-periods.js';
 import { badRequest } from '../http/errors.js';
-import type { BudgetSpec, RateLimitSpec } from '../store/access/types.js';
+import type { BudgetSpec, RateLimitSpec } from '../store/access-types.js';
 import { requireZonedTimestamp } from '../http/timestamps.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { AccessStore } from '../store/access/types.js';
+import type { AccessStore } from '../store/access-types.js';
 
 /** What the key, budget and limit routes need. */
 export interface AccessRouteDeps {

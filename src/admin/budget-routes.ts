@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { notFound } from '../http/errors.js';
-import type { Subject } from '../store/access/types.js';
+import type { Subject } from '../store/access-types.js';
 import type { AccessRouteDeps } from './access-deps.js';
 import { parseBudgetSpec, parseLimitSpec, requireName } from './access-bodies.js';
 import { budgetStates, budgetView, limitView } from './budget-views.js';

@@ -1,5 +1,5 @@
 import { periodAt } from '../accounting/budget-periods.js';
-import type { AccessStore, Budget, BudgetState, RateLimit } from '../store/access/types.js';
+import type { AccessStore, Budget, BudgetState, RateLimit } from '../store/access-types.js';
 import { isoUtc } from '../http/timestamps.js';
 
 /** The states of budgets in the periods that hold now. */

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { notFound } from '../http/errors.js';
 import { newKeySecret } from '../store/access/key-secret.js';
-import type { AccessPolicies, KeyWithSpend } from '../store/access/types.js';
+import type { AccessPolicies, KeyWithSpend } from '../store/access-types.js';
 import type { AccessRouteDeps } from './access-deps.js';
 import { parseNewKeyBody, requireName } from './access-bodies.js';
 import { budgetStates, budgetView, limitView } from './budget-views.js';

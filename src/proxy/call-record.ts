@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { CallOutcome, QueryRecord, RateLimitSnapshot, Store } from '../store/types.js';
-import type { Hold } from '../store/access/types.js';
+import type { Hold } from '../store/access-types.js';
 import type { CallUsage, UsagePolicy } from './call-usage.js';
 import type { InflightCall } from './inflight-calls.js';
 import type { MultipartModelTap } from './multipart-model-tap.js';

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { CallerMode } from '../config/values.js';
 import { ApiError } from '../http/errors.js';
 import { hashKeySecret, KEY_PREFIX, looksLikeKeySecret } from '../store/access/key-secret.js';
-import type { AccessStore, ApiKey } from '../store/access/types.js';
+import type { AccessStore, ApiKey } from '../store/access-types.js';
 import { requireCallerUser } from './caller-user.js';
 import { FreshCache } from './fresh-cache.js';
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { periodAt } from '../accounting/budget-periods.js';
 import { outputTokenBound, promptTokenBound } from './spend-estimate.js';
 import { ApiError } from '../http/errors.js';
-import type { AccessPolicies, AccessStore, Budget, BudgetRefusal, Hold, RateLimit, RateRefusal, Subject } from '../store/access/types.js';
+import type { AccessPolicies, AccessStore, Budget, BudgetRefusal, Hold, RateLimit, RateRefusal, Subject } from '../store/access-types.js';
 import { accessUnavailable, type Caller } from './caller-access.js';
 import { FreshCache } from './fresh-cache.js';
 import { formatResetDuration } from './go-duration.js';

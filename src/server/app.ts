@@ -8,7 +8,7 @@ import { createForwardHandler } from '../proxy/forward-call.js';
 import { InflightCalls } from '../proxy/inflight-calls.js';
 import { SpendGate } from '../proxy/spend-gate.js';
 import type { Upstream } from '../proxy/upstream.js';
-import type { AccessStore } from '../store/access/types.js';
+import type { AccessStore } from '../store/access-types.js';
 import type { Durability } from '../store/types.js';
 import type { Store } from '../store/types.js';
 import { clientErrorHandler, createErrorHandler, frameworkErrorHandler, notFoundHandler } from './error-handler.js';

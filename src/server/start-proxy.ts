@@ -6,7 +6,6 @@ import { createUpstream } from '../proxy/upstream.js';
 import { JournalingStore } from '../store/journal/journaling-store.js';
 import { defaultJournalPath } from '../store/journal/journal-path.js';
 import { openStore } from './open-store.js';
-import { openAccessStore } from '../store/access/open-access-store.js';
 import type { Store } from '../store/types.js';
 
 export interface RunningProxy {
@@ -33,19 +32,9 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
     throw err;
   }
   log.info({ models: catalog.prices.size, file: config.prices.file ?? null, bundled: config.prices.catalog }, 'catalog prices loaded');
-  // Opened after the ledger store, which has migrated the schema; a few connections, as an admission is short.
-  const access = openAccessStore(config.database.url, {
-    poolSize: Math.max(2, Math.ceil(config.database.poolSize / 2)),
-    onIdleError: (message) => log.warn(message),
-  });
   const upstream = createUpstream(config.forward);
-  const app = await buildApp({ config, store, durability: store, upstream, log, catalogOrigins: catalog.origins, access });
-  try {
-    await app.fastify.listen({ port: config.server.port, host: config.server.host });
-  } catch (err) {
-    await access.close();
-    throw err;
-  }
+  const app = await buildApp({ config, store, durability: store, upstream, log, catalogOrigins: catalog.origins, access: store.access });
+  await app.fastify.listen({ port: config.server.port, host: config.server.host });
   const address = app.fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
@@ -67,7 +56,6 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
       await closed;
       await upstream.close().catch(() => undefined);
       await store.close();
-      await access.close();
     })());
   return { app, store, url: `http://${host}:${port}`, stop };
 }

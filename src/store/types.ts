@@ -1,3 +1,4 @@
+import type { AccessStore } from './access-types.js';
 import type { ModelPrices, Price, PriceSource } from '../accounting/price.js';
 
 /**
@@ -99,6 +100,8 @@ export type StoredRateLimits = { requests?: RateLimitWindow; tokens?: RateLimitW
  */
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /** Keys, budgets and rate limits, on the same database (and connection or pool) as the ledger. */
+  readonly access: AccessStore;
   recordQuery(query: QueryRecord, rateLimits?: RateLimitSnapshot): Promise<RecordedQuery>;
   putPrice(model: string, price: Price, source: PriceSource): Promise<void>;
   /** Replaces every catalog price at once (start-up). */

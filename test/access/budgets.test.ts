@@ -138,8 +138,9 @@ describeEachStore('a budget under 64 concurrent calls through two instances', (s
     expect(usage.numQueries).toBe(answered);
     const overshoot = usage.cost - budget;
     expect(overshoot).toBeLessThanOrEqual(CALL_USD + 1e-9);
-    // Reservations are upper bounds released at each call's end: most of what the budget covers is used.
-    expect(answered).toBeGreaterThanOrEqual(20);
+    // Each call reserves about $0.031 (its prompt bound and max_tokens) against $0.018 spent: even when all 64 arrive
+    // before any has ended, the budget admits 18 of the 32 it covers; the rest as reservations are settled.
+    expect(answered).toBeGreaterThanOrEqual(18);
     expect(results.filter((r) => r !== 'ok').every((r) => (r as InstanceType<typeof OpenAI.APIError>).code === 'insufficient_quota')).toBe(true);
     const state = await admin.ok('GET', `/budgets/keys/${id}`);
     expect(state.spent).toBeCloseTo(usage.cost, 9);

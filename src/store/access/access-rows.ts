@@ -1,5 +1,5 @@
 import type { BudgetPeriod } from '../../accounting/budget-periods.js';
-import type { ApiKey, Budget, BudgetCheck, BudgetState, KeyWithSpend, NewApiKey, RateLimit, Scope } from './types.js';
+import type { ApiKey, Budget, BudgetCheck, BudgetState, KeyWithSpend, NewApiKey, RateLimit, Scope } from '../access-types.js';
 
 /** A row of api_keys (with its spend) as the proxy sees a key. */
 export function keyFromRow(row: Record<string, unknown>): ApiKey {

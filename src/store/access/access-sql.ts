@@ -1,5 +1,5 @@
 import { unitCostSql } from '../sql/pricing-sql.js';
-import type { Scope } from './types.js';
+import type { Scope } from '../access-types.js';
 
 /** How a dialect writes a typed parameter: `@name` for SQLite, `@name::type` for PostgreSQL. */
 export type Param = (name: string, type: string) => string;

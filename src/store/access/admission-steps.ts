@@ -1,6 +1,6 @@
 import { baseModelName } from '../../accounting/model-names.js';
 import type { AccessSql } from './access-sql.js';
-import type { AdmissionRequest, AdmissionResult, BudgetCheck, Hold, RateLimit, RateRefusal, Subject } from './types.js';
+import type { AdmissionRequest, AdmissionResult, BudgetCheck, Hold, RateLimit, RateRefusal, Subject } from '../access-types.js';
 
 /**
  * The admission and settlement logic, written once for both databases as a

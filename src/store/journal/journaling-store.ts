@@ -47,6 +47,7 @@ export interface JournalingOptions {
  */
 export class JournalingStore implements Store, Durability {
   readonly kind: Store['kind'];
+  readonly access: Store['access'];
   private storeWritable = true;
   private journalWritable = true;
   private lastStoreError?: string;
@@ -71,6 +72,8 @@ export class JournalingStore implements Store, Durability {
     opts: JournalingOptions,
   ) {
     this.kind = inner.kind;
+    // Keys, budgets and limits are checked before a call is forwarded: they are the database's, never journaled.
+    this.access = inner.access;
     this.pending = pending;
     this.retryInitialMs = opts.retryInitialMs ?? 100;
     this.retryMaxMs = opts.retryMaxMs ?? 2_000;

@@ -20,6 +20,8 @@ import type { Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, St
 import { LOCK_MODELS_EXCLUSIVE, LOCK_MODELS_SHARED } from './advisory-locks.js';
 import { typedParameter } from './column-types.js';
 import { migratePostgres } from './migrations.js';
+import { PostgresAccessStore } from './pg-access-store.js';
+import type { AccessStore } from '../access-types.js';
 import { changedCatalogModels } from '../sql/catalog-changes.js';
 import { createPool, describeConnectError } from './pg-pool.js';
 import { RateLimitWriter, type RateLimitRow } from './rate-limit-writer.js';
@@ -82,6 +84,7 @@ const repriceRange = (until: number | null) => `(model = @model OR base_model = 
 
 class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
+  readonly access: AccessStore;
   private readonly rateLimitWriter: RateLimitWriter;
 
   constructor(
@@ -89,6 +92,7 @@ class PostgresStore implements Store {
     private readonly limits: RepriceLimits,
     log?: PostgresStoreOptions['log'],
   ) {
+    this.access = new PostgresAccessStore(pool);
     this.rateLimitWriter = new RateLimitWriter(
       (rows) => this.writeRateLimits(rows),
       (err) => log?.warn(`could not store rate limits: ${errorText(err)}`),

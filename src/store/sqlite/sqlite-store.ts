@@ -33,6 +33,8 @@ import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js'
 import type { Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary } from '../types.js';
 import { importOriginalIfPresent, type ImportReport } from './import-original.js';
 import { migrateSqlite } from './migrations.js';
+import { SqliteAccessStore } from './sqlite-access-store.js';
+import type { AccessStore } from '../access-types.js';
 
 /** Re-pricing more rows than this is split into transactions of whole days, yielding between them. */
 const REPRICE_IN_ONE_GO = 20_000;
@@ -79,6 +81,7 @@ const INSERT_JOURNALED_QUERY = `${pricedInsertSql(namedParameter, '', '@journal_
 
 class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
+  readonly access: AccessStore;
   private readonly knownModels = new Set<string>();
   private readonly insertQuery;
   /** Journal replays: an entry already in the table is skipped, not inserted twice. */
@@ -93,6 +96,7 @@ class SqliteStore implements Store {
   private pending: PendingRecord[] = [];
 
   constructor(private readonly db: Database.Database) {
+    this.access = new SqliteAccessStore(db);
     this.insertQuery = db.prepare(INSERT_QUERY);
     this.insertJournaledQuery = db.prepare(INSERT_JOURNALED_QUERY);
     this.insertModel = db.prepare(INSERT_MODEL);

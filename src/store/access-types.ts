@@ -1,4 +1,4 @@
-import type { BudgetPeriod, PeriodSpan } from '../../accounting/budget-periods.js';
+import type { BudgetPeriod, PeriodSpan } from '../accounting/budget-periods.js';
 
 /** Who a budget or a rate limit is for: everyone (subject ''), one user, or one key (subject = key id). */
 export type Scope = 'global' | 'user' | 'key';
@@ -139,5 +139,4 @@ export interface AccessStore {
   admit(request: AdmissionRequest): Promise<AdmissionResult>;
   /** Releases a hold and charges the call's recorded cost and real tokens in its place. */
   settle(hold: Hold, actual: { usd: number; tokens: number }): Promise<void>;
-  close(): Promise<void>;
 }

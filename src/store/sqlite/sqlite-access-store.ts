@@ -1,7 +1,7 @@
-import Database from 'better-sqlite3';
-import { accessSql } from './access-sql.js';
-import { admissionSteps, budgetSpend, settlementSteps, type Rows, type Steps } from './admission-steps.js';
-import { budgetFromRow, keyFromRow, keyParams, keyWithSpendFromRow, limitFromRow, stateOf } from './access-rows.js';
+import type Database from 'better-sqlite3';
+import { accessSql } from '../access/access-sql.js';
+import { admissionSteps, budgetSpend, settlementSteps, type Rows, type Steps } from '../access/admission-steps.js';
+import { budgetFromRow, keyFromRow, keyParams, keyWithSpendFromRow, limitFromRow, stateOf } from '../access/access-rows.js';
 import type {
   AccessPolicies,
   AccessStore,
@@ -16,26 +16,18 @@ import type {
   NewApiKey,
   RateLimit,
   Subject,
-} from './types.js';
+} from '../access-types.js';
 
 const SQL = accessSql((name) => `@${name}`);
 
 /**
- * The access store on the SQLite file (its tables migrated by the ledger
- * store, which opens first). A connection of its own: each admission is one
- * BEGIN IMMEDIATE transaction, which SQLite runs one at a time across every
- * process that has the file open, so two processes cannot both take the last
- * of a budget.
+ * Keys, budgets and rate limits on the ledger's own SQLite connection. Each
+ * admission is one BEGIN IMMEDIATE transaction, which SQLite runs one at a
+ * time across every process that has the file open, so two processes cannot
+ * both take the last of a budget. better-sqlite3 is synchronous: nothing else
+ * on the connection runs in the middle of one.
  */
-export function openSqliteAccessStore(path: string): AccessStore {
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
-  return new SqliteAccessStore(db);
-}
-
-class SqliteAccessStore implements AccessStore {
+export class SqliteAccessStore implements AccessStore {
   private readonly statements = new Map<string, Database.Statement>();
 
   constructor(private readonly db: Database.Database) {}
@@ -134,10 +126,6 @@ class SqliteAccessStore implements AccessStore {
 
   async settle(hold: Hold, actual: { usd: number; tokens: number }): Promise<void> {
     this.runSteps(() => settlementSteps(SQL, hold, actual));
-  }
-
-  async close(): Promise<void> {
-    this.db.close();
   }
 }
 

@@ -1,9 +1,8 @@
 import type pg from 'pg';
-import { createPool } from '../postgres/pg-pool.js';
-import { inTransaction, runNamed } from '../postgres/statements.js';
-import { accessSql } from './access-sql.js';
-import { budgetFromRow, keyFromRow, keyParams, keyWithSpendFromRow, limitFromRow, stateOf } from './access-rows.js';
-import { admissionSteps, budgetSpend, lockOrder, settlementSteps, type Rows, type Steps } from './admission-steps.js';
+import { inTransaction, runNamed } from './statements.js';
+import { accessSql } from '../access/access-sql.js';
+import { budgetFromRow, keyFromRow, keyParams, keyWithSpendFromRow, limitFromRow, stateOf } from '../access/access-rows.js';
+import { admissionSteps, budgetSpend, lockOrder, settlementSteps, type Rows, type Steps } from '../access/admission-steps.js';
 import type {
   AccessPolicies,
   AccessStore,
@@ -18,7 +17,7 @@ import type {
   NewApiKey,
   RateLimit,
   Subject,
-} from './types.js';
+} from '../access-types.js';
 
 const SQL = accessSql((name, type) => `@${name}::${type}`);
 
@@ -28,17 +27,13 @@ const LOCK_SUBJECTS = `SELECT pg_advisory_xact_lock(${SUBJECT_LOCK_CLASS}, k)
   FROM (SELECT DISTINCT hashtext(s) AS k FROM unnest(@subjects::text[]) AS s ORDER BY 1) keys`;
 
 /**
- * The access store on PostgreSQL (tables migrated by the ledger store, which
- * opens first). Each admission is one transaction that first takes an
- * advisory lock per budget and limit it touches, in sorted order: admissions
- * of the same subjects, from any instance, run one after another, while
- * admissions of unrelated users do not wait for each other.
+ * Keys, budgets and rate limits on the ledger's PostgreSQL pool. Each
+ * admission is one transaction that first takes an advisory lock per budget
+ * and limit it touches, in sorted order: admissions of the same subjects,
+ * from any instance, run one after another, while admissions of unrelated
+ * users do not wait for each other.
  */
-export function openPostgresAccessStore(url: string, poolSize: number, onIdleError?: (message: string) => void): AccessStore {
-  return new PostgresAccessStore(createPool({ url, max: poolSize, onIdleError }));
-}
-
-class PostgresAccessStore implements AccessStore {
+export class PostgresAccessStore implements AccessStore {
   constructor(private readonly pool: pg.Pool) {}
 
   private async rows(sql: string, params: Record<string, unknown> = {}): Promise<Rows> {
@@ -128,9 +123,5 @@ class PostgresAccessStore implements AccessStore {
 
   async settle(hold: Hold, actual: { usd: number; tokens: number }): Promise<void> {
     await this.lockedSteps(lockOrder({ budgets: hold.budgets, limits: hold.limits }), () => settlementSteps(SQL, hold, actual));
-  }
-
-  async close(): Promise<void> {
-    await this.pool.end();
   }
 }
