@@ -107,7 +107,8 @@ async function overshoot(databaseUrl: string, opts: MeasureOptions, label: strin
       workDir: opts.workDir,
       cpus: opts.cpus,
       name: `proxy-${label}-${n}`,
-      args: CHECKED_FLAGS,
+      // Each instance keeps its own journal, as every instance must.
+      args: [...CHECKED_FLAGS, `--journal.path=${join(opts.workDir, `${label}-${n}.journal`)}`],
     });
   const instances = [await start(1), await start(2)];
   try {

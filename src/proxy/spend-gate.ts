@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { periodAt } from '../accounting/budget-periods.js';
+import { type BudgetPeriod, type PeriodSpan, periodAt } from '../accounting/budget-periods.js';
 import { outputTokenBound, promptTokenBound } from './spend-estimate.js';
 import { ApiError } from '../http/errors.js';
 import type { AccessPolicies, AccessStore, Budget, BudgetRefusal, Hold, RateLimit, RateRefusal, Subject } from '../store/access-types.js';
@@ -39,6 +39,7 @@ export interface CallToAdmit {
 export class SpendGate {
   private readonly policies = new FreshCache<'all', PolicyIndex>({ refreshMs: 400, maxAgeMs: 900, maxEntries: 1 });
   private readonly holdTtlMs: number;
+  private readonly spans = new Map<BudgetPeriod, PeriodSpan>();
 
   constructor(
     private readonly store: AccessStore,
@@ -79,7 +80,7 @@ export class SpendGate {
         model,
         promptTokens,
         outputTokens,
-        budgets: budgets.map((b) => ({ ...b, span: periodAt(b.period, call.arrivedAt, this.opts.timeZone) })),
+        budgets: budgets.map((b) => ({ ...b, span: this.periodAt(b.period, call.arrivedAt) })),
         limits,
         holdTtlMs: this.holdTtlMs,
       })
@@ -88,6 +89,15 @@ export class SpendGate {
       });
     if (result.admitted) return result.hold;
     throw result.refusal.kind === 'budget' ? this.budgetRefusal(result.refusal) : rateRefusal(result.refusal);
+  }
+
+  /** The calendar period holding `at`; worked out with Intl once per period, not per call (~20 µs each). */
+  private periodAt(period: BudgetPeriod, at: number): PeriodSpan {
+    const known = this.spans.get(period);
+    if (known && at >= known.start && at < known.end) return known;
+    const span = periodAt(period, at, this.opts.timeZone);
+    this.spans.set(period, span);
+    return span;
   }
 
   /** The call's recorded cost and real tokens replace what it reserved. */

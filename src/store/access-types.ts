@@ -76,6 +76,7 @@ export interface Hold {
   /** The minute window the request and its tokens were counted in. */
   windowStart: number;
   budgets: { scope: Scope; subject: string; periodStart: number; periodEnd: number }[];
+  /** The subjects whose tokens-per-minute window counted the call's reserved tokens. */
   limits: Subject[];
 }
 

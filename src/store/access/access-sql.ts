@@ -49,10 +49,12 @@ export function accessSql(p: Param) {
       SELECT @scope, @subject, ${p('start', 'bigint')}, ${p('end', 'bigint')}, COALESCE(SUM(cost), 0) FROM queries
       WHERE ts >= @start AND ts < @end AND ${SCOPE_CONDITION[scope]}
       ON CONFLICT (scope, subject, period_start, period_end) DO NOTHING`,
-    spend: `SELECT spent FROM budget_spend WHERE ${SUBJECT} AND period_start = @start AND period_end = @end`,
-    /** What calls still in flight hold; a hold whose instance died lapses at expires_at. */
-    held: `SELECT COALESCE(SUM(usd), 0) AS usd FROM budget_holds
-      WHERE ${SUBJECT} AND period_start = @start AND expires_at > ${p('now', 'bigint')}`,
+    /** The period's spend, what calls in flight hold, and whether holds of a dead instance wait to be purged: one read. */
+    spend: `SELECT spent,
+        (SELECT COALESCE(SUM(usd), 0) FROM budget_holds h WHERE h.scope = @scope AND h.subject = @subject
+           AND h.period_start = @start AND h.expires_at > ${p('now', 'bigint')}) AS reserved,
+        (SELECT COUNT(*) FROM budget_holds h WHERE h.scope = @scope AND h.subject = @subject AND h.expires_at <= @now) AS lapsed
+      FROM budget_spend WHERE ${SUBJECT} AND period_start = ${p('start', 'bigint')} AND period_end = @end`,
     purgeLapsedHolds: `DELETE FROM budget_holds WHERE ${SUBJECT} AND expires_at <= ${p('now', 'bigint')}`,
     insertHold: `INSERT INTO budget_holds (hold_id, scope, subject, period_start, usd, expires_at)
       VALUES (@holdId, @scope, @subject, @start, @usd, @expiresAt)`,
@@ -60,7 +62,8 @@ export function accessSql(p: Param) {
     charge: `UPDATE budget_spend SET spent = spent + ${p('usd', 'float8')}
       WHERE ${SUBJECT} AND period_start = @start AND period_end = @end`,
 
-    windows: `SELECT window_start, requests, tokens FROM rate_windows WHERE ${SUBJECT} AND window_start >= ${p('previous', 'bigint')}`,
+    /** Every window kept for the subject: this minute's, the last, and older ones only until purged. */
+    windows: `SELECT window_start, requests, tokens FROM rate_windows WHERE ${SUBJECT}`,
     purgeOldWindows: `DELETE FROM rate_windows WHERE ${SUBJECT} AND window_start < ${p('previous', 'bigint')}`,
     countInWindow: `INSERT INTO rate_windows (scope, subject, window_start, requests, tokens) VALUES (@scope, @subject, @window, 1, @tokens)
       ON CONFLICT (scope, subject, window_start) DO UPDATE SET requests = rate_windows.requests + 1, tokens = rate_windows.tokens + excluded.tokens`,

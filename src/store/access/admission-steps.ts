@@ -63,7 +63,8 @@ export function* admissionSteps(sql: AccessSql, r: AdmissionRequest): Steps<Admi
     tokens,
     windowStart: window,
     budgets: r.budgets.map((b) => ({ scope: b.scope, subject: b.subject, periodStart: b.span.start, periodEnd: b.span.end })),
-    limits: r.limits.map(({ scope, subject }): Subject => ({ scope, subject })),
+    // Only a tokens-per-minute window needs its count corrected when the call ends.
+    limits: r.limits.filter((l) => l.tpm !== undefined).map(({ scope, subject }): Subject => ({ scope, subject })),
   };
   return { admitted: true, hold };
 }
@@ -72,11 +73,14 @@ export function* admissionSteps(sql: AccessSql, r: AdmissionRequest): Steps<Admi
 export function* budgetSpend(sql: AccessSql, budget: BudgetCheck, now: number): Steps<{ spent: number; reserved: number }> {
   const subject = { scope: budget.scope, subject: budget.subject };
   const span = { start: budget.span.start, end: budget.span.end };
-  yield { sql: sql.purgeLapsedHolds, params: { ...subject, now } };
-  yield { sql: sql.startSpend(budget.scope), params: { ...subject, ...span } };
-  const [spend] = yield { sql: sql.spend, params: { ...subject, ...span }, rows: true };
-  const [held] = yield { sql: sql.held, params: { ...subject, start: span.start, now }, rows: true };
-  return { spent: Number(spend?.spent ?? 0), reserved: Number(held?.usd ?? 0) };
+  let [spend] = yield { sql: sql.spend, params: { ...subject, ...span, now }, rows: true };
+  if (!spend) {
+    // The period's first check: its counter starts from what was recorded in it so far (a sum, once per period).
+    yield { sql: sql.startSpend(budget.scope), params: { ...subject, ...span } };
+    [spend] = yield { sql: sql.spend, params: { ...subject, ...span, now }, rows: true };
+  }
+  if (Number(spend?.lapsed ?? 0) > 0) yield { sql: sql.purgeLapsedHolds, params: { ...subject, now } };
+  return { spent: Number(spend?.spent ?? 0), reserved: Number(spend?.reserved ?? 0) };
 }
 
 /**
@@ -87,8 +91,8 @@ export function* budgetSpend(sql: AccessSql, budget: BudgetCheck, now: number): 
 function* checkLimit(sql: AccessSql, limit: RateLimit, at: number, window: number, tokens: number): Steps<RateRefusal | undefined> {
   const subject = { scope: limit.scope, subject: limit.subject };
   const previous = window - MINUTE;
-  yield { sql: sql.purgeOldWindows, params: { ...subject, previous } };
-  const rows = yield { sql: sql.windows, params: { ...subject, previous }, rows: true };
+  const rows = yield { sql: sql.windows, params: subject, rows: true };
+  if (rows.some((w) => Number(w.window_start) < previous)) yield { sql: sql.purgeOldWindows, params: { ...subject, previous } };
   const counts = (start: number) => {
     const row = rows.find((w) => Number(w.window_start) === start);
     return { requests: Number(row?.requests ?? 0), tokens: Number(row?.tokens ?? 0) };

@@ -20,17 +20,56 @@ import type {
 
 const SQL = accessSql((name) => `@${name}`);
 
+/** An admission or a settlement waiting for the next write transaction. */
+interface PendingSteps {
+  steps: () => Steps<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
 /**
- * Keys, budgets and rate limits on the ledger's own SQLite connection. Each
- * admission is one BEGIN IMMEDIATE transaction, which SQLite runs one at a
- * time across every process that has the file open, so two processes cannot
- * both take the last of a budget. better-sqlite3 is synchronous: nothing else
- * on the connection runs in the middle of one.
+ * Keys, budgets and rate limits on the ledger's own SQLite connection.
+ * Admissions and settlements run inside BEGIN IMMEDIATE transactions, which
+ * SQLite runs one at a time across every process that has the file open, so
+ * two processes cannot both take the last of a budget. Those asked for in the
+ * same turn of the event loop share one transaction, each still checking what
+ * the ones before it reserved: a commit per call cost more than the checks.
+ * better-sqlite3 is synchronous: nothing else on the connection runs in the
+ * middle of a transaction.
  */
 export class SqliteAccessStore implements AccessStore {
   private readonly statements = new Map<string, Database.Statement>();
+  private pending: PendingSteps[] = [];
 
   constructor(private readonly db: Database.Database) {}
+
+  /** Queues steps for the next shared transaction; resolves once it has committed. */
+  private inNextTransaction<T>(steps: () => Steps<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.pending.length === 0) setImmediate(() => this.runPending());
+      this.pending.push({ steps, resolve: resolve as (value: unknown) => void, reject });
+    });
+  }
+
+  private runPending(): void {
+    const batch = this.pending;
+    this.pending = [];
+    let results: unknown[];
+    try {
+      results = this.db.transaction(() => batch.map((p) => this.runGenerated(p.steps()))).immediate();
+    } catch {
+      // One failed (or the database did): each on its own, so one bad request cannot fail the others.
+      for (const p of batch) {
+        try {
+          p.resolve(this.runSteps(p.steps));
+        } catch (err) {
+          p.reject(err);
+        }
+      }
+      return;
+    }
+    batch.forEach((p, i) => p.resolve(results[i]));
+  }
 
   private statement(sql: string): Database.Statement {
     let s = this.statements.get(sql);
@@ -43,20 +82,20 @@ export class SqliteAccessStore implements AccessStore {
 
   /** Runs generated steps synchronously in one write transaction, taken before the first read. */
   private runSteps<T>(steps: () => Steps<T>): T {
-    const tx = this.db.transaction(() => {
-      const gen = steps();
-      let next = gen.next(undefined as unknown as Rows);
-      while (!next.done) {
-        const step = next.value;
-        const params = bindable(step.params);
-        let rows: Rows = [];
-        if (step.rows) rows = this.statement(step.sql).all(params) as Rows;
-        else this.statement(step.sql).run(params);
-        next = gen.next(rows);
-      }
-      return next.value;
-    });
-    return tx.immediate();
+    return this.db.transaction(() => this.runGenerated(steps())).immediate();
+  }
+
+  private runGenerated<T>(gen: Steps<T>): T {
+    let next = gen.next(undefined as unknown as Rows);
+    while (!next.done) {
+      const step = next.value;
+      const params = bindable(step.params);
+      let rows: Rows = [];
+      if (step.rows) rows = this.statement(step.sql).all(params) as Rows;
+      else this.statement(step.sql).run(params);
+      next = gen.next(rows);
+    }
+    return next.value;
   }
 
   async createKey(key: NewApiKey): Promise<void> {
@@ -121,11 +160,11 @@ export class SqliteAccessStore implements AccessStore {
   }
 
   async admit(request: AdmissionRequest): Promise<AdmissionResult> {
-    return this.runSteps(() => admissionSteps(SQL, request));
+    return this.inNextTransaction(() => admissionSteps(SQL, request));
   }
 
   async settle(hold: Hold, actual: { usd: number; tokens: number }): Promise<void> {
-    this.runSteps(() => settlementSteps(SQL, hold, actual));
+    await this.inNextTransaction(() => settlementSteps(SQL, hold, actual));
   }
 }
 
