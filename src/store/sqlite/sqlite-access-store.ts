@@ -68,7 +68,7 @@ export class SqliteAccessStore implements AccessStore {
       }
       return;
     }
-    batch.forEach((p, i) => p.resolve(results[i]));
+    for (const [i, p] of batch.entries()) p.resolve(results[i]);
   }
 
   private statement(sql: string): Database.Statement {
