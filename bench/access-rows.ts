@@ -64,7 +64,7 @@ async function checkedThroughput(opts: MeasureOptions): Promise<Pick<AccessResul
     workDir: opts.workDir,
     cpus: opts.cpus,
     name: 'proxy-checked',
-    args: CHECKED_FLAGS,
+    proxyFlags: CHECKED_FLAGS,
   });
   try {
     await price(plain, 0.00015);
@@ -108,7 +108,7 @@ async function overshoot(databaseUrl: string, opts: MeasureOptions, label: strin
       cpus: opts.cpus,
       name: `proxy-${label}-${n}`,
       // Each instance keeps its own journal, as every instance must.
-      args: [...CHECKED_FLAGS, `--journal.path=${join(opts.workDir, `${label}-${n}.journal`)}`],
+      proxyFlags: [...CHECKED_FLAGS, `--journal.path=${join(opts.workDir, `${label}-${n}.journal`)}`],
     });
   const instances = [await start(1), await start(2)];
   try {

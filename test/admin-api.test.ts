@@ -184,6 +184,7 @@ describe('GET /usage and /queries', () => {
       cachedQueryTokens: 0,
       reasoningTokens: 0,
       unpricedQueries: 0,
+      estimatedQueries: 0,
     });
   });
 

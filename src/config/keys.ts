@@ -80,6 +80,12 @@ export const CONFIG_KEYS = {
     default: 4096,
     help: 'answer tokens a call under a budget or tpm limit reserves when it sets no max_*tokens',
   },
+  'metrics.enabled': { value: BOOLEAN, default: true, help: 'serve Prometheus metrics at GET /metrics (false: no counting on the hot path either)' },
+  'metrics.user-label': {
+    value: BOOLEAN,
+    default: false,
+    help: 'add a user label to the call, token and cost counters (one series per user, so only for a small number of users)',
+  },
   'log.level': { value: LOG_LEVEL, default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
 } satisfies Record<string, KeySpec>;
 

@@ -19,6 +19,7 @@ export interface Config {
   admin: { token?: string; open: boolean };
   auth: { callers: CallerMode };
   budgets: { timeZone: string; defaultOutputTokens: number };
+  metrics: { enabled: boolean; userLabel: boolean };
 }
 
 export class ConfigError extends Error {
@@ -79,6 +80,7 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
     admin: { token: value('admin.token'), open: value('admin.open') },
     auth: { callers: value('auth.callers') },
     budgets: { timeZone: value('budgets.timezone'), defaultOutputTokens: value('budgets.default-output-tokens') },
+    metrics: { enabled: value('metrics.enabled'), userLabel: value('metrics.user-label') },
   };
   return { config, warnings };
 }

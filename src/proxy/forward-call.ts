@@ -7,7 +7,8 @@ import { ApiError } from '../http/errors.js';
 import type { CommitGate, Store } from '../store/types.js';
 import { relayAnswer, type RelayDeps } from './answer-relay.js';
 import { CALL_FAILURES, failureError, failureOfRequest } from './call-failures.js';
-import { createCallRecorder, requestedModel, type CallContext, type SettleCall } from './call-record.js';
+import { NO_CALL_METRICS, type CallMetrics } from './call-metrics.js';
+import { createCallRecorder, requestedModel, upstreamMs, type CallContext, type SettleCall } from './call-record.js';
 import { usageForCall } from './call-usage.js';
 import type { CallerAccess } from './caller-access.js';
 import { upstreamRequestHeaders } from './header-policy.js';
@@ -32,6 +33,8 @@ export interface ForwardDeps {
   callers: CallerAccess;
   /** Budgets and rate limits, checked before forwarding and settled when the call ends. */
   spendGate: SpendGate;
+  /** Counts each call for GET /metrics; a no-op when metrics are off. */
+  metrics?: CallMetrics;
 }
 
 /**
@@ -48,7 +51,8 @@ export function createForwardHandler(deps: ForwardDeps) {
       .settle(hold, { usd: actual.usd ?? hold.usd, tokens: actual.tokens })
       .catch((err) => deps.log.warn({ err: errorText(err), hold: hold.id }, 'could not settle a reservation; it lapses by itself'));
   };
-  const recordCall = createCallRecorder(deps.store, deps.log, settle);
+  const metrics = deps.metrics ?? NO_CALL_METRICS;
+  const recordCall = createCallRecorder(deps.store, deps.log, metrics, settle);
   const relay: RelayDeps = { recordCall, log: deps.log, captureLimit: deps.captureLimitBytes ?? 4 * 1024 * 1024 };
 
   return async function forwardCall(request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -80,6 +84,7 @@ export function createForwardHandler(deps: ForwardDeps) {
     });
     try {
       let answer: Dispatcher.ResponseData;
+      ctx.upstreamStartedNs = process.hrtime.bigint();
       try {
         answer = await deps.upstream.pool.request({
           method: request.method as Dispatcher.HttpMethod,
@@ -89,6 +94,7 @@ export function createForwardHandler(deps: ForwardDeps) {
           signal: call.signal,
         });
       } catch (err) {
+        ctx.upstreamEndedNs = process.hrtime.bigint();
         await failBeforeAnswer(ctx, err, reply);
         return;
       }
@@ -104,6 +110,7 @@ export function createForwardHandler(deps: ForwardDeps) {
   /** No answer came: record the call if the upstream may have seen it, then tell the caller why. */
   async function failBeforeAnswer(ctx: CallContext, err: unknown, reply: FastifyReply): Promise<void> {
     const failure = failureOfRequest(err, ctx.call.reason);
+    if (!failure.recorded) countUnrecorded(ctx, failure.status, failure.outcome ?? 'unreachable');
     if (failure.recorded && failure.outcome) {
       const model = requestedModel(ctx) ?? '';
       const usage = await usageForCall({ policy: ctx.usagePolicy, model, requestJson: ctx.plan?.json });
@@ -117,6 +124,24 @@ export function createForwardHandler(deps: ForwardDeps) {
       return;
     }
     throw failureError(failure);
+  }
+
+  /** A call the upstream never saw is not recorded, but it still counts in the metrics. */
+  function countUnrecorded(ctx: CallContext, status: number, outcome: string): void {
+    metrics.callEnded({
+      endpoint: ctx.endpoint,
+      model: requestedModel(ctx) ?? '',
+      status,
+      outcome,
+      user: ctx.user,
+      promptTokens: 0,
+      completionTokens: 0,
+      cachedTokens: 0,
+      reasoningTokens: 0,
+      cost: 0,
+      totalMs: Number(process.hrtime.bigint() - ctx.startedNs) / 1e6,
+      upstreamMs: upstreamMs(ctx),
+    });
   }
 }
 

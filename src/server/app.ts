@@ -4,6 +4,7 @@ import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
 import type { Config } from '../config/load-config.js';
 import { registerAdminRoutes } from '../admin/routes.js';
 import { CallerAccess } from '../proxy/caller-access.js';
+import { PrometheusMetrics } from '../proxy/call-metrics.js';
 import { createForwardHandler } from '../proxy/forward-call.js';
 import { InflightCalls } from '../proxy/inflight-calls.js';
 import { SpendGate } from '../proxy/spend-gate.js';
@@ -60,6 +61,13 @@ export async function buildApp({
   fastify.setErrorHandler(createErrorHandler(log));
   fastify.setNotFoundHandler(notFoundHandler);
 
+  const metrics = config.metrics.enabled
+    ? new PrometheusMetrics({
+        userLabel: config.metrics.userLabel,
+        inflightCalls: () => inflight.size,
+        journalBacklog: () => durability?.health().journal.pending ?? 0,
+      })
+    : undefined;
   const callers = new CallerAccess(config.auth.callers, access);
   const spendGate = new SpendGate(access, { timeZone: config.budgets.timeZone, defaultOutputTokens: config.budgets.defaultOutputTokens });
   const forwardCall = createForwardHandler({
@@ -69,6 +77,7 @@ export async function buildApp({
     inflight,
     forwardToken: config.forward.token,
     commitGate: durability,
+    metrics,
     callers,
     spendGate,
   });
@@ -86,6 +95,8 @@ export async function buildApp({
     store,
     durability,
     catalogOrigins,
+    metrics,
+    warn: (msg) => log.warn(msg),
     adminToken: config.admin.token,
     access: { access, timeZone: config.budgets.timeZone, policiesChanged: () => spendGate.forgetPolicies() },
   });

@@ -1,5 +1,16 @@
 import type { RateLimitSnapshot } from '../../src/store/types.js';
-import type { Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary } from '../../src/store/types.js';
+import type {
+  Page,
+  QueryFilter,
+  QueryRecord,
+  QueryRow,
+  RecordedQuery,
+  Store,
+  StoredRateLimits,
+  UsageGroup,
+  UsageGrouping,
+  UsageSummary,
+} from '../../src/store/types.js';
 import type { ModelPrices, Price, PriceSource } from '../../src/accounting/price.js';
 
 /**
@@ -67,6 +78,10 @@ export class FaultyStore implements Store {
 
   usage(filter: QueryFilter): Promise<UsageSummary> {
     return this.read(() => this.inner.usage(filter));
+  }
+
+  usageGroups(filter: QueryFilter, grouping: UsageGrouping): Promise<UsageGroup[]> {
+    return this.read(() => this.inner.usageGroups(filter, grouping));
   }
 
   async *queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]> {

@@ -46,7 +46,8 @@ export const USAGE_COLUMNS = `COUNT(*) AS num_queries,
   COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
   COALESCE(SUM(reasoning_tokens), 0) AS reasoning_tokens,
   COALESCE(SUM(cost), 0) AS cost,
-  COALESCE(SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END), 0) AS unpriced`;
+  COALESCE(SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END), 0) AS unpriced,
+  COALESCE(SUM(CASE WHEN estimated = 1 THEN 1 ELSE 0 END), 0) AS estimated`;
 
 export const QUERY_COLUMNS = `id, ts, user_name, endpoint, requested_model, model, status, outcome, duration_ms,
   prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, streamed, estimated, priced, cost, key_id`;

@@ -13,6 +13,7 @@ export function toUsage(row: Record<string, unknown>): UsageSummary {
     reasoningTokens: num(row.reasoning_tokens),
     cost: num(row.cost),
     unpricedQueries: num(row.unpriced),
+    estimatedQueries: num(row.estimated),
   };
 }
 

@@ -28,17 +28,17 @@ export const bucketOf = (ts: number, span: number): number => Math.floor(ts / sp
 
 const bucketSql = (column: string) => `(${column} - (((${column} % @span) + @span) % @span))`;
 
-const SUM_COLUMNS = ['num_queries', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced'];
+const SUM_COLUMNS = ['num_queries', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced', 'estimated'];
 const ROLLUP_KEY = ['per_user', 'user_name', 'span', 'bucket', 'model', 'endpoint', 'success'];
 const INSERT_COLUMNS = `per_user, user_name, span, bucket, model, base_model, endpoint, success, ${SUM_COLUMNS.join(', ')}`;
 const ADD_EXCLUDED = SUM_COLUMNS.map((c) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ');
-const ADDED = '@n, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced';
+const ADDED = '@n, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced, @estimated';
 
 /**
  * Adds recorded queries to the all-users day and 30-day rows, in the
  * insert's transaction. Parameters: @day, @month (bucket starts), @model,
  * @baseModel, @endpoint, @success (0/1), and the sums: @n, the token counts,
- * @cost, @unpriced. RollupAdds computes them.
+ * @cost, @unpriced, @estimated. RollupAdds computes them.
  */
 export const ADD_TO_ALL_USERS_ROLLUP = `INSERT INTO usage_rollup (${INSERT_COLUMNS})
   VALUES (0, '', ${DAY_MS}, @day, @model, @baseModel, @endpoint, @success, ${ADDED}),
@@ -60,9 +60,10 @@ export interface RecordedFacts {
   completionTokens: number;
   cachedTokens: number;
   reasoningTokens: number;
+  estimated: boolean;
 }
 
-type RollupSums = Record<'n' | 'promptTokens' | 'completionTokens' | 'cachedTokens' | 'reasoningTokens' | 'cost' | 'unpriced', number>;
+type RollupSums = Record<'n' | 'promptTokens' | 'completionTokens' | 'cachedTokens' | 'reasoningTokens' | 'cost' | 'unpriced' | 'estimated', number>;
 type RowPlace = { model: string; baseModel: string; endpoint: string; success: number };
 export type AllUsersAdd = RollupSums & RowPlace & { day: number; month: number };
 export type UserAdd = RollupSums & RowPlace & { user: string; month: number };
@@ -101,6 +102,7 @@ export class RollupAdds {
         reasoningTokens: 0,
         cost: 0,
         unpriced: 0,
+        estimated: 0,
       };
       this.allUsers.set(allKey, all);
     }
@@ -121,6 +123,7 @@ export class RollupAdds {
         reasoningTokens: 0,
         cost: 0,
         unpriced: 0,
+        estimated: 0,
       };
       this.perUser.set(userKey, mine);
     }
@@ -145,6 +148,7 @@ function addTo(row: RollupSums, q: RecordedFacts, cost: number, priced: boolean)
   row.reasoningTokens += q.reasoningTokens;
   row.cost += cost;
   row.unpriced += priced ? 0 : 1;
+  row.estimated += q.estimated ? 1 : 0;
 }
 
 const SUCCESS_VALUE = `CASE WHEN ${SUCCESS_CONDITION} THEN 1 ELSE 0 END`;
@@ -173,7 +177,7 @@ export function recomputeFromQueriesSql(perUser: boolean, scope: RollupScope): R
     insert: `INSERT INTO usage_rollup (${INSERT_COLUMNS})
       SELECT ${perUser ? 1 : 0}, ${user}, @span, ${bucketSql('ts')}, model, MAX(base_model), endpoint, ${SUCCESS_VALUE},
         COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost),
-        SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END)
+        SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN estimated = 1 THEN 1 ELSE 0 END)
       FROM queries WHERE ts >= @lo AND ts < @hi${modelWhere}
       GROUP BY ${perUser ? 'user_name, ' : ''}${bucketSql('ts')}, model, endpoint, ${SUCCESS_VALUE}`,
   };
@@ -257,7 +261,7 @@ export function usageFromRollupSql(filter: QueryFilter): { sql: string; params: 
 }
 
 /** The output names of USAGE_COLUMNS, which toUsage reads. */
-const OUTPUT_COLUMNS = ['num_queries', 'query_tokens', 'answer_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced'];
+export const OUTPUT_COLUMNS = ['num_queries', 'query_tokens', 'answer_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced', 'estimated'];
 
 const ROLLUP_USAGE_COLUMNS = `COALESCE(SUM(num_queries), 0) AS num_queries,
   COALESCE(SUM(prompt_tokens), 0) AS query_tokens,
@@ -265,7 +269,8 @@ const ROLLUP_USAGE_COLUMNS = `COALESCE(SUM(num_queries), 0) AS num_queries,
   COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
   COALESCE(SUM(reasoning_tokens), 0) AS reasoning_tokens,
   COALESCE(SUM(cost), 0) AS cost,
-  COALESCE(SUM(unpriced), 0) AS unpriced`;
+  COALESCE(SUM(unpriced), 0) AS unpriced,
+  COALESCE(SUM(estimated), 0) AS estimated`;
 
 function rangeConditions(column: string, from: number | undefined, to: number | undefined, i: number, params: Record<string, unknown>): string[] {
   const out: string[] = [];

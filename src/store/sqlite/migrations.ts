@@ -75,6 +75,11 @@ export const SQLITE_MIGRATIONS: Migration[] = [
        unpriced INTEGER NOT NULL,
        PRIMARY KEY (per_user, user_name, span, bucket, model, endpoint, success)
      ) WITHOUT ROWID;`);
+    // Filled by the next step, which rebuilds the rollup with every column.
+  },
+  // Estimated calls counted in the rollups too, for /usage's estimatedQueries; older binaries' adds leave it at 0.
+  (db) => {
+    db.exec('ALTER TABLE usage_rollup ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0');
     rebuildSqliteRollup(db);
   },
   // Keys, budgets and rate limits (src/store/access), and the key each query was made with.

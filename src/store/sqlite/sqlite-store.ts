@@ -30,7 +30,8 @@ import {
   priceParams,
 } from '../sql/shared-statements.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
-import type { Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary } from '../types.js';
+import type { Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageGroup, UsageGrouping, UsageSummary } from '../types.js';
+import { readUsageGroups } from '../sql/grouped-usage-read.js';
 import { importOriginalIfPresent, type ImportReport } from './import-original.js';
 import { migrateSqlite } from './migrations.js';
 import { SqliteAccessStore } from './sqlite-access-store.js';
@@ -308,6 +309,10 @@ class SqliteStore implements Store {
     }
     const { sql, params } = usageFromRollupSql(filter);
     return toUsage(this.db.prepare(sql).get(params) as Record<string, unknown>);
+  }
+
+  usageGroups(filter: QueryFilter, grouping: UsageGrouping): Promise<UsageGroup[]> {
+    return readUsageGroups((sql, params) => this.db.prepare(sql).all(params) as Record<string, unknown>[], filter, grouping, true);
   }
 
   async *queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]> {
