@@ -33,6 +33,8 @@ describe('the admin token', () => {
       ['GET', '/budgets'],
       ['PUT', '/budgets/global', { usd: 5, period: 'month' }],
       ['GET', '/limits'],
+      ['GET', '/metrics'],
+      ['GET', '/dashboard'],
       ['GET', '/no/such/route'],
     ];
     for (const [method, path, body] of routes) {
