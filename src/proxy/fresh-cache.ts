@@ -4,6 +4,11 @@
  * key, a new budget) is seen everywhere within `maxAgeMs`. After `refreshMs`
  * a value is still served while it is re-read in the background; past
  * `maxAgeMs` the caller waits for the read. At most `maxEntries` are kept.
+ *
+ * When the read fails (the database is down), the last value read is served,
+ * however old: nothing can be changed through the admin API while the
+ * database is down either, and calls keep going to the journal meanwhile.
+ * Only a value never read before makes the caller see the failure.
  */
 export class FreshCache<K, V> {
   private readonly entries = new Map<K, { value: V; readAt: number }>();
@@ -18,12 +23,17 @@ export class FreshCache<K, V> {
       if (now - entry.readAt >= this.opts.refreshMs) this.reread(key, read).catch(() => undefined);
       return entry.value;
     }
-    return this.reread(key, read);
+    try {
+      return await this.reread(key, read);
+    } catch (err) {
+      if (entry) return entry.value;
+      throw err;
+    }
   }
 
-  /** Forgets every value: the next get reads afresh (after a change made through this instance). */
+  /** Makes every value due: the next get reads afresh (after a change made through this instance). */
   clear(): void {
-    this.entries.clear();
+    for (const entry of this.entries.values()) entry.readAt = Number.NEGATIVE_INFINITY;
   }
 
   private reread(key: K, read: () => Promise<V>): Promise<V> {

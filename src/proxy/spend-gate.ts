@@ -48,6 +48,15 @@ export class SpendGate {
     this.holdTtlMs = opts.holdTtlMs ?? 2 * 3_600_000;
   }
 
+  /**
+   * Reads the policies once, at start-up, so that a database down later still leaves the last ones known. The
+   * first call reads them again: another instance may have changed them since.
+   */
+  async loadPolicies(): Promise<void> {
+    await this.policies.get('all', async () => new PolicyIndex(await this.store.policies()));
+    this.forgetPolicies();
+  }
+
   /** After a change made through this instance: applies from the next call on. */
   forgetPolicies(): void {
     this.policies.clear();

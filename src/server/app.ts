@@ -70,6 +70,7 @@ export async function buildApp({
     : undefined;
   const callers = new CallerAccess(config.auth.callers, access);
   const spendGate = new SpendGate(access, { timeZone: config.budgets.timeZone, defaultOutputTokens: config.budgets.defaultOutputTokens });
+  await spendGate.loadPolicies();
   const forwardCall = createForwardHandler({
     upstream,
     store,
