@@ -4,6 +4,11 @@ import type { Price } from './price.js';
 
 const PRICE_FIELDS = ['per1KQueryTokens', 'per1KAnswerTokens', 'per1KCachedQueryTokens'] as const;
 const BODY_FIELDS = new Set(['validFrom', ...PRICE_FIELDS]);
+/**
+ * Dollars per 1,000 tokens; the dearest model sold today costs well under one. The bound keeps every cost (at most
+ * 2^53 tokens times this) and every sum of costs a finite number.
+ */
+const MAX_PRICE_PER_1K = 1000;
 
 /**
  * One price as the admin API (`POST /model/{name}`) and `prices.file` spell it.
@@ -25,8 +30,8 @@ export function parsePriceBody(body: unknown): Price {
   const price = (key: (typeof PRICE_FIELDS)[number]): number | undefined => {
     const v = b[key];
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-      throw badRequest('invalid_price', `${key} must be a number of at least 0 (dollars per 1,000 tokens)`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_PRICE_PER_1K) {
+      throw badRequest('invalid_price', `${key} must be a number from 0 to ${MAX_PRICE_PER_1K} (dollars per 1,000 tokens)`);
     }
     return v;
   };

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { modelNameProblem } from '../accounting/model-names.js';
 import type { CallOutcome, QueryRecord, RateLimitSnapshot, Store } from '../store/types.js';
 import type { Hold } from '../store/access-types.js';
 import type { CallMetrics } from './call-metrics.js';
@@ -36,7 +37,13 @@ interface CallFacts {
 }
 
 /** The model the caller asked for: from the JSON body, or from the `model` field of a multipart upload. */
-export const requestedModel = (ctx: CallContext): string | null => ctx.plan?.model ?? ctx.multipart?.model ?? null;
+export const requestedModel = (ctx: CallContext): string | null => ctx.plan?.model ?? multipartModel(ctx) ?? null;
+
+/** A multipart upload's `model` field is read as it streams upstream, too late to refuse: one that is no model name is not recorded. */
+const multipartModel = (ctx: CallContext): string | undefined => {
+  const model = ctx.multipart?.model;
+  return model !== undefined && modelNameProblem(model) === undefined ? model : undefined;
+};
 
 /**
  * Replaces a call's reservation (if it made one) with what it really cost and

@@ -1,4 +1,5 @@
-import { estimatePromptTokens } from './token-estimate.js';
+import type { TokenCounter } from './token-counter.js';
+import { countPromptTokens } from './token-estimate.js';
 
 /**
  * Bodies larger than this are bounded by their size instead of tokenized: a
@@ -8,11 +9,14 @@ import { estimatePromptTokens } from './token-estimate.js';
 const TOKENIZE_UP_TO_BYTES = 64 * 1024;
 
 /** At least as many prompt tokens as the upstream will count for this request, for reserving budget. */
-export async function promptTokenBound(model: string, json: Record<string, unknown> | undefined, bodyBytes: number): Promise<number> {
+export async function promptTokenBound(counter: TokenCounter, model: string, json: Record<string, unknown> | undefined, bodyBytes: number): Promise<number> {
   if (!json) return 0;
   if (bodyBytes > TOKENIZE_UP_TO_BYTES) return bodyBytes;
+  const counted = await countPromptTokens(counter, model, json);
+  // A busy counter answers bytes / 4, not a bound: the body's size is one.
+  if (!counted.exact) return bodyBytes;
   // The tokenizer's count of the text plus OpenAI's framing; a little for the framing of tools and names it does not see.
-  return Math.ceil((await estimatePromptTokens(model, json)) * 1.05) + 16;
+  return Math.ceil(counted.tokens * 1.05) + 16;
 }
 
 const OUTPUT_LIMIT_FIELDS = ['max_completion_tokens', 'max_output_tokens', 'max_tokens'] as const;

@@ -4,10 +4,13 @@ import { outputTokenBound, promptTokenBound } from './spend-estimate.js';
 import { ApiError } from '../http/errors.js';
 import type { AccessPolicies, AccessStore, Budget, BudgetRefusal, Hold, RateLimit, RateRefusal, Subject } from '../store/access-types.js';
 import { accessUnavailable, type Caller } from './caller-access.js';
+import type { TokenCounter } from './token-counter.js';
 import { FreshCache } from './fresh-cache.js';
 import { formatResetDuration } from './go-duration.js';
 
 export interface SpendGateOptions {
+  /** Counts a prompt's tokens for its reservation, off the event loop. */
+  counter: TokenCounter;
   /** budgets.timezone: where days, weeks and months begin. */
   timeZone: string;
   /** budgets.default-output-tokens: reserved for a call that sets no max_*tokens. */
@@ -80,7 +83,7 @@ export class SpendGate {
 
     const counts = budgets.length > 0 || limits.some((l) => l.tpm !== undefined);
     const model = call.model ?? '';
-    const promptTokens = counts ? await promptTokenBound(model, call.json, call.bodyBytes) : 0;
+    const promptTokens = counts ? await promptTokenBound(this.opts.counter, model, call.json, call.bodyBytes) : 0;
     const outputTokens = counts && GENERATING.has(call.endpoint) ? outputTokenBound(call.json, this.opts.defaultOutputTokens) : 0;
     const result = await this.store
       .admit({

@@ -5,14 +5,19 @@ import type { Config } from '../config/load-config.js';
 import { registerAdminRoutes } from '../admin/routes.js';
 import { CallerAccess } from '../proxy/caller-access.js';
 import { PrometheusMetrics } from '../proxy/call-metrics.js';
+import { CaptureBudget } from '../proxy/capture-budget.js';
 import { createForwardHandler } from '../proxy/forward-call.js';
 import { InflightCalls } from '../proxy/inflight-calls.js';
 import { SpendGate } from '../proxy/spend-gate.js';
+import type { TokenCounter } from '../proxy/token-counter.js';
 import type { Upstream } from '../proxy/upstream.js';
 import type { AccessStore } from '../store/access-types.js';
 import type { Durability } from '../store/types.js';
 import type { Store } from '../store/types.js';
-import { clientErrorHandler, createErrorHandler, frameworkErrorHandler, notFoundHandler } from './error-handler.js';
+import { clientErrorHandler, createErrorHandler, frameworkErrorHandler, notFoundHandler, refuseConnect } from './error-handler.js';
+
+// What all calls in flight together keep of their answers for counting them (each keeps at most 512 KB).
+const CAPTURE_BUDGET_BYTES = 64 * 1024 ** 2;
 
 export interface AppDeps {
   config: Config;
@@ -26,6 +31,8 @@ export interface AppDeps {
   durability?: Durability;
   /** Keys, budgets and rate limits, in the same database as the ledger. */
   access: AccessStore;
+  /** Counts tokens, off the event loop, for calls the upstream gave no usage for. */
+  counter: TokenCounter;
 }
 
 export interface App {
@@ -42,6 +49,7 @@ export async function buildApp({
   durability,
   catalogOrigins = new Map(),
   access,
+  counter,
 }: AppDeps): Promise<App> {
   const fastify = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -69,7 +77,11 @@ export async function buildApp({
       })
     : undefined;
   const callers = new CallerAccess(config.auth.callers, access);
-  const spendGate = new SpendGate(access, { timeZone: config.budgets.timeZone, defaultOutputTokens: config.budgets.defaultOutputTokens });
+  const spendGate = new SpendGate(access, {
+    counter,
+    timeZone: config.budgets.timeZone,
+    defaultOutputTokens: config.budgets.defaultOutputTokens,
+  });
   await spendGate.loadPolicies();
   const forwardCall = createForwardHandler({
     upstream,
@@ -78,10 +90,16 @@ export async function buildApp({
     inflight,
     forwardToken: config.forward.token,
     commitGate: durability,
+    counter,
+    captureBudget: new CaptureBudget(CAPTURE_BUDGET_BYTES),
+    billing: { organization: config.forward.organization, project: config.forward.project, callersChoose: config.forward.callerOrganization },
+    askForUsage: !config.forward.streamsUsageUnasked,
     metrics,
     callers,
     spendGate,
   });
+  // CONNECT never reaches a route: Node hands it to this event, and would otherwise drop the connection without a word.
+  fastify.server.on('connect', refuseConnect);
   await fastify.register(async (v1) => {
     v1.removeAllContentTypeParsers();
     // JSON is read once (to find model and stream) and forwarded as the caller's bytes.

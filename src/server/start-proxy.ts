@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { loadPriceCatalog } from '../accounting/price-catalog/load-price-catalog.js';
 import type { Config } from '../config/load-config.js';
 import { buildApp, type App } from './app.js';
+import { createTokenCounter } from '../proxy/token-counter.js';
 import { createUpstream } from '../proxy/upstream.js';
 import { JournalingStore } from '../store/journal/journaling-store.js';
 import { defaultJournalPath } from '../store/journal/journal-path.js';
@@ -33,7 +34,9 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
   }
   log.info({ models: catalog.prices.size, file: config.prices.file ?? null, bundled: config.prices.catalog }, 'catalog prices loaded');
   const upstream = createUpstream(config.forward);
-  const app = await buildApp({ config, store, durability: store, upstream, log, catalogOrigins: catalog.origins, access: store.access });
+  // The tokenizers load in the background now, so that the first call needing an estimate does not wait for them.
+  const counter = createTokenCounter();
+  const app = await buildApp({ config, store, durability: store, upstream, log, catalogOrigins: catalog.origins, counter, access: store.access });
   await app.fastify.listen({ port: config.server.port, host: config.server.host });
   const address = app.fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
@@ -55,6 +58,7 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
       app.fastify.server.closeAllConnections?.();
       await closed;
       await upstream.close().catch(() => undefined);
+      await counter.close();
       await store.close();
     })());
   return { app, store, url: `http://${host}:${port}`, stop };
