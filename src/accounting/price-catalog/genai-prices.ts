@@ -1,4 +1,5 @@
 import { findProvider, type MatchLogic, type ModelInfo, type ModelPrice } from '@pydantic/genai-prices';
+import { perThousandFromPerMillion } from '../money.js';
 import { baseModelName } from '../model-names.js';
 import type { Price } from '../price.js';
 import type { PriceTable } from './price-table.js';
@@ -52,7 +53,7 @@ function tokenPrice(p: ModelPrice, validFrom: number): Price | undefined {
 /** Dollars per million tokens to dollars per thousand; a tiered price gives its base tier. */
 function perThousand(v: ModelPrice[string]): number | undefined {
   const perMillion = typeof v === 'number' ? v : v && typeof v.base === 'number' ? v.base : undefined;
-  return perMillion === undefined ? undefined : perMillion / 1000;
+  return perMillion === undefined ? undefined : perThousandFromPerMillion(perMillion);
 }
 
 /**

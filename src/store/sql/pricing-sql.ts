@@ -1,3 +1,5 @@
+import { dollarsRoundedToNanosSql } from '../../accounting/money.js';
+
 /**
  * SQL shared by every store for pricing a query where it is stored. A query is
  * priced by the first price valid strictly before its timestamp in this order:
@@ -14,10 +16,12 @@ export interface CostInputs {
   completionTokens: string;
 }
 
+/** A query's cost in dollars, rounded to whole nano-dollars (accounting/money.ts), or NULL when no price applies. */
 export function unitCostSql(q: CostInputs): string {
-  return `(SELECT ((${q.promptTokens} - ${q.cachedTokens}) * p.per1k_query
+  const dollars = `((${q.promptTokens} - ${q.cachedTokens}) * p.per1k_query
                   + ${q.cachedTokens} * COALESCE(p.per1k_cached_query, p.per1k_query)
-                  + ${q.completionTokens} * p.per1k_answer) / 1000.0
+                  + ${q.completionTokens} * p.per1k_answer) / 1000.0`;
+  return `(SELECT ${dollarsRoundedToNanosSql(dollars)}
            FROM prices p
            WHERE p.model IN (${q.model}, ${q.baseModel}) AND p.valid_from < ${q.timestamp}
            ORDER BY CASE p.source WHEN 'admin' THEN 0 ELSE 1 END,

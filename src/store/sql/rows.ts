@@ -1,5 +1,6 @@
+import { dollarsFromNanos } from '../../accounting/money.js';
 import type { ModelPrices, Price } from '../../accounting/price.js';
-import type { CallOutcome, QueryRow, UsageSummary } from '../types.js';
+import type { CallOutcome, QueryRow, StoredRateLimits, UsageSummary } from '../types.js';
 
 // PostgreSQL returns BIGINT and SUM(...) as strings; every store converts here.
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
@@ -11,7 +12,8 @@ export function toUsage(row: Record<string, unknown>): UsageSummary {
     answerTokens: num(row.answer_tokens),
     cachedQueryTokens: num(row.cached_tokens),
     reasoningTokens: num(row.reasoning_tokens),
-    cost: num(row.cost),
+    // Summed as whole nano-dollars: exact, and the same whatever order the database added the rows in.
+    cost: dollarsFromNanos(row.cost as number | string | null),
     unpricedQueries: num(row.unpriced),
     estimatedQueries: num(row.estimated),
   };
@@ -68,3 +70,18 @@ export function modelsWithPrices(names: string[], priceRows: Record<string, unkn
   }
   return names.map((n) => groupPrices(n, byModel.get(n) ?? []));
 }
+
+/** Rows of model_rate_limits (model, kind, maximum, remaining, reset) as each model's latest windows. */
+export function toModelRateLimits(rows: Record<string, unknown>[]): Map<string, StoredRateLimits> {
+  const out = new Map<string, StoredRateLimits>();
+  for (const r of rows) {
+    if (r.kind !== 'requests' && r.kind !== 'tokens') continue;
+    const model = String(r.model);
+    const limits = out.get(model) ?? {};
+    limits[r.kind] = { maximum: nullableNum(r.maximum), remaining: nullableNum(r.remaining), reset: nullableNum(r.reset) };
+    out.set(model, limits);
+  }
+  return out;
+}
+
+const nullableNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));

@@ -1,3 +1,4 @@
+import { nanosFromDollars, nanosSql } from '../../accounting/money.js';
 import type { QueryFilter } from '../types.js';
 import { SUCCESS_CONDITION } from './pricing-sql.js';
 import { USAGE_COLUMNS, equalityConditions, filterWhere, statusConditions } from './query-filter-sql.js';
@@ -28,17 +29,18 @@ export const bucketOf = (ts: number, span: number): number => Math.floor(ts / sp
 
 const bucketSql = (column: string) => `(${column} - (((${column} % @span) + @span) % @span))`;
 
-const SUM_COLUMNS = ['num_queries', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced', 'estimated'];
+// cost (dollars, a double) is still kept for older binaries that share the file; reads use cost_nanos, which adds up exactly.
+const SUM_COLUMNS = ['num_queries', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced', 'estimated', 'cost_nanos'];
 const ROLLUP_KEY = ['per_user', 'user_name', 'span', 'bucket', 'model', 'endpoint', 'success'];
 const INSERT_COLUMNS = `per_user, user_name, span, bucket, model, base_model, endpoint, success, ${SUM_COLUMNS.join(', ')}`;
 const ADD_EXCLUDED = SUM_COLUMNS.map((c) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ');
-const ADDED = '@n, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced, @estimated';
+const ADDED = '@n, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced, @estimated, @costNanos';
 
 /**
  * Adds recorded queries to the all-users day and 30-day rows, in the
  * insert's transaction. Parameters: @day, @month (bucket starts), @model,
  * @baseModel, @endpoint, @success (0/1), and the sums: @n, the token counts,
- * @cost, @unpriced, @estimated. RollupAdds computes them.
+ * @cost, @unpriced, @estimated, @costNanos. RollupAdds computes them.
  */
 export const ADD_TO_ALL_USERS_ROLLUP = `INSERT INTO usage_rollup (${INSERT_COLUMNS})
   VALUES (0, '', ${DAY_MS}, @day, @model, @baseModel, @endpoint, @success, ${ADDED}),
@@ -63,7 +65,10 @@ export interface RecordedFacts {
   estimated: boolean;
 }
 
-type RollupSums = Record<'n' | 'promptTokens' | 'completionTokens' | 'cachedTokens' | 'reasoningTokens' | 'cost' | 'unpriced' | 'estimated', number>;
+type RollupSums = Record<
+  'n' | 'promptTokens' | 'completionTokens' | 'cachedTokens' | 'reasoningTokens' | 'cost' | 'unpriced' | 'estimated' | 'costNanos',
+  number
+>;
 type RowPlace = { model: string; baseModel: string; endpoint: string; success: number };
 export type AllUsersAdd = RollupSums & RowPlace & { day: number; month: number };
 export type UserAdd = RollupSums & RowPlace & { user: string; month: number };
@@ -101,6 +106,7 @@ export class RollupAdds {
         cachedTokens: 0,
         reasoningTokens: 0,
         cost: 0,
+        costNanos: 0,
         unpriced: 0,
         estimated: 0,
       };
@@ -122,6 +128,7 @@ export class RollupAdds {
         cachedTokens: 0,
         reasoningTokens: 0,
         cost: 0,
+        costNanos: 0,
         unpriced: 0,
         estimated: 0,
       };
@@ -147,6 +154,7 @@ function addTo(row: RollupSums, q: RecordedFacts, cost: number, priced: boolean)
   row.cachedTokens += q.cachedTokens;
   row.reasoningTokens += q.reasoningTokens;
   row.cost += cost;
+  row.costNanos += nanosFromDollars(cost);
   row.unpriced += priced ? 0 : 1;
   row.estimated += q.estimated ? 1 : 0;
 }
@@ -177,7 +185,7 @@ export function recomputeFromQueriesSql(perUser: boolean, scope: RollupScope): R
     insert: `INSERT INTO usage_rollup (${INSERT_COLUMNS})
       SELECT ${perUser ? 1 : 0}, ${user}, @span, ${bucketSql('ts')}, model, MAX(base_model), endpoint, ${SUCCESS_VALUE},
         COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost),
-        SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN estimated = 1 THEN 1 ELSE 0 END)
+        SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN estimated = 1 THEN 1 ELSE 0 END), SUM(${nanosSql('cost')})
       FROM queries WHERE ts >= @lo AND ts < @hi${modelWhere}
       GROUP BY ${perUser ? 'user_name, ' : ''}${bucketSql('ts')}, model, endpoint, ${SUCCESS_VALUE}`,
   };
@@ -268,7 +276,7 @@ const ROLLUP_USAGE_COLUMNS = `COALESCE(SUM(num_queries), 0) AS num_queries,
   COALESCE(SUM(completion_tokens), 0) AS answer_tokens,
   COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
   COALESCE(SUM(reasoning_tokens), 0) AS reasoning_tokens,
-  COALESCE(SUM(cost), 0) AS cost,
+  COALESCE(SUM(cost_nanos), 0) AS cost,
   COALESCE(SUM(unpriced), 0) AS unpriced,
   COALESCE(SUM(estimated), 0) AS estimated`;
 
