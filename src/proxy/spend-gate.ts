@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type BudgetPeriod, type PeriodSpan, periodAt } from '../accounting/budget-periods.js';
 import { outputTokenBound, promptTokenBound } from './spend-estimate.js';
+import { errorText } from '../common/error-text.js';
 import { ApiError } from '../http/errors.js';
 import type { AccessPolicies, AccessStore, Budget, BudgetRefusal, Hold, RateLimit, RateRefusal, Subject } from '../store/access-types.js';
 import { accessUnavailable, type Caller } from './caller-access.js';
@@ -9,6 +10,8 @@ import { FreshCache } from './fresh-cache.js';
 import { formatResetDuration } from './go-duration.js';
 
 export interface SpendGateOptions {
+  /** Told when calls pass unchecked because the policies were never readable. */
+  warnUnchecked: (message: string) => void;
   /** Counts a prompt's tokens for its reservation, off the event loop. */
   counter: TokenCounter;
   /** budgets.timezone: where days, weeks and months begin. */
@@ -42,6 +45,7 @@ export interface CallToAdmit {
 export class SpendGate {
   private readonly policies = new FreshCache<'all', PolicyIndex>({ refreshMs: 400, maxAgeMs: 900, maxEntries: 1 });
   private readonly holdTtlMs: number;
+  private warnedAt = Number.NEGATIVE_INFINITY;
   private readonly spans = new Map<BudgetPeriod, PeriodSpan>();
 
   constructor(
@@ -56,8 +60,12 @@ export class SpendGate {
    * first call reads them again: another instance may have changed them since.
    */
   async loadPolicies(): Promise<void> {
-    await this.policies.get('all', async () => new PolicyIndex(await this.store.policies()));
-    this.forgetPolicies();
+    try {
+      await this.policies.get('all', async () => new PolicyIndex(await this.store.policies()));
+      this.forgetPolicies();
+    } catch {
+      // A proxy may start while its database is down (calls then go to the journal): the first call reads them.
+    }
   }
 
   /** After a change made through this instance: applies from the next call on. */
@@ -69,8 +77,14 @@ export class SpendGate {
   async admit(call: CallToAdmit): Promise<Hold | undefined> {
     const index = await this.policies
       .get('all', async () => new PolicyIndex(await this.store.policies()))
-      .catch((err) => {
-        throw accessUnavailable(err);
+      .catch((err: unknown) => {
+        // Never read (started while the database was down): the calls go to the journal unchecked, and say so.
+        // Once a minute, not once a call.
+        if (Date.now() - this.warnedAt > 60_000) {
+          this.warnedAt = Date.now();
+          this.opts.warnUnchecked(`budgets and rate limits could not be read since start-up; calls pass unchecked: ${errorText(err)}`);
+        }
+        return NO_POLICIES;
       });
     const subjects: Subject[] = [
       { scope: 'global', subject: '' },
@@ -167,3 +181,5 @@ class PolicyIndex {
   budget = (s: Subject) => this.budgets.get(`${s.scope}:${s.subject}`);
   limit = (s: Subject) => this.limits.get(`${s.scope}:${s.subject}`);
 }
+
+const NO_POLICIES = new PolicyIndex({ budgets: [], limits: [] });

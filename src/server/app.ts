@@ -79,6 +79,7 @@ export async function buildApp({
   const callers = new CallerAccess(config.auth.callers, access);
   const spendGate = new SpendGate(access, {
     counter,
+    warnUnchecked: (message) => log.warn(message),
     timeZone: config.budgets.timeZone,
     defaultOutputTokens: config.budgets.defaultOutputTokens,
   });

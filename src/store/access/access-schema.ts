@@ -1,12 +1,13 @@
 /**
  * The tables of keys, budgets and rate limits, one migration step each for
  * SQLite and PostgreSQL (appended to their migration lists). Money is a
- * double, as the queries table's cost; times are epoch milliseconds.
+ * double, as the queries table's cost; times are epoch milliseconds. Every
+ * statement may run twice (IF NOT EXISTS): a step found half-applied, or a
+ * schema version set back by hand, is completed rather than refused.
  */
 const tables = (t: { bigint: string; double: string }) => `
-   ALTER TABLE queries ADD COLUMN key_id TEXT;
-   CREATE INDEX queries_key_ts ON queries (key_id, ts) WHERE key_id IS NOT NULL;
-   CREATE TABLE api_keys (
+   CREATE INDEX IF NOT EXISTS queries_key_ts ON queries (key_id, ts) WHERE key_id IS NOT NULL;
+   CREATE TABLE IF NOT EXISTS api_keys (
      id TEXT PRIMARY KEY,
      secret_hash TEXT NOT NULL UNIQUE,
      prefix TEXT NOT NULL,
@@ -17,15 +18,15 @@ const tables = (t: { bigint: string; double: string }) => `
      revoked_at ${t.bigint},
      models TEXT
    );
-   CREATE INDEX api_keys_user ON api_keys (user_name, created_at);
-   CREATE TABLE budgets (
+   CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys (user_name, created_at);
+   CREATE TABLE IF NOT EXISTS budgets (
      scope TEXT NOT NULL,
      subject TEXT NOT NULL,
      usd ${t.double} NOT NULL,
      period TEXT NOT NULL,
      PRIMARY KEY (scope, subject)
    );
-   CREATE TABLE budget_spend (
+   CREATE TABLE IF NOT EXISTS budget_spend (
      scope TEXT NOT NULL,
      subject TEXT NOT NULL,
      period_start ${t.bigint} NOT NULL,
@@ -33,7 +34,7 @@ const tables = (t: { bigint: string; double: string }) => `
      spent ${t.double} NOT NULL,
      PRIMARY KEY (scope, subject, period_start, period_end)
    );
-   CREATE TABLE budget_holds (
+   CREATE TABLE IF NOT EXISTS budget_holds (
      hold_id TEXT NOT NULL,
      scope TEXT NOT NULL,
      subject TEXT NOT NULL,
@@ -42,15 +43,15 @@ const tables = (t: { bigint: string; double: string }) => `
      expires_at ${t.bigint} NOT NULL,
      PRIMARY KEY (hold_id, scope, subject)
    );
-   CREATE INDEX budget_holds_subject ON budget_holds (scope, subject, period_start);
-   CREATE TABLE caller_limits (
+   CREATE INDEX IF NOT EXISTS budget_holds_subject ON budget_holds (scope, subject, period_start);
+   CREATE TABLE IF NOT EXISTS caller_limits (
      scope TEXT NOT NULL,
      subject TEXT NOT NULL,
      rpm ${t.bigint},
      tpm ${t.bigint},
      PRIMARY KEY (scope, subject)
    );
-   CREATE TABLE rate_windows (
+   CREATE TABLE IF NOT EXISTS rate_windows (
      scope TEXT NOT NULL,
      subject TEXT NOT NULL,
      window_start ${t.bigint} NOT NULL,
@@ -59,5 +60,12 @@ const tables = (t: { bigint: string; double: string }) => `
      PRIMARY KEY (scope, subject, window_start)
    );`;
 
-export const SQLITE_ACCESS_TABLES = tables({ bigint: 'INTEGER', double: 'REAL' });
-export const POSTGRES_ACCESS_TABLES = tables({ bigint: 'BIGINT', double: 'DOUBLE PRECISION' });
+/** SQLite has no ADD COLUMN IF NOT EXISTS: the column is looked for first. */
+export function addSqliteAccessTables(db: { exec(sql: string): unknown; prepare(sql: string): { all(): unknown[] } }): void {
+  const columns = db.prepare('PRAGMA table_info(queries)').all() as { name: string }[];
+  if (!columns.some((c) => c.name === 'key_id')) db.exec('ALTER TABLE queries ADD COLUMN key_id TEXT');
+  db.exec(tables({ bigint: 'INTEGER', double: 'REAL' }));
+}
+
+export const POSTGRES_ACCESS_TABLES = `ALTER TABLE queries ADD COLUMN IF NOT EXISTS key_id TEXT;
+${tables({ bigint: 'BIGINT', double: 'DOUBLE PRECISION' })}`;
