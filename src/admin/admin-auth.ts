@@ -3,10 +3,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 
 /**
  * Routes anyone may reach: the proxied API (its callers are checked by the
- * proxy) and the health probe. Told by the route matched, not by the URL's
- * text, so no spelling of a path can reach an admin route as an open one.
+ * proxy), the health probe, and the dashboard's static files, which hold no
+ * data: every figure the page shows comes from the admin routes, and the page
+ * asks for the token to call them (a browser cannot send a bearer header when
+ * it first loads a page). Told by the route matched, not by the URL's text, so
+ * no spelling of a path can reach an admin route as an open one.
  */
-const OPEN_ROUTES = new Set(['/v1/*', '/health']);
+const OPEN_ROUTES = new Set(['/v1/*', '/health', '/dashboard', '/dashboard/*']);
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 

@@ -34,7 +34,6 @@ describe('the admin token', () => {
       ['PUT', '/budgets/global', { usd: 5, period: 'month' }],
       ['GET', '/limits'],
       ['GET', '/metrics'],
-      ['GET', '/dashboard'],
       ['GET', '/no/such/route'],
     ];
     for (const [method, path, body] of routes) {
@@ -50,6 +49,16 @@ describe('the admin token', () => {
     expect(await admin.ok('GET', '/budgets')).toEqual([]);
     expect((await admin.ok('GET', '/usage')).numQueries).toBe(0);
     await admin.ok('PUT', '/budgets/global', { usd: 5, period: 'month' });
+  });
+
+  it("serves the dashboard's page without the token, while every figure it shows still needs it", async () => {
+    const page = await fetch(`${h.url}/dashboard/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    await page.text();
+    for (const path of ['/usage?groupBy=day', '/queries?order=newest', '/ratelimits?by=model', '/models']) {
+      expect((await stranger.call('GET', path)).status, path).toBe(401);
+    }
   });
 
   it('keeps /health open, showing only whether calls are taken, and its details to the administrator', async () => {
