@@ -79,7 +79,7 @@ export interface UsageSummary {
 }
 
 /** What /usage can be grouped by: who, what, where, and when (in a time zone). */
-export type GroupField = 'user' | 'model' | 'endpoint' | 'hour' | 'day' | 'month';
+export type GroupField = 'user' | 'model' | 'endpoint' | 'key' | 'hour' | 'day' | 'month';
 
 export interface UsageGrouping {
   /** One or two distinct fields, at most one of them a time field. */
@@ -92,7 +92,8 @@ export interface UsageGrouping {
 
 /** One group of a grouped usage read: its field values (a time as the local ISO instant it starts) and its sums. */
 export interface UsageGroup {
-  keys: Partial<Record<GroupField, string>>;
+  /** The group's value of each field; `key` is null for calls made without a key. */
+  keys: Partial<Record<GroupField, string | null>>;
   usage: UsageSummary;
 }
 
