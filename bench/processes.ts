@@ -56,11 +56,18 @@ export async function startServer(opts: {
   command: string;
   args: string[];
   port: number;
+  /**
+   * For a server started on port 0: where its log names the port it took.
+   * A port picked beforehand by freePort() can be taken by another process in
+   * the meantime (test files run in parallel), and then `ready()` would hear
+   * that other process answer.
+   */
+  portFromLog?: RegExp;
   logPath: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   cpus?: string;
-  ready: () => Promise<boolean>;
+  ready: (port: number) => Promise<boolean>;
   timeoutMs?: number;
 }): Promise<Server> {
   const log = openSync(opts.logPath, 'a');
@@ -74,9 +81,14 @@ export async function startServer(opts: {
     exited = `exited with ${signal ?? code}`;
   });
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  let port = opts.portFromLog ? undefined : opts.port;
   for (;;) {
     if (exited) throw new Error(`${opts.name} ${exited} before it was ready; its log: ${tail(opts.logPath)}`);
-    if (await opts.ready().catch(() => false)) break;
+    if (port === undefined && opts.portFromLog) {
+      const named = opts.portFromLog.exec(tail(opts.logPath, Number.POSITIVE_INFINITY))?.[1];
+      if (named !== undefined) port = Number(named);
+    }
+    if (port !== undefined && (await opts.ready(port).catch(() => false))) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`${opts.name} did not answer within ${opts.timeoutMs ?? 30_000} ms; its log: ${tail(opts.logPath)}`);
@@ -85,7 +97,7 @@ export async function startServer(opts: {
   }
   return {
     pid: child.pid!,
-    port: opts.port,
+    port,
     child,
     logPath: opts.logPath,
     stop: async () => {
@@ -99,9 +111,9 @@ export async function startServer(opts: {
   };
 }
 
-function tail(path: string): string {
+function tail(path: string, chars = 2000): string {
   try {
-    return readFileSync(path, 'utf8').slice(-2000);
+    return readFileSync(path, 'utf8').slice(-chars);
   } catch {
     return '(no log)';
   }

@@ -7,6 +7,7 @@ import { metricsCpuUsPerCall } from './metrics-cost.js';
 import { bigStream, sequential, streamed, throughput, type ThroughputRun } from './measure.js';
 import { parseOptions, USAGE, type BenchOptions } from './options.js';
 import { measurePostgres, type PostgresResult } from './postgres-rows.js';
+import { measureAccess, type AccessResult } from './access-rows.js';
 import { installPortkey, PORTKEY_VERSION, startPortkey } from './peers.js';
 import { memoryMb, rssDuring, runToCompletion, stopAllOnExit, type RssDuring } from './processes.js';
 import { markdownTable, meets, type BenchReport, type Row } from './report.js';
@@ -130,9 +131,19 @@ async function main(options: BenchOptions): Promise<void> {
       cpus: serverCpus,
       log,
     });
+    const access = await measureAccess({
+      upstream,
+      workDir,
+      rounds: options.rounds,
+      seconds: options.throughputSeconds,
+      cpus: serverCpus,
+      clientCpus,
+      log,
+    });
+    raw.access = access;
     await upstream.stop();
 
-    const rowsOut = figures({ tp32, tp1, seq, str, peakUnderLoad, big, metricsTp, metricsUs, scaling, recording, history, postgres, options });
+    const rowsOut = figures({ tp32, tp1, seq, str, peakUnderLoad, big, metricsTp, metricsUs, scaling, recording, history, postgres, access, options });
     const report: BenchReport = {
       date: new Date(started).toISOString(),
       mode: options.mode,
@@ -179,6 +190,7 @@ interface Measured {
   recording: { rowsPerSecond: number; cpuUsPerRow: number };
   history: HistoryResult[];
   postgres: PostgresResult;
+  access: AccessResult;
   options: BenchOptions;
 }
 
@@ -409,6 +421,7 @@ function figures(m: Measured): Row[] {
       note: `p50 ${r.during.p50.toFixed(1)} ms, p99 ${r.during.p99.toFixed(1)} ms over ${r.during.calls} calls in ${r.repriceSeconds.toFixed(1)} s; ${r.before.p50.toFixed(1)} ms before`,
     });
   }
+  rows.push(...accessRows(m.access));
   return rows;
 }
 
@@ -476,6 +489,34 @@ function scalingRows(sc: ScalingResult): Row[] {
   ratio('Throughput PostgreSQL / SQLite, 32 connections, 1 process each', 'postgres-1w', 'sqlite-1w', 0.7);
   ratio('Throughput 2 workers / 1 process, 32 connections, SQLite', 'sqlite-2w', 'sqlite-1w', 1.3);
   ratio('Throughput 2 workers / 1 process, 32 connections, PostgreSQL', 'postgres-2w', 'postgres-1w');
+  return rows;
+}
+
+/** The cost of being checked, and how far a budget can be overshot by calls made at once. */
+function accessRows(a: AccessResult): Row[] {
+  const ratios = a.checked.map((r, i) => r.callsPerSecond / a.plain[i].callsPerSecond);
+  const rows: Row[] = [
+    {
+      figure: 'Throughput with a key, a budget and a rate limit / with none, 32 connections',
+      proxy: median(ratios),
+      unit: '×',
+      target: { op: '>=', value: 0.9 },
+      spread: spread(ratios),
+    },
+  ];
+  for (const [store, o] of [
+    ['SQLite', a.sqlite],
+    ['PostgreSQL', a.postgres],
+  ] as const) {
+    if (!o) continue;
+    rows.push({
+      figure: `Budget overshoot, ${o.calls} calls at once through two instances (${store})`,
+      proxy: o.overshootCalls,
+      unit: 'calls',
+      target: { op: '<=', value: 1 },
+      note: `budget $${o.budgetUsd.toFixed(4)} for ${Math.round(o.budgetUsd / o.callUsd)} calls: ${o.answered} answered, $${o.spentUsd.toFixed(4)} spent`,
+    });
+  }
   return rows;
 }
 

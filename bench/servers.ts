@@ -57,7 +57,6 @@ export async function startProxy(opts: {
   /** More flags for the proxy itself, e.g. --metrics.enabled=false or --server.workers=2. */
   proxyFlags?: string[];
 }): Promise<Target> {
-  const port = await freePort();
   const nodeFlags = [...PROXY_NODE_FLAGS, ...(opts.nodeFlags ?? []), ...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [])];
   const server = await startServer({
     name: 'proxy',
@@ -68,19 +67,21 @@ export async function startProxy(opts: {
       `--forward.url=http://127.0.0.1:${opts.upstream.port}/v1`,
       `--forward.token=${FORWARD_TOKEN}`,
       `--database.url=${opts.dbPath}`,
-      `--server.port=${port}`,
+      '--server.port=0',
       '--server.host=127.0.0.1',
       ...(opts.proxyFlags ?? []),
     ],
-    port,
+    port: 0,
+    // The proxy's start-up line: {"url":"http://127.0.0.1:PORT",...,"msg":"openai-api-proxy listening"}.
+    portFromLog: /"url":"http:\/\/127\.0\.0\.1:(\d+)"[^\n]*openai-api-proxy listening/,
     logPath: join(opts.workDir, `${opts.name ?? 'proxy'}.log`),
     cpus: opts.cpus,
-    ready: () => answers(`http://127.0.0.1:${port}/health`),
+    ready: (port) => answers(`http://127.0.0.1:${port}/health`),
     timeoutMs: 120_000,
   });
   return {
     name: opts.name ?? 'proxy',
-    url: `http://127.0.0.1:${port}/v1/chat/completions`,
+    url: `http://127.0.0.1:${server.port}/v1/chat/completions`,
     headers: { 'content-type': 'application/json', 'x-user': 'bench-user', authorization: 'Bearer sk-caller-key' },
     server,
   };

@@ -155,16 +155,18 @@ function showTotals(u) {
  * (the largest first; beyond MAX_SERIES the rest are summed as "others"), one x value per bucket.
  */
 function chartData(groups, bucket, seriesBy) {
+  // Calls made without a key group under null: one series of their own.
+  const nameOf = (g) => g[seriesBy] ?? `no ${seriesBy}`;
   const times = [...new Set(groups.map((g) => g[bucket]))].sort((a, b) => Date.parse(a) - Date.parse(b));
   const index = new Map(times.map((t, i) => [t, i]));
   const totalBy = new Map();
-  for (const g of groups) totalBy.set(g[seriesBy], (totalBy.get(g[seriesBy]) ?? 0) + measureOf(g));
+  for (const g of groups) totalBy.set(nameOf(g), (totalBy.get(nameOf(g)) ?? 0) + measureOf(g));
   const names = [...totalBy.keys()].sort((a, b) => totalBy.get(b) - totalBy.get(a) || a.localeCompare(b));
   const shown = names.length > MAX_SERIES ? names.slice(0, MAX_SERIES - 1) : names;
   const labels = names.length > MAX_SERIES ? [...shown, 'others'] : shown;
   const values = labels.map(() => times.map(() => 0));
   for (const g of groups) {
-    const i = shown.indexOf(g[seriesBy]);
+    const i = shown.indexOf(nameOf(g));
     values[i === -1 ? labels.length - 1 : i][index.get(g[bucket])] += measureOf(g);
   }
   return { times, labels, values };

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Durability, DurabilityHealth } from '../store/types.js';
 import type { Store } from '../store/types.js';
 import { rejectQueryParams } from './query-params.js';
@@ -30,13 +30,20 @@ export interface WholeProxyHealth {
  */
 export function registerHealthRoute(
   app: FastifyInstance,
-  { store, durability, wholeProxy }: { store: Store; durability?: Durability; wholeProxy?: WholeProxy },
+  {
+    store,
+    durability,
+    wholeProxy,
+    showsDetails = () => true,
+  }: { store: Store; durability?: Durability; wholeProxy?: WholeProxy; showsDetails?: (request: FastifyRequest) => boolean },
 ): void {
   app.get<{ Querystring: Record<string, unknown> }>('/health', async (request, reply) => {
     rejectQueryParams(request.query);
     const health = wholeProxy ? await wholeProxy.health() : durability?.health();
     if (!health) return { status: 'ok', store: store.kind };
     reply.code(health.acceptingCalls ? 200 : 503);
+    // With an admin token set, anyone may ask whether the proxy takes calls, but only the administrator sees how it is set up.
+    if (!showsDetails(request)) return { status: health.status, acceptingCalls: health.acceptingCalls };
     return { ...health, store: store.kind };
   });
 }

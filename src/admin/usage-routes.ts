@@ -120,6 +120,8 @@ function queryView(q: QueryRow) {
     streamed: q.streamed,
     estimated: q.estimated,
     priced: q.priced,
+    /** The id of the proxy key the call was made with; null for an x-user call. */
+    key: q.keyId ?? null,
   };
 }
 

@@ -1,4 +1,21 @@
-import { BOOLEAN, COUNT, DATABASE, DURATION, HOST, LOG_LEVEL, PATH, PORT, SIZE, TEXT, URL_VALUE, WORKERS, type ValueKind } from './values.js';
+import {
+  BOOLEAN,
+  CALLERS,
+  COUNT,
+  DATABASE,
+  DURATION,
+  HOST,
+  LOG_LEVEL,
+  PATH,
+  PORT,
+  SECRET_OR_FILE,
+  SIZE,
+  TEXT,
+  TIME_ZONE,
+  URL_VALUE,
+  WORKERS,
+  type ValueKind,
+} from './values.js';
 
 export interface KeySpec {
   value: ValueKind;
@@ -71,6 +88,19 @@ export const CONFIG_KEYS = {
   },
   'prices.catalog': { value: BOOLEAN, default: true, help: 'price models from the bundled catalog (@pydantic/genai-prices) wherever no admin price applies' },
   'prices.file': { value: PATH, help: "a YAML or JSON price table read at start-up; its models replace the catalog's" },
+  'admin.token': {
+    value: SECRET_OR_FILE,
+    help: 'bearer token every admin route needs (all but /v1/* and /health); or the path of a file holding it',
+    secret: 'value',
+  },
+  'admin.open': { value: BOOLEAN, default: false, help: 'accept an open admin API (no admin.token) while listening beyond this machine' },
+  'auth.callers': { value: CALLERS, default: 'header', help: 'who may call: header (x-user names the user), keys (a key of the proxy is required), either' },
+  'budgets.timezone': { value: TIME_ZONE, default: 'UTC', help: 'where the days, weeks and months of budgets begin (an IANA zone)' },
+  'budgets.default-output-tokens': {
+    value: COUNT,
+    default: 4096,
+    help: 'answer tokens a call under a budget or tpm limit reserves when it sets no max_*tokens',
+  },
   'metrics.enabled': { value: BOOLEAN, default: true, help: 'serve Prometheus metrics at GET /metrics (false: no counting on the hot path either)' },
   'metrics.user-label': {
     value: BOOLEAN,

@@ -4,12 +4,15 @@ import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
 import type { Config } from '../config/load-config.js';
 import { registerAdminRoutes } from '../admin/routes.js';
 import type { WholeProxy } from '../admin/whole-proxy.js';
+import { CallerAccess } from '../proxy/caller-access.js';
 import { PrometheusMetrics } from '../proxy/call-metrics.js';
 import { CaptureBudget } from '../proxy/capture-budget.js';
 import { createForwardHandler } from '../proxy/forward-call.js';
 import { InflightCalls } from '../proxy/inflight-calls.js';
+import { SpendGate } from '../proxy/spend-gate.js';
 import type { TokenCounter } from '../proxy/token-counter.js';
 import type { Upstream } from '../proxy/upstream.js';
+import type { AccessStore } from '../store/access-types.js';
 import type { Durability } from '../store/types.js';
 import type { Store } from '../store/types.js';
 import { clientErrorHandler, createErrorHandler, frameworkErrorHandler, notFoundHandler, refuseConnect } from './error-handler.js';
@@ -29,6 +32,8 @@ export interface AppDeps {
   durability?: Durability;
   /** With several workers, /health and /metrics answer for all of them (asked through the primary). */
   wholeProxy?: WholeProxy;
+  /** Keys, budgets and rate limits, in the same database as the ledger. */
+  access: AccessStore;
   /** Counts tokens, off the event loop, for calls the upstream gave no usage for. */
   counter: TokenCounter;
 }
@@ -49,6 +54,7 @@ export async function buildApp({
   durability,
   catalogOrigins = new Map(),
   wholeProxy,
+  access,
   counter,
 }: AppDeps): Promise<App> {
   const fastify = Fastify({
@@ -76,6 +82,14 @@ export async function buildApp({
         journalBacklog: () => durability?.health().journal.pending ?? 0,
       })
     : undefined;
+  const callers = new CallerAccess(config.auth.callers, access);
+  const spendGate = new SpendGate(access, {
+    counter,
+    warnUnchecked: (message) => log.warn(message),
+    timeZone: config.budgets.timeZone,
+    defaultOutputTokens: config.budgets.defaultOutputTokens,
+  });
+  await spendGate.loadPolicies();
   const forwardCall = createForwardHandler({
     upstream,
     store,
@@ -88,6 +102,8 @@ export async function buildApp({
     billing: { organization: config.forward.organization, project: config.forward.project, callersChoose: config.forward.callerOrganization },
     askForUsage: !config.forward.streamsUsageUnasked,
     metrics,
+    callers,
+    spendGate,
   });
   // CONNECT never reaches a route: Node hands it to this event, and would otherwise drop the connection without a word.
   fastify.server.on('connect', refuseConnect);
@@ -101,6 +117,15 @@ export async function buildApp({
     v1.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
     v1.all('/v1/*', forwardCall);
   });
-  await registerAdminRoutes(fastify, { store, durability, catalogOrigins, metrics, wholeProxy, warn: (msg) => log.warn(msg) });
+  await registerAdminRoutes(fastify, {
+    store,
+    durability,
+    catalogOrigins,
+    metrics,
+    wholeProxy,
+    warn: (msg) => log.warn(msg),
+    adminToken: config.admin.token,
+    access: { access, timeZone: config.budgets.timeZone, policiesChanged: () => spendGate.forgetPolicies() },
+  });
   return { fastify, inflight, metrics };
 }

@@ -11,6 +11,7 @@ import { defaultJournalPath } from '../store/journal/journal-path.js';
 import { WORKER_NUMBER_ENV, isMessage, wholeProxyHealth, type Question, type ToPrimary, type ToWorker } from './cluster-messages.js';
 import { errorText } from '../common/error-text.js';
 import { isOutage } from '../store/postgres/schema-gate.js';
+import { checkAccessSettings } from './check-access-settings.js';
 import { openStore } from './open-store.js';
 import { replayLeftoverJournals } from './replay-leftover-journals.js';
 
@@ -48,6 +49,7 @@ interface Slot {
  * /health and /metrics questions for the whole proxy, and on stop() drains them all.
  */
 export async function startClusterPrimary(config: Config, log: Logger, workers: number): Promise<RunningPrimary> {
+  checkAccessSettings(config, log);
   const journalPath = config.journal.path ?? defaultJournalPath(config.database.url);
   await prepareDatabase(config, log, journalPath, workers);
 

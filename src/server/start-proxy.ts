@@ -8,6 +8,7 @@ import { JournalingStore } from '../store/journal/journaling-store.js';
 import { defaultJournalPath, workerJournalPath } from '../store/journal/journal-path.js';
 import type { WholeProxy } from '../admin/whole-proxy.js';
 import { replayLeftoverJournals } from './replay-leftover-journals.js';
+import { checkAccessSettings } from './check-access-settings.js';
 import { openStore } from './open-store.js';
 import type { Store } from '../store/types.js';
 
@@ -29,7 +30,8 @@ export interface StartOptions {
 
 /** Everything main.ts starts, as one function tests can call with their own config. */
 export async function startProxy(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningProxy> {
-  warnAboutRiskySettings(config, log);
+  // A worker's primary checked the same settings before forking it.
+  if (!opts.worker) checkAccessSettings(config, log);
   const catalog = await loadPriceCatalog(config.prices);
   const database = opts.store ?? (await openStore(config.database.url, log, { poolSize: config.database.poolSize }));
   // Every store sits under the journal: a failing database write becomes a journal line, not a lost call. The
@@ -62,6 +64,7 @@ export async function startProxy(config: Config, log: Logger, opts: StartOptions
     log,
     catalogOrigins: catalog.origins,
     counter,
+    access: store.access,
     wholeProxy: opts.worker,
   });
   await app.fastify.listen({ port: config.server.port, host: config.server.host });
@@ -89,13 +92,4 @@ export async function startProxy(config: Config, log: Logger, opts: StartOptions
       await store.close();
     })());
   return { app, store, url: `http://${host}:${port}`, stop };
-}
-
-function warnAboutRiskySettings(config: Config, log: Logger): void {
-  if (!config.forward.token) {
-    log.warn("NO forward.token IS SET: callers' own Authorization headers go to the upstream unchanged. Set FORWARD_TOKEN to inject the organisation's key.");
-  }
-  if (!['127.0.0.1', 'localhost', '::1'].includes(config.server.host)) {
-    log.warn({ host: config.server.host }, 'listening beyond this machine: the proxy has no authentication of its own');
-  }
 }

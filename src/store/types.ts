@@ -1,3 +1,4 @@
+import type { AccessStore } from './access-types.js';
 import type { ModelPrices, Price, PriceSource } from '../accounting/price.js';
 
 /**
@@ -38,6 +39,8 @@ export interface QueryRecord extends TokenCounts {
   outcome: CallOutcome;
   streamed: boolean;
   estimated: boolean;
+  /** The proxy key the call was made with (access control); null or absent for an x-user call. */
+  keyId?: string | null;
   /** Set when the record is replayed from the journal: a store inserts a given id at most once. */
   journalId?: string;
 }
@@ -54,6 +57,8 @@ export type StatusFilter = 'ok' | 'error' | 'all';
 
 export interface QueryFilter {
   user?: string;
+  /** Calls made with one proxy key. */
+  key?: string;
   after?: number;
   before?: number;
   endpoint?: string;
@@ -74,7 +79,7 @@ export interface UsageSummary {
 }
 
 /** What /usage can be grouped by: who, what, where, and when (in a time zone). */
-export type GroupField = 'user' | 'model' | 'endpoint' | 'hour' | 'day' | 'month';
+export type GroupField = 'user' | 'model' | 'endpoint' | 'key' | 'hour' | 'day' | 'month';
 
 export interface UsageGrouping {
   /** One or two distinct fields, at most one of them a time field. */
@@ -87,7 +92,8 @@ export interface UsageGrouping {
 
 /** One group of a grouped usage read: its field values (a time as the local ISO instant it starts) and its sums. */
 export interface UsageGroup {
-  keys: Partial<Record<GroupField, string>>;
+  /** The group's value of each field; `key` is null for calls made without a key. */
+  keys: Partial<Record<GroupField, string | null>>;
   usage: UsageSummary;
 }
 
@@ -135,6 +141,8 @@ export interface JournaledRecord {
  */
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /** Keys, budgets and rate limits, on the same database (and connection or pool) as the ledger. */
+  readonly access: AccessStore;
   recordQuery(query: QueryRecord, rateLimits?: RateLimitSnapshot): Promise<RecordedQuery>;
   /** Journal replay: many calls in one transaction; entries already in the table are skipped. */
   recordJournaled(entries: JournaledRecord[]): Promise<void>;

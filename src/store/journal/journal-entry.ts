@@ -39,6 +39,7 @@ export function decodeJournalEntry(line: string): JournalEntry | undefined {
   if (!NUMBER_FIELDS.every((f) => typeof q[f] === 'number' && Number.isFinite(q[f]))) return undefined;
   if (!BOOLEAN_FIELDS.every((f) => typeof q[f] === 'boolean')) return undefined;
   if (q.requestedModel !== null && typeof q.requestedModel !== 'string') return undefined;
+  if (q.keyId !== undefined && q.keyId !== null && typeof q.keyId !== 'string') return undefined;
   const query: QueryRecord = {
     user: q.user as string,
     timestamp: q.timestamp as number,
@@ -54,6 +55,7 @@ export function decodeJournalEntry(line: string): JournalEntry | undefined {
     reasoningTokens: q.reasoningTokens as number,
     streamed: q.streamed as boolean,
     estimated: q.estimated as boolean,
+    keyId: (q.keyId as string | null | undefined) ?? null,
   };
   const inDoubtTxid = typeof raw.inDoubtTxid === 'string' && /^\d+$/.test(raw.inDoubtTxid) ? raw.inDoubtTxid : undefined;
   return { id: raw.id, query, rateLimits: decodeRateLimits(raw.rateLimits), inDoubtTxid };

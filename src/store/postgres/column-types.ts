@@ -22,4 +22,5 @@ export const RECORD_COLUMN_TYPES: Record<RecordColumn, string> = {
   reasoning_tokens: 'bigint',
   streamed: 'smallint',
   estimated: 'smallint',
+  key_id: 'text',
 };

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { POSTGRES_ACCESS_TABLES } from '../access/access-schema.js';
 import { SchemaTooNewError } from '../errors.js';
 import { MIGRATION_LOCK } from './advisory-locks.js';
 import { CREATE_ROLLUP_TABLE, rebuildRollup } from './pg-rollup.js';
@@ -78,6 +79,8 @@ export const POSTGRES_MIGRATIONS: MigrationStep[] = [
      last_id BIGINT NOT NULL,
      created_at BIGINT NOT NULL
    );`,
+  // Keys, budgets and rate limits (src/store/access), and the key each query was made with.
+  POSTGRES_ACCESS_TABLES,
   // Usage rollups (see pg-rollup.ts), filled from the rows already there.
   async (client) => {
     await client.query(CREATE_ROLLUP_TABLE);

@@ -29,6 +29,8 @@ import type {
 } from '../types.js';
 import { readUsageGroups } from '../sql/grouped-usage-read.js';
 import { LOCK_MODELS_EXCLUSIVE, LOCK_REPRICE } from './advisory-locks.js';
+import { PostgresAccessStore } from './pg-access-store.js';
+import type { AccessStore } from '../access-types.js';
 import { changedCatalogModels } from '../sql/catalog-changes.js';
 import { insertJournaled } from './journal-replay.js';
 import { createPool } from './pg-pool.js';
@@ -78,6 +80,7 @@ const UPSERT_PRICE = new Statement('oap_upsert_price', UPSERT_PRICE_SQL);
 const INSERT_MODEL = new Statement('oap_insert_model', INSERT_MODEL_SQL);
 class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
+  readonly access: AccessStore;
   private readonly recorder: BatchRecorder;
   private readonly repricer: PostgresRepricer;
   private readonly sweep: NodeJS.Timeout;
@@ -88,6 +91,7 @@ class PostgresStore implements Store {
     reprice: RepriceOptions,
     private readonly log?: PostgresStoreOptions['log'],
   ) {
+    this.access = new PostgresAccessStore(pool);
     this.recorder = new BatchRecorder(pool);
     this.repricer = new PostgresRepricer(pool, reprice);
     // Another instance may die half way through a re-price; whichever instance looks next finishes it.

@@ -4,7 +4,7 @@ import { equalityConditions, filterWhere, statusConditions } from './query-filte
 import { ALL_USERS_SPANS, DAY_MS, OUTPUT_COLUMNS, PER_USER_SPANS, planUsageParts } from './usage-rollup-sql.js';
 import { HOUR_MS, localIso, localMonthStarts, localWallTimeToUtc, offsetSegments, type OffsetSegment } from './zone-offsets.js';
 
-export const GROUP_FIELDS: readonly GroupField[] = ['user', 'model', 'endpoint', 'hour', 'day', 'month'];
+export const GROUP_FIELDS: readonly GroupField[] = ['user', 'model', 'endpoint', 'key', 'hour', 'day', 'month'];
 export const TIME_FIELDS: readonly GroupField[] = ['hour', 'day', 'month'];
 
 /** The time the queries table spans (its oldest and newest ts), read first: zone offsets are computed over it. */
@@ -29,7 +29,7 @@ export interface GroupedUsageSql {
   sql: string;
   params: Record<string, unknown>;
   /** Turns a result row's g0, g1 into the group's field values (times as local ISO instants). */
-  keysOf(row: Record<string, unknown>): Partial<Record<GroupField, string>>;
+  keysOf(row: Record<string, unknown>): Partial<Record<GroupField, string | null>>;
 }
 
 /**
@@ -66,11 +66,14 @@ export function groupedUsageSql(
   const atUtc = segments.every((s) => s.offsetMs === 0);
   const wholeHours = segments.every((s) => s.offsetMs % HOUR_MS === 0);
   const afterEpoch = from - 14 * HOUR_MS >= 0;
-  const rollupSpans = !rollups ? [] : !time ? (perUser ? PER_USER_SPANS : ALL_USERS_SPANS) : time !== 'hour' && !perUser && atUtc ? [DAY_MS] : [];
+  // The rollups are not kept per key: a key's groups, or a key's calls, are read from the queries table.
+  const byKey = fields.includes('key') || filter.key !== undefined;
+  const rollupSpans = !rollups || byKey ? [] : !time ? (perUser ? PER_USER_SPANS : ALL_USERS_SPANS) : time !== 'hour' && !perUser && atUtc ? [DAY_MS] : [];
   if (from >= to) return undefined;
 
   const keyExpr = (field: GroupField, column: string): string => {
     if (field === 'user') return 'user_name';
+    if (field === 'key') return 'key_id';
     if (field === 'model' || field === 'endpoint') return field;
     if (field === 'month') return monthCase(column, months, params);
     // Local hours of a zone whose offsets are whole hours start with the UTC hours: no offset needed.
@@ -136,12 +139,12 @@ export function groupedUsageSql(
     sql,
     params,
     keysOf(row) {
-      const out: Partial<Record<GroupField, string>> = {};
+      const out: Partial<Record<GroupField, string | null>> = {};
       fields.forEach((field, i) => {
         const value = row[`g${i}`];
         if (field === 'hour' || field === 'month') out[field] = written(Number(value));
         else if (field === 'day') out[field] = written(dayStart(Number(value)));
-        else out[field] = String(value);
+        else out[field] = value === null || value === undefined ? null : String(value);
       });
       return out;
     },

@@ -19,6 +19,7 @@ export const RECORD_COLUMNS = [
   'reasoning_tokens',
   'streamed',
   'estimated',
+  'key_id',
 ] as const;
 
 export type RecordColumn = (typeof RECORD_COLUMNS)[number];
@@ -70,5 +71,6 @@ export function recordValues(q: QueryRecord): Record<RecordColumn, string | numb
     reasoning_tokens: q.reasoningTokens,
     streamed: q.streamed ? 1 : 0,
     estimated: q.estimated ? 1 : 0,
+    key_id: q.keyId ?? null,
   };
 }

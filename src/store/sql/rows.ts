@@ -38,6 +38,7 @@ export function toQueryRow(r: Record<string, unknown>): QueryRow {
     estimated: num(r.estimated) === 1,
     priced: num(r.priced) === 1,
     cost: num(r.cost),
+    keyId: (r.key_id as string | null | undefined) ?? null,
   };
 }
 
