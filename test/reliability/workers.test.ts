@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.js';
+import { accessAdmin, ADMIN_TOKEN } from '../support/access-admin.js';
 import { builtProxyMain } from '../support/built-proxy.js';
 import { startChildProxy, type ChildProxy } from '../support/child-proxy.js';
 import { numberedAnswers, numberedCall, UpstreamCalls, usageOf, userOf, type CallResult } from '../support/numbered-calls.js';
+import { rawCall } from '../support/raw-call.js';
 import { SmallDisk } from '../support/small-disk.js';
 import { UpstreamStandIn } from '../support/upstream-stand-in.js';
 
@@ -191,6 +193,67 @@ describe.skipIf(!process.env.OAP_LONG_TESTS)('server.workers (runs the built pro
     const completed = expectEveryCompletedCallRecordedOnce(results, recordedRows(db));
     console.log(`worker killed on a full disk: ${completed} completed calls all recorded; ${journaled} calls were in the journals at the kill`);
   }, 60_000);
+
+  it('keeps the admin token and the keys for the whole proxy: /health details and /metrics only with the token, a key honoured, and refused within a second of its revocation, whichever worker takes the call', async () => {
+    const db = join(dir, 'queries.db');
+    proxy = await startChildProxy(
+      [
+        `--forward.url=${upstreamUrl}`,
+        '--forward.token=sk-org-key',
+        `--database.url=${db}`,
+        '--server.workers=2',
+        `--admin.token=${ADMIN_TOKEN}`,
+        '--auth.callers=keys',
+      ],
+      { cwd: dir },
+    );
+    const url = proxy.url;
+    const admin = accessAdmin(() => url);
+    expect(await (await fetch(`${url}/health`)).json()).toEqual({ status: 'ok', acceptingCalls: true });
+    expect((await admin.ok('GET', '/health')).workers.map((w: { reporting: boolean }) => w.reporting)).toEqual([true, true]);
+    expect((await fetch(`${url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(200);
+
+    const made = await admin.createKey({ user: 'adam' });
+    // A new connection per call: any worker may take each (the kernel chooses; often one takes most).
+    const callsWithKey = () =>
+      Promise.all(
+        Array.from({ length: 24 }, (_, n) =>
+          rawCall(`${url}/v1/chat/completions`, {
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${made.key}` },
+            body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: `call ${n}` }] }),
+          }),
+        ),
+      );
+    expect((await callsWithKey()).map((a) => a.status)).toEqual(Array(24).fill(200));
+    expect((await admin.ok('GET', `/usage?key=${made.id}`)).numQueries).toBe(24);
+    expect(upstream.received.every((r) => r.headers.authorization === 'Bearer sk-org-key')).toBe(true);
+
+    await admin.ok('DELETE', `/keys/${made.id}`);
+    // Each worker reads keys afresh within a second, as separate instances do (test/access/revocation-across-instances).
+    await new Promise((r) => setTimeout(r, 1_000));
+    const refused = await callsWithKey();
+    expect(refused.map((a) => [a.status, a.json().error.code])).toEqual(Array(24).fill([401, 'key_revoked']));
+  }, 60_000);
+
+  it('refuses once, before forking, to serve an open admin API beyond this machine', async () => {
+    const started = startChildProxy(
+      [
+        `--forward.url=${upstreamUrl}`,
+        '--forward.token=sk-org-key',
+        `--database.url=${join(dir, 'queries.db')}`,
+        '--server.workers=2',
+        '--server.host=0.0.0.0',
+      ],
+      {
+        cwd: dir,
+      },
+    );
+    const err = (await started.catch((e: unknown) => e)) as Error;
+    expect(err.message).toMatch(/exited \(1\) before listening/);
+    expect(err.message.split('Set admin.token (ADMIN_TOKEN)').length - 1).toBe(1);
+    expect(err.message).not.toContain('"worker"');
+  });
 
   it('drains every worker on SIGTERM: calls in flight on each finish and are recorded, then it exits 0', async () => {
     const db = join(dir, 'queries.db');
