@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { RateLimitSnapshot } from '../types.js';
-import { usageFromRollupSql } from '../sql/usage-rollup-sql.js';
+import { usageSql } from '../sql/usage-rollup-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
 import { groupPrices, modelsWithPrices, toModelRateLimits, toUsage } from '../sql/rows.js';
 import {
@@ -215,7 +215,7 @@ class PostgresStore implements Store {
 
   async usage(filter: QueryFilter): Promise<UsageSummary> {
     await this.ready();
-    const { sql, params } = usageFromRollupSql(filter);
+    const { sql, params } = usageSql(filter);
     const { rows } = await runNamed(this.pool, sql, params);
     return toUsage(rows[0]);
   }

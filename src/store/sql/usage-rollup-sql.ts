@@ -249,11 +249,22 @@ export function planUsageParts(from: number | undefined, to: number | undefined,
 }
 
 /**
+ * The statement that answers /usage: from the rollup, or, for one key's calls,
+ * from the queries table through its (key_id, ts) index, as the rollup is not
+ * kept per key. Both give the same result columns.
+ */
+export function usageSql(filter: QueryFilter): { sql: string; params: Record<string, unknown> } {
+  if (filter.key === undefined) return usageFromRollupSql(filter);
+  const { where, params } = filterWhere(filter);
+  return { sql: `SELECT ${USAGE_COLUMNS} FROM queries ${where}`, params };
+}
+
+/**
  * One statement that answers /usage from the rollup and the partial edges,
  * with the same result columns as a plain SUM over the queries table.
  * Timestamps are whole milliseconds: `after` is exclusive, so the range starts at after + 1.
  */
-export function usageFromRollupSql(filter: QueryFilter): { sql: string; params: Record<string, unknown> } {
+function usageFromRollupSql(filter: QueryFilter): { sql: string; params: Record<string, unknown> } {
   const from = filter.after === undefined ? undefined : Math.floor(filter.after) + 1;
   const to = filter.before === undefined ? undefined : Math.ceil(filter.before);
   const parts = planUsageParts(from, to, filter.user === undefined ? ALL_USERS_SPANS : PER_USER_SPANS);

@@ -3,9 +3,8 @@ import type { RateLimitSnapshot } from '../types.js';
 import { changedCatalogModels } from '../sql/catalog-changes.js';
 import { namedParameter, pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
 import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
-import { ADD_TO_ALL_USERS_ROLLUP, ADD_TO_USER_ROLLUP, RollupAdds, usageFromRollupSql } from '../sql/usage-rollup-sql.js';
+import { ADD_TO_ALL_USERS_ROLLUP, ADD_TO_USER_ROLLUP, RollupAdds, usageSql } from '../sql/usage-rollup-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
-import { USAGE_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
 import { groupPrices, modelsWithPrices, toModelRateLimits, toUsage } from '../sql/rows.js';
 import {
   ALL_PRICES,
@@ -261,12 +260,7 @@ class SqliteStore implements Store {
   }
 
   async usage(filter: QueryFilter): Promise<UsageSummary> {
-    if (filter.key !== undefined) {
-      // The rollup is not kept per key; a key's calls are read through the (key_id, ts) index.
-      const { where, params } = filterWhere(filter);
-      return toUsage(this.db.prepare(`SELECT ${USAGE_COLUMNS} FROM queries ${where}`).get(params) as Record<string, unknown>);
-    }
-    const { sql, params } = usageFromRollupSql(filter);
+    const { sql, params } = usageSql(filter);
     return toUsage(this.db.prepare(sql).get(params) as Record<string, unknown>);
   }
 
