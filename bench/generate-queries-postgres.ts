@@ -23,8 +23,12 @@ export async function generatePostgresQueries(url: string, opts: { rows: number;
   try {
     await client.query('SET jit = off');
     for (const p of seedPrices(start, span)) {
-      await runNamed(client, `INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
-        VALUES (@model, 'admin', @validFrom, @perQuery, @perAnswer, @perCached)`, { ...p });
+      await runNamed(
+        client,
+        `INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
+        VALUES (@model, 'admin', @validFrom, @perQuery, @perAnswer, @perCached)`,
+        { ...p },
+      );
     }
     for (const model of SEED_MODELS) {
       await runNamed(client, 'INSERT INTO models (name, first_seen) VALUES (@model, @start) ON CONFLICT (name) DO NOTHING', { model, start });
@@ -38,9 +42,13 @@ export async function generatePostgresQueries(url: string, opts: { rows: number;
     );
     // Names come from the catalogue, not from input; identifiers cannot be bound as parameters.
     for (const index of indexes) await client.query(`DROP INDEX "${index.name}"`);
-    await runNamed(client, generatedInsertSql(`WITH p AS (SELECT @rows::bigint AS rows, @start::bigint AS start, @span::bigint AS span,
+    await runNamed(
+      client,
+      generatedInsertSql(`WITH p AS (SELECT @rows::bigint AS rows, @start::bigint AS start, @span::bigint AS span,
         @users::bigint AS users),
-      seq(i) AS (SELECT generate_series(0::bigint, (SELECT rows FROM p) - 1))`), { rows: opts.rows, start, span, users: opts.users });
+      seq(i) AS (SELECT generate_series(0::bigint, (SELECT rows FROM p) - 1))`),
+      { rows: opts.rows, start, span, users: opts.users },
+    );
     for (const index of indexes) await client.query(index.sql);
     await client.query('VACUUM ANALYZE queries');
     const { rows: size } = await client.query<{ bytes: string }>("SELECT pg_total_relation_size('queries')::text AS bytes");

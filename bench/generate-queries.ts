@@ -31,11 +31,30 @@ const BASE_MODELS = `CASE WHEN m < 45 THEN 'gpt-4o-mini' WHEN m < 70 THEN 'gpt-4
 
 /** Per 1K tokens: query, answer, cached query; each model's price changes at a third and at two thirds of the period. */
 const PRICE_HISTORY: Record<string, [number, number, number | null][]> = {
-  'gpt-4o-mini': [[0.00015, 0.0006, 0.000075], [0.00012, 0.0005, 0.00006], [0.0001, 0.0004, 0.00005]],
-  'gpt-4o': [[0.005, 0.015, null], [0.0025, 0.01, 0.00125], [0.002, 0.008, 0.001]],
-  'gpt-4.1': [[0.002, 0.008, 0.0005], [0.002, 0.008, 0.0005], [0.0018, 0.007, 0.0004]],
-  'o3-mini': [[0.0011, 0.0044, 0.00055], [0.0011, 0.0044, 0.00055]],
-  'text-embedding-3-small': [[0.00002, 0, null], [0.00002, 0, null], [0.00001, 0, null]],
+  'gpt-4o-mini': [
+    [0.00015, 0.0006, 0.000075],
+    [0.00012, 0.0005, 0.00006],
+    [0.0001, 0.0004, 0.00005],
+  ],
+  'gpt-4o': [
+    [0.005, 0.015, null],
+    [0.0025, 0.01, 0.00125],
+    [0.002, 0.008, 0.001],
+  ],
+  'gpt-4.1': [
+    [0.002, 0.008, 0.0005],
+    [0.002, 0.008, 0.0005],
+    [0.0018, 0.007, 0.0004],
+  ],
+  'o3-mini': [
+    [0.0011, 0.0044, 0.00055],
+    [0.0011, 0.0044, 0.00055],
+  ],
+  'text-embedding-3-small': [
+    [0.00002, 0, null],
+    [0.00002, 0, null],
+    [0.00001, 0, null],
+  ],
 };
 
 export interface SeedPrice {
@@ -82,8 +101,12 @@ export function generatedInsertSql(head: string): string {
           (h / 19) % 2 AS streamed
         FROM facts, p),
       priced AS (SELECT r.*, ${unitCostSql({
-        model: 'r.model', baseModel: 'r.base_model', timestamp: 'r.ts',
-        promptTokens: 'r.prompt_tokens', cachedTokens: 'r.cached_tokens', completionTokens: 'r.completion_tokens',
+        model: 'r.model',
+        baseModel: 'r.base_model',
+        timestamp: 'r.ts',
+        promptTokens: 'r.prompt_tokens',
+        cachedTokens: 'r.cached_tokens',
+        completionTokens: 'r.completion_tokens',
       })} AS unit FROM r)
       INSERT INTO queries (ts, user_name, endpoint, requested_model, model, base_model, status, outcome, duration_ms,
         prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, streamed, estimated, priced, cost)
@@ -118,14 +141,17 @@ export async function generateQueries(path: string, opts: { rows: number; users:
 
     // Indexes are built once at the end: far faster than keeping them up to date row by row.
     const indexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'queries' AND sql IS NOT NULL").all() as {
-      name: string; sql: string;
+      name: string;
+      sql: string;
     }[];
     for (const index of indexes) db.exec(`DROP INDEX ${index.name}`);
 
     // better-sqlite3 binds JS numbers as REAL: the CASTs keep the arithmetic in integers.
-    db.prepare(generatedInsertSql(`WITH RECURSIVE p AS (SELECT CAST(@rows AS INTEGER) AS rows, CAST(@start AS INTEGER) AS start,
+    db.prepare(
+      generatedInsertSql(`WITH RECURSIVE p AS (SELECT CAST(@rows AS INTEGER) AS rows, CAST(@start AS INTEGER) AS start,
         CAST(@span AS INTEGER) AS span, CAST(@users AS INTEGER) AS users),
-      seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < (SELECT rows FROM p) - 1)`)).run({ rows: opts.rows, start, span, users: opts.users });
+      seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < (SELECT rows FROM p) - 1)`),
+    ).run({ rows: opts.rows, start, span, users: opts.users });
 
     for (const index of indexes) db.exec(index.sql);
     rebuildSqliteRollup(db);

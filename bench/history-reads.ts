@@ -7,7 +7,7 @@ import type { Server } from './processes.js';
 import { startProxy } from './servers.js';
 import { median } from './stats.js';
 
-export interface ReadTiming {
+interface ReadTiming {
   path: string;
   medianMs: number;
   maxMs: number;

@@ -16,14 +16,42 @@ export type LoadTask =
   | { mode: 'sequential' | 'stream'; url: string; headers: Record<string, string>; body: string; calls: number; warmup: number; maxSeconds: number }
   | { mode: 'big-stream'; url: string; headers: Record<string, string>; body: string };
 
-export interface ThroughputResult { callsPerSecond: number; calls: number; non2xx: number; errors: number; p50Ms: number; p99Ms: number; seconds: number }
-export interface LatencyResult { calls: number; failures: number; p50Us: number; p99Us: number; meanUs: number }
-export interface StreamResult extends LatencyResult { ttfbP50Us: number; ttfbP99Us: number; bytes: number }
-export interface BigStreamResult { bytes: number; seconds: number; status: number; endedCleanly: boolean }
+export interface ThroughputResult {
+  callsPerSecond: number;
+  calls: number;
+  non2xx: number;
+  errors: number;
+  p50Ms: number;
+  p99Ms: number;
+  seconds: number;
+}
+export interface LatencyResult {
+  calls: number;
+  failures: number;
+  p50Us: number;
+  p99Us: number;
+  meanUs: number;
+}
+export interface StreamResult extends LatencyResult {
+  ttfbP50Us: number;
+  ttfbP99Us: number;
+  bytes: number;
+}
+export interface BigStreamResult {
+  bytes: number;
+  seconds: number;
+  status: number;
+  endedCleanly: boolean;
+}
 
 async function throughput(task: Extract<LoadTask, { mode: 'throughput' }>): Promise<ThroughputResult> {
   const result = await autocannon({
-    url: task.url, method: 'POST', headers: task.headers, body: task.body, connections: task.connections, duration: task.seconds,
+    url: task.url,
+    method: 'POST',
+    headers: task.headers,
+    body: task.body,
+    connections: task.connections,
+    duration: task.seconds,
   });
   return {
     callsPerSecond: result['2xx'] / result.duration,

@@ -6,7 +6,7 @@ import type { Target } from './servers.js';
 
 const LOAD_CLIENT = join(fileURLToPath(new URL('.', import.meta.url)), 'load-client.js');
 
-export const CHAT_REQUEST = {
+const CHAT_REQUEST = {
   model: 'gpt-4o-mini',
   messages: [
     { role: 'system', content: 'You are a terse assistant.' },
@@ -63,7 +63,12 @@ export async function streamed(target: Target, calls: number, chunks: number, ma
 const BIG_CHUNK_BYTES = 8192;
 
 export async function bigStream(target: Target, megabytes: number, cpus?: string): Promise<BigStreamResult> {
-  const body = JSON.stringify({ ...CHAT_REQUEST, stream: true, max_tokens: Math.ceil((megabytes * 1024 * 1024) / BIG_CHUNK_BYTES), bench_chunk_bytes: BIG_CHUNK_BYTES });
+  const body = JSON.stringify({
+    ...CHAT_REQUEST,
+    stream: true,
+    max_tokens: Math.ceil((megabytes * 1024 * 1024) / BIG_CHUNK_BYTES),
+    bench_chunk_bytes: BIG_CHUNK_BYTES,
+  });
   const { result } = await runLoad<BigStreamResult>({ mode: 'big-stream', url: target.url, headers: target.headers, body }, target, cpus);
   return result;
 }

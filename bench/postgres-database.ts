@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
 /** The server the PostgreSQL rows are measured on, as an administrator who may CREATE DATABASE. */
-export const BENCH_POSTGRES_URL = process.env.OAP_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const BENCH_POSTGRES_URL = process.env.OAP_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export interface BenchDatabase {
   url: string;

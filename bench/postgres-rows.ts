@@ -6,7 +6,7 @@ import { runToCompletion, type Server } from './processes.js';
 
 const RECORD_SCRIPT = join(fileURLToPath(new URL('.', import.meta.url)), 'record-throughput.js');
 
-export interface RecordingResult {
+interface RecordingResult {
   rows: number;
   seconds: number;
   concurrency: number;
@@ -38,7 +38,12 @@ async function onFreshDatabase<T>(work: (db: BenchDatabase) => Promise<T>): Prom
  * each on its own temporary database. Unreachable PostgreSQL skips them all.
  */
 export async function measurePostgres(opts: {
-  recordSeconds: number; concurrency: number; historyRows: number; upstream: Server; cpus?: string; log: (line: string) => void;
+  recordSeconds: number;
+  concurrency: number;
+  historyRows: number;
+  upstream: Server;
+  cpus?: string;
+  log: (line: string) => void;
 }): Promise<PostgresResult> {
   const unreachable = await postgresUnreachable();
   if (unreachable) {
@@ -46,8 +51,11 @@ export async function measurePostgres(opts: {
     return { skipped: unreachable };
   }
   const record = (concurrency: number) =>
-    onFreshDatabase(async (db) =>
-      JSON.parse(await runToCompletion(process.execPath, [RECORD_SCRIPT, db.url, String(opts.recordSeconds), String(concurrency)], { cpus: opts.cpus })) as RecordingResult,
+    onFreshDatabase(
+      async (db) =>
+        JSON.parse(
+          await runToCompletion(process.execPath, [RECORD_SCRIPT, db.url, String(opts.recordSeconds), String(concurrency)], { cpus: opts.cpus }),
+        ) as RecordingResult,
     );
   opts.log(`recording throughput: ${opts.recordSeconds} s of inserts through the PostgreSQL store, one call after another`);
   const sequential = await record(1);

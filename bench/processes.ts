@@ -24,7 +24,7 @@ export function stopAllOnExit(): void {
 }
 
 /** `taskset -c CPUS` in front of a command when pinning is asked for and taskset exists. */
-export function pinned(cpus: string | undefined, command: string, args: string[]): [string, string[]] {
+function pinned(cpus: string | undefined, command: string, args: string[]): [string, string[]] {
   if (!cpus || !existsSync('/usr/bin/taskset')) return [command, args];
   // taskset execs the command, so the pid stays the command's own.
   return ['/usr/bin/taskset', ['-c', cpus, command, ...args]];

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { openStore } from '../src/store/open-store.js';
+import { openStore } from '../src/server/open-store.js';
 import type { QueryRecord } from '../src/store/types.js';
 
 /**
@@ -16,11 +16,26 @@ async function main(): Promise<void> {
   const concurrency = Number(process.argv[4] ?? 1);
   // One pooled connection per call in flight: the pool is what lets PostgreSQL take calls side by side.
   const store = await openStore(url, pino({ level: 'warn' }), { poolSize: concurrency });
-  await store.putPrice('gpt-4o-mini', { validFrom: Date.parse('2024-01-01T00:00:00Z'), per1KQueryTokens: 0.00015, per1KAnswerTokens: 0.0006, per1KCachedQueryTokens: null }, 'admin');
+  await store.putPrice(
+    'gpt-4o-mini',
+    { validFrom: Date.parse('2024-01-01T00:00:00Z'), per1KQueryTokens: 0.00015, per1KAnswerTokens: 0.0006, per1KCachedQueryTokens: null },
+    'admin',
+  );
   const query: QueryRecord = {
-    user: 'bench-user', timestamp: Date.now(), durationMs: 3, endpoint: '/v1/chat/completions', requestedModel: 'gpt-4o-mini',
-    model: 'gpt-4o-mini-2024-07-18', status: 200, outcome: 'ok', promptTokens: 215, completionTokens: 187, cachedTokens: 0,
-    reasoningTokens: 0, streamed: false, estimated: false,
+    user: 'bench-user',
+    timestamp: Date.now(),
+    durationMs: 3,
+    endpoint: '/v1/chat/completions',
+    requestedModel: 'gpt-4o-mini',
+    model: 'gpt-4o-mini-2024-07-18',
+    status: 200,
+    outcome: 'ok',
+    promptTokens: 215,
+    completionTokens: 187,
+    cachedTokens: 0,
+    reasoningTokens: 0,
+    streamed: false,
+    estimated: false,
   };
   const limits = { observedAt: 0, requests: { maximum: 10000, remaining: 9999, reset: 0 }, tokens: { maximum: 30000000, remaining: 29999598, reset: 0 } };
   const record = (n: number) => {
@@ -43,7 +58,9 @@ async function main(): Promise<void> {
   const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
   const used = process.cpuUsage(cpu);
   await store.close();
-  process.stdout.write(`${JSON.stringify({ rows, seconds: elapsed, concurrency, rowsPerSecond: rows / elapsed, cpuUsPerRow: (used.user + used.system) / rows })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ rows, seconds: elapsed, concurrency, rowsPerSecond: rows / elapsed, cpuUsPerRow: (used.user + used.system) / rows })}\n`,
+  );
 }
 
 main().catch((err) => {

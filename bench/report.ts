@@ -14,7 +14,7 @@ export interface Row {
   note?: string;
 }
 
-export interface Machine {
+interface Machine {
   cpu: string;
   cores: number;
   memoryGb: number;

@@ -93,7 +93,9 @@ async function main(options: BenchOptions): Promise<void> {
     let recording: { rowsPerSecond: number; cpuUsPerRow: number };
     try {
       const script = join(resolve(PROXY_MAIN, '..', '..'), 'dist-bench', 'bench', 'record-throughput.js');
-      recording = JSON.parse(await runToCompletion(process.execPath, [script, join(recordDir, 'record.db'), String(options.recordSeconds)], { cpus: serverCpus }));
+      recording = JSON.parse(
+        await runToCompletion(process.execPath, [script, join(recordDir, 'record.db'), String(options.recordSeconds)], { cpus: serverCpus }),
+      );
     } finally {
       rmSync(recordDir, { recursive: true, force: true });
     }
@@ -102,8 +104,12 @@ async function main(options: BenchOptions): Promise<void> {
     const history: HistoryResult[] = [];
     for (const rows of options.historySizes) history.push(await timeHistoryReads(rows, { upstream, cpus: serverCpus, log }));
     const postgres = await measurePostgres({
-      recordSeconds: options.recordSeconds, concurrency: options.recordConcurrency, historyRows: options.postgresHistoryRows,
-      upstream, cpus: serverCpus, log,
+      recordSeconds: options.recordSeconds,
+      concurrency: options.recordConcurrency,
+      historyRows: options.postgresHistoryRows,
+      upstream,
+      cpus: serverCpus,
+      log,
     });
     await upstream.stop();
 
@@ -163,25 +169,43 @@ function figures(m: Measured): Row[] {
     return x.map((v, i) => v / y[i]);
   };
   const hasPortkey = m.tp32.portkey !== undefined;
-  for (const [conns, runs] of [[1, m.tp1], [32, m.tp32]] as const) {
+  for (const [conns, runs] of [
+    [1, m.tp1],
+    [32, m.tp32],
+  ] as const) {
     const ratios = perRoundRatio(runs, 'proxy', 'direct');
     rows.push({ figure: `Throughput proxied / direct, ${conns} connection${conns > 1 ? 's' : ''}`, proxy: median(ratios), unit: '×', spread: spread(ratios) });
   }
   if (hasPortkey) {
     const ratios = perRoundRatio(m.tp32, 'proxy', 'portkey');
-    rows.push({ figure: 'Throughput proxy / Portkey, 32 connections', proxy: median(ratios), unit: '×', target: { op: '>=', value: 6 }, spread: spread(ratios) });
+    rows.push({
+      figure: 'Throughput proxy / Portkey, 32 connections',
+      proxy: median(ratios),
+      unit: '×',
+      target: { op: '>=', value: 6 },
+      spread: spread(ratios),
+    });
     const cpu = (name: string) => pick(m.tp32, name, (r) => r.cpuUsPerCall);
     const cpuRatios = cpu('portkey').map((v, i) => v / cpu('proxy')[i]);
     rows.push({ figure: 'CPU per call Portkey / proxy, 32 connections', proxy: median(cpuRatios), unit: '×', spread: spread(cpuRatios) });
   }
   const cps = (runs: PerTarget<ThroughputRun>, name: string) => median(pick(runs, name, (r) => r.callsPerSecond));
   rows.push({
-    figure: 'Calls/s, 32 connections', proxy: cps(m.tp32, 'proxy'), direct: cps(m.tp32, 'direct'), portkey: hasPortkey ? cps(m.tp32, 'portkey') : undefined,
-    unit: '', target: { op: '>=', value: 3000 }, spread: spread(pick(m.tp32, 'proxy', (r) => r.callsPerSecond)),
+    figure: 'Calls/s, 32 connections',
+    proxy: cps(m.tp32, 'proxy'),
+    direct: cps(m.tp32, 'direct'),
+    portkey: hasPortkey ? cps(m.tp32, 'portkey') : undefined,
+    unit: '',
+    target: { op: '>=', value: 3000 },
+    spread: spread(pick(m.tp32, 'proxy', (r) => r.callsPerSecond)),
   });
   rows.push({
-    figure: 'Calls/s, 1 connection', proxy: cps(m.tp1, 'proxy'), direct: cps(m.tp1, 'direct'), portkey: hasPortkey ? cps(m.tp1, 'portkey') : undefined,
-    unit: '', spread: spread(pick(m.tp1, 'proxy', (r) => r.callsPerSecond)),
+    figure: 'Calls/s, 1 connection',
+    proxy: cps(m.tp1, 'proxy'),
+    direct: cps(m.tp1, 'direct'),
+    portkey: hasPortkey ? cps(m.tp1, 'portkey') : undefined,
+    unit: '',
+    spread: spread(pick(m.tp1, 'proxy', (r) => r.callsPerSecond)),
   });
 
   // Added latency: per round, the target's percentile minus the direct run's of the same round.
@@ -195,61 +219,122 @@ function figures(m: Measured): Row[] {
   ] as const) {
     const ours = added(m.seq, 'proxy', f);
     rows.push({
-      figure: `Added latency ${label}, sequential`, proxy: median(ours), direct: median(pick(m.seq, 'direct', f)) / 1000,
-      portkey: hasPortkey ? median(added(m.seq, 'portkey', f)) : undefined, unit: 'ms', target: { op: '<=', value: goal }, spread: spread(ours),
+      figure: `Added latency ${label}, sequential`,
+      proxy: median(ours),
+      direct: median(pick(m.seq, 'direct', f)) / 1000,
+      portkey: hasPortkey ? median(added(m.seq, 'portkey', f)) : undefined,
+      unit: 'ms',
+      target: { op: '<=', value: goal },
+      spread: spread(ours),
       note: 'direct: its own latency',
     });
   }
-  for (const [conns, runs, goal] of [[32, m.tp32, 200], [1, m.tp1, undefined]] as const) {
+  for (const [conns, runs, goal] of [
+    [32, m.tp32, 200],
+    [1, m.tp1, undefined],
+  ] as const) {
     const ours = pick(runs, 'proxy', (r) => r.cpuUsPerCall);
     rows.push({
-      figure: `CPU per call, ${conns} connection${conns > 1 ? 's' : ''}`, proxy: median(ours),
-      portkey: hasPortkey ? median(pick(runs, 'portkey', (r) => r.cpuUsPerCall)) : undefined, unit: 'µs',
-      target: goal === undefined ? undefined : { op: '<=', value: goal }, spread: spread(ours), note: 'recording included',
+      figure: `CPU per call, ${conns} connection${conns > 1 ? 's' : ''}`,
+      proxy: median(ours),
+      portkey: hasPortkey ? median(pick(runs, 'portkey', (r) => r.cpuUsPerCall)) : undefined,
+      unit: 'µs',
+      target: goal === undefined ? undefined : { op: '<=', value: goal },
+      spread: spread(ours),
+      note: 'recording included',
     });
   }
   const ttfb = added(m.str, 'proxy', (r) => r.ttfbP50Us);
   rows.push({
-    figure: `Streaming: added time to first byte, p50`, proxy: median(ttfb), direct: median(pick(m.str, 'direct', (r) => r.ttfbP50Us)) / 1000,
-    portkey: hasPortkey ? median(added(m.str, 'portkey', (r) => r.ttfbP50Us)) : undefined, unit: 'ms', target: { op: '<=', value: 1 }, spread: spread(ttfb),
+    figure: `Streaming: added time to first byte, p50`,
+    proxy: median(ttfb),
+    direct: median(pick(m.str, 'direct', (r) => r.ttfbP50Us)) / 1000,
+    portkey: hasPortkey ? median(added(m.str, 'portkey', (r) => r.ttfbP50Us)) : undefined,
+    unit: 'ms',
+    target: { op: '<=', value: 1 },
+    spread: spread(ttfb),
     note: `${m.options.streamChunks} chunks`,
   });
   const total = added(m.str, 'proxy', (r) => r.p50Us);
   rows.push({
-    figure: 'Streaming: added total time, p50', proxy: median(total), direct: median(pick(m.str, 'direct', (r) => r.p50Us)) / 1000,
-    portkey: hasPortkey ? median(added(m.str, 'portkey', (r) => r.p50Us)) : undefined, unit: 'ms', spread: spread(total),
+    figure: 'Streaming: added total time, p50',
+    proxy: median(total),
+    direct: median(pick(m.str, 'direct', (r) => r.p50Us)) / 1000,
+    portkey: hasPortkey ? median(added(m.str, 'portkey', (r) => r.p50Us)) : undefined,
+    unit: 'ms',
+    spread: spread(total),
   });
   rows.push({ figure: 'Peak RSS under load', proxy: m.peakUnderLoad.proxy, portkey: m.peakUnderLoad.portkey, unit: 'MB', target: { op: '<=', value: 120 } });
   const bigMb = m.big.result.bytes / 1024 ** 2;
   const relayed = m.big.result.endedCleanly && m.big.result.status === 200 ? '' : ', FAILED';
   // Holding the answer would add its whole size; a third of it allows for garbage the collector has not reached yet.
   rows.push({
-    figure: `RSS growth over a ${bigMb.toFixed(0)} MB streamed answer`, proxy: m.big.peakMb - m.big.beforeMb, unit: 'MB',
+    figure: `RSS growth over a ${bigMb.toFixed(0)} MB streamed answer`,
+    proxy: m.big.peakMb - m.big.beforeMb,
+    unit: 'MB',
     target: { op: '<=', value: Math.round(bigMb / 3) },
-    note: `${m.big.beforeMb.toFixed(0)} → ${m.big.peakMb.toFixed(0)} MB; first half +${(m.big.firstHalfPeakMb - m.big.beforeMb).toFixed(0)}, ` +
+    note:
+      `${m.big.beforeMb.toFixed(0)} → ${m.big.peakMb.toFixed(0)} MB; first half +${(m.big.firstHalfPeakMb - m.big.beforeMb).toFixed(0)}, ` +
       `second +${(m.big.secondHalfPeakMb - m.big.beforeMb).toFixed(0)} MB; ${(bigMb / m.big.result.seconds).toFixed(0)} MB/s${relayed}`,
   });
-  rows.push({ figure: 'Recording throughput (SQLite store, one call after another)', proxy: m.recording.rowsPerSecond, unit: 'rows/s', note: `${m.recording.cpuUsPerRow.toFixed(0)} µs CPU per row` });
+  rows.push({
+    figure: 'Recording throughput (SQLite store, one call after another)',
+    proxy: m.recording.rowsPerSecond,
+    unit: 'rows/s',
+    note: `${m.recording.cpuUsPerRow.toFixed(0)} µs CPU per row`,
+  });
   const pg = m.postgres;
   for (const r of [pg.sequential, pg.concurrent]) {
     if (!r) continue;
     const how = r.concurrency === 1 ? 'one call after another' : `${r.concurrency} calls at once`;
-    rows.push({ figure: `Recording throughput (PostgreSQL store, ${how})`, proxy: r.rowsPerSecond, unit: 'rows/s', note: `${r.cpuUsPerRow.toFixed(0)} µs CPU per row in Node, the server's not counted` });
+    rows.push({
+      figure: `Recording throughput (PostgreSQL store, ${how})`,
+      proxy: r.rowsPerSecond,
+      unit: 'rows/s',
+      note: `${r.cpuUsPerRow.toFixed(0)} µs CPU per row in Node, the server's not counted`,
+    });
   }
   for (const h of m.history) {
     const n = h.history.rows;
     const size = sizeLabel(n);
     const goal = n >= 10_000_000 ? 500 : n >= 1_000_000 ? 50 : undefined;
-    rows.push({ figure: `/usage over ${size} queries`, proxy: h.reads.usageAll.medianMs, unit: 'ms', target: goal ? { op: '<=', value: goal } : undefined, note: 'all time' });
-    rows.push({ figure: `/usage?after=… over ${size} queries`, proxy: h.reads.usageAfter.medianMs, unit: 'ms', target: goal ? { op: '<=', value: goal } : undefined, note: `${h.reads.usageAfter.count.toLocaleString('en')} matched` });
-    rows.push({ figure: `/usage?user=…&after=…&before=… over ${size}`, proxy: h.reads.usageUserRange.medianMs, unit: 'ms', note: `busiest user, ${h.reads.usageUserRange.count.toLocaleString('en')} matched` });
-    rows.push({ figure: `/queries?user=…&after=… over ${size}`, proxy: h.reads.queriesUserAfter.medianMs, unit: 'ms', note: `${h.reads.queriesUserAfter.count.toLocaleString('en')} rows listed` });
+    rows.push({
+      figure: `/usage over ${size} queries`,
+      proxy: h.reads.usageAll.medianMs,
+      unit: 'ms',
+      target: goal ? { op: '<=', value: goal } : undefined,
+      note: 'all time',
+    });
+    rows.push({
+      figure: `/usage?after=… over ${size} queries`,
+      proxy: h.reads.usageAfter.medianMs,
+      unit: 'ms',
+      target: goal ? { op: '<=', value: goal } : undefined,
+      note: `${h.reads.usageAfter.count.toLocaleString('en')} matched`,
+    });
+    rows.push({
+      figure: `/usage?user=…&after=…&before=… over ${size}`,
+      proxy: h.reads.usageUserRange.medianMs,
+      unit: 'ms',
+      note: `busiest user, ${h.reads.usageUserRange.count.toLocaleString('en')} matched`,
+    });
+    rows.push({
+      figure: `/queries?user=…&after=… over ${size}`,
+      proxy: h.reads.queriesUserAfter.medianMs,
+      unit: 'ms',
+      note: `${h.reads.queriesUserAfter.count.toLocaleString('en')} rows listed`,
+    });
   }
   if (pg.history) {
     // No target: the PostgreSQL store sums the queries table itself, it keeps no rollups.
     const size = sizeLabel(pg.history.history.rows);
     rows.push({ figure: `/usage over ${size} queries (PostgreSQL)`, proxy: pg.history.reads.usageAll.medianMs, unit: 'ms', note: 'all time' });
-    rows.push({ figure: `/usage?after=… over ${size} queries (PostgreSQL)`, proxy: pg.history.reads.usageAfter.medianMs, unit: 'ms', note: `${pg.history.reads.usageAfter.count.toLocaleString('en')} matched` });
+    rows.push({
+      figure: `/usage?after=… over ${size} queries (PostgreSQL)`,
+      proxy: pg.history.reads.usageAfter.medianMs,
+      unit: 'ms',
+      note: `${pg.history.reads.usageAfter.count.toLocaleString('en')} matched`,
+    });
   }
   return rows;
 }

@@ -17,7 +17,7 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 export const PROXY_MAIN = join(here, '..', '..', 'dist', 'main.js');
 const UPSTREAM_MAIN = join(here, 'upstream-server.js');
 
-export const FORWARD_TOKEN = 'sk-bench-forward-token';
+const FORWARD_TOKEN = 'sk-bench-forward-token';
 
 async function answers(url: string, init?: RequestInit): Promise<boolean> {
   const res = await fetch(url, { ...init, signal: AbortSignal.timeout(2000) });
@@ -44,7 +44,13 @@ export function directTarget(upstream: Server): Target {
 
 /** Our proxy as its own process: `node dist/main.js` configured with flags, recording into `dbPath`. */
 export async function startProxy(opts: {
-  upstream: Server; dbPath: string; workDir: string; cpus?: string; profileDir?: string; name?: string; nodeFlags?: string[];
+  upstream: Server;
+  dbPath: string;
+  workDir: string;
+  cpus?: string;
+  profileDir?: string;
+  name?: string;
+  nodeFlags?: string[];
 }): Promise<Target> {
   const port = await freePort();
   const nodeFlags = [...(opts.nodeFlags ?? []), ...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [])];

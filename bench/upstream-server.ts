@@ -14,7 +14,13 @@ import { once } from 'node:events';
  */
 
 const MODEL = 'gpt-4o-mini-2024-07-18';
-const USAGE = { prompt_tokens: 215, completion_tokens: 187, total_tokens: 402, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } };
+const USAGE = {
+  prompt_tokens: 215,
+  completion_tokens: 187,
+  total_tokens: 402,
+  prompt_tokens_details: { cached_tokens: 0 },
+  completion_tokens_details: { reasoning_tokens: 0 },
+};
 
 const RATE_LIMIT_HEADERS = {
   'x-ratelimit-limit-requests': '10000',
@@ -49,14 +55,19 @@ const SSE_HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-
 
 function sseEvent(delta: Record<string, unknown>, withNullUsage: boolean, finish: string | null = null): Buffer {
   const chunk: Record<string, unknown> = {
-    id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1_700_000_000, model: MODEL,
+    id: 'chatcmpl-bench',
+    object: 'chat.completion.chunk',
+    created: 1_700_000_000,
+    model: MODEL,
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
   };
   if (withNullUsage) chunk.usage = null;
   return Buffer.from(`data: ${JSON.stringify(chunk)}\n\n`);
 }
 
-const USAGE_EVENT = Buffer.from(`data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1_700_000_000, model: MODEL, choices: [], usage: USAGE })}\n\n`);
+const USAGE_EVENT = Buffer.from(
+  `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1_700_000_000, model: MODEL, choices: [], usage: USAGE })}\n\n`,
+);
 const DONE_EVENT = Buffer.from('data: [DONE]\n\n');
 const eventCache = new Map<string, Buffer>();
 

@@ -90,7 +90,7 @@ describe('POST and GET /model/{name}', () => {
   });
 });
 
-describe('cost over time (SPEC §3)', () => {
+describe('cost over time', () => {
   it('uses the price with the latest validFrom strictly before the query', async () => {
     await call('POST', '/model/gpt-4-1106-preview', price('2024-01-01T00:00:00Z', 0.01, 0.03));
     await call('POST', '/model/gpt-4-1106-preview', price('2024-02-01T00:00:00Z', 0.1, 0.3));
@@ -175,7 +175,16 @@ describe('GET /usage and /queries', () => {
 
   it('answers 0, not NaN, as the average when nothing matches', async () => {
     const { body } = await call('GET', '/usage?after=2030-01-01T00:00:00Z');
-    expect(body).toEqual({ numQueries: 0, queryTokens: 0, answerTokens: 0, cost: 0, averageCostPerQuery: 0, cachedQueryTokens: 0, reasoningTokens: 0, unpricedQueries: 0 });
+    expect(body).toEqual({
+      numQueries: 0,
+      queryTokens: 0,
+      answerTokens: 0,
+      cost: 0,
+      averageCostPerQuery: 0,
+      cachedQueryTokens: 0,
+      reasoningTokens: 0,
+      unpricedQueries: 0,
+    });
   });
 
   it("lists queries oldest first with the original's fields first", async () => {

@@ -13,8 +13,7 @@ describeEachStore('chat completions through the official openai client', (store)
     await h.close();
   });
 
-  const client = (user = 'adam') =>
-    new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'sk-caller-own-key', defaultHeaders: { 'x-user': user }, maxRetries: 0 });
+  const client = (user = 'adam') => new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'sk-caller-own-key', defaultHeaders: { 'x-user': user }, maxRetries: 0 });
 
   async function queries(params = '') {
     const res = await fetch(`${h.url}/queries${params}`);
@@ -31,8 +30,15 @@ describeEachStore('chat completions through the official openai client', (store)
     const rows = await queries();
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({
-      user: 'adam', model: 'gpt-4o-2024-08-06', requestedModel: 'gpt-4o', queryTokens: 12, answerTokens: 6,
-      endpoint: '/v1/chat/completions', status: 200, streamed: false, estimated: false,
+      user: 'adam',
+      model: 'gpt-4o-2024-08-06',
+      requestedModel: 'gpt-4o',
+      queryTokens: 12,
+      answerTokens: 6,
+      endpoint: '/v1/chat/completions',
+      status: 200,
+      streamed: false,
+      estimated: false,
     });
   });
 
@@ -50,7 +56,10 @@ describeEachStore('chat completions through the official openai client', (store)
 
   it('passes the usage chunk through when the caller asked for it', async () => {
     const stream = await client().chat.completions.create({
-      model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true },
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+      stream_options: { include_usage: true },
     });
     let usage;
     for await (const chunk of stream) if (chunk.usage) usage = chunk.usage;
@@ -71,7 +80,9 @@ describeEachStore('chat completions through the official openai client', (store)
           res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] }));
           res.write(chunk({ tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] }));
           res.write(chunk({}, 'tool_calls'));
-          res.write(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-2024-08-06', choices: [], usage: { prompt_tokens: 80, completion_tokens: 15, completion_tokens_details: { reasoning_tokens: 0 }, prompt_tokens_details: { cached_tokens: 64 } } })}\n\n`);
+          res.write(
+            `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-2024-08-06', choices: [], usage: { prompt_tokens: 80, completion_tokens: 15, completion_tokens_details: { reasoning_tokens: 0 }, prompt_tokens_details: { cached_tokens: 64 } } })}\n\n`,
+          );
           res.end('data: [DONE]\n\n');
         },
       };

@@ -27,7 +27,8 @@ describe('the openai-api-proxy command', () => {
     expect(existsSync(join(cwd, 'openai-queries.db'))).toBe(true);
 
     const res = await request(`${proxy.url}/v1/chat/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'x-user': 'adam' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-user': 'adam' },
       body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
     });
     expect(res.statusCode).toBe(200);
@@ -45,7 +46,10 @@ describe('the openai-api-proxy command', () => {
   it('stops with a message naming the key when a setting is bad', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'oap-cli-'));
     const run = promisify(execFile)(process.execPath, [builtProxyMain(), '--server.port=eighty'], { cwd });
-    const err = await run.then(() => undefined, (e) => e);
+    const err = await run.then(
+      () => undefined,
+      (e) => e,
+    );
     expect(err?.code).toBe(2);
     expect(String(err.stdout) + String(err.stderr)).toContain('server.port');
   });
@@ -53,7 +57,10 @@ describe('the openai-api-proxy command', () => {
   it('stops with a message when the database cannot be opened', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'oap-cli-'));
     const run = promisify(execFile)(process.execPath, [builtProxyMain(), '--database.url=/nonexistent-dir/x/q.db', '--server.port=0'], { cwd });
-    const err = await run.then(() => undefined, (e) => e);
+    const err = await run.then(
+      () => undefined,
+      (e) => e,
+    );
     expect(err?.code).toBe(1);
     expect(String(err.stdout) + String(err.stderr)).toMatch(/could not start/);
   });

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load-config.js';
-import { startProxy, type RunningProxy } from '../src/proxy-server.js';
+import { startProxy, type RunningProxy } from '../src/server/start-proxy.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { gatedStore } from './support/gated-store.js';
 import { UpstreamStandIn } from './support/upstream-stand-in.js';
@@ -62,7 +62,11 @@ describe('commit before the last bytes', () => {
   it('holds [DONE] back until the query is committed', async () => {
     let gate!: ReturnType<typeof gatedStore>;
     const p = await start([], (s) => (gate = gatedStore(s)).store);
-    const res = await request(`${p.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-user': 'a' }, body: body(true) });
+    const res = await request(`${p.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-user': 'a' },
+      body: body(true),
+    });
     const reader = quietReader(res.body[Symbol.asyncIterator]());
     const before = await reader.untilQuiet(300);
     expect(gate.waiting).toBe(1);
@@ -76,7 +80,11 @@ describe('commit before the last bytes', () => {
     let gate!: ReturnType<typeof gatedStore>;
     const p = await start([], (s) => (gate = gatedStore(s)).store);
     let complete = false;
-    const answer = request(`${p.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-user': 'a' }, body: body(false) })
+    const answer = request(`${p.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-user': 'a' },
+      body: body(false),
+    })
       .then((res) => res.body.text())
       .then((text) => {
         complete = true;
@@ -105,7 +113,11 @@ describe('shutdown', () => {
         };
       },
     };
-    const res = await request(`${p.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-user': 'a' }, body: body(true) });
+    const res = await request(`${p.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-user': 'a' },
+      body: body(true),
+    });
     const text = res.body.text();
     await new Promise((r) => setTimeout(r, 100));
     const stopped = p.stop();
@@ -122,11 +134,22 @@ describe('shutdown', () => {
     upstream = new UpstreamStandIn();
     const upstreamUrl = await upstream.start();
     upstream.behaviour = { kind: 'headers-then-stall' };
-    const { config } = loadConfig({ cwd: dir, env: {}, argv: [`--forward.url=${upstreamUrl}`, '--server.port=0', `--database.url=${dbPath}`, '--server.shutdown-grace=200ms'] });
+    const { config } = loadConfig({
+      cwd: dir,
+      env: {},
+      argv: [`--forward.url=${upstreamUrl}`, '--server.port=0', `--database.url=${dbPath}`, '--server.shutdown-grace=200ms'],
+    });
     const p = await startProxy(config, pino({ level: 'silent' }));
-    const res = await request(`${p.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-user': 'a' }, body: body(true) });
+    const res = await request(`${p.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-user': 'a' },
+      body: body(true),
+    });
     // Settled at once, so the break-off cannot surface as an unhandled rejection before it is asserted.
-    const outcome = res.body.text().then(() => 'completed', (err: Error) => err);
+    const outcome = res.body.text().then(
+      () => 'completed',
+      (err: Error) => err,
+    );
     await new Promise((r) => setTimeout(r, 100));
     await p.stop();
     expect(await outcome).toBeInstanceOf(Error);

@@ -16,8 +16,7 @@ afterEach(async () => {
   await h.close();
 });
 
-const client = (user = 'ada') =>
-  new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'sk-caller-own-key', defaultHeaders: { 'x-user': user }, maxRetries: 0 });
+const client = (user = 'ada') => new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'sk-caller-own-key', defaultHeaders: { 'x-user': user }, maxRetries: 0 });
 
 describe('POST /v1/embeddings', () => {
   it('passes the vectors through (base64, as the client asks by default) and records prompt tokens only', async () => {
@@ -28,8 +27,13 @@ describe('POST /v1/embeddings', () => {
     expect(JSON.parse(h.upstream.last.body.toString()).encoding_format).toBe('base64');
     const [row] = await admin.queries();
     expect(row).toMatchObject({
-      endpoint: '/v1/embeddings', model: 'text-embedding-3-small', queryTokens: EMBEDDINGS_USAGE.prompt_tokens, answerTokens: 0,
-      streamed: false, estimated: false, priced: true,
+      endpoint: '/v1/embeddings',
+      model: 'text-embedding-3-small',
+      queryTokens: EMBEDDINGS_USAGE.prompt_tokens,
+      answerTokens: 0,
+      streamed: false,
+      estimated: false,
+      priced: true,
     });
     expect(row.cost).toBeCloseTo((EMBEDDINGS_USAGE.prompt_tokens * 0.00002) / 1000, 15);
   });
@@ -61,13 +65,20 @@ describe('POST /v1/completions (legacy)', () => {
     expect(JSON.parse(h.upstream.last.body.toString()).stream_options).toEqual({ include_usage: true });
     const [row] = await admin.queries('?user=eve');
     expect(row).toMatchObject({
-      queryTokens: COMPLETIONS_USAGE.prompt_tokens, answerTokens: COMPLETIONS_USAGE.completion_tokens, streamed: true, estimated: false, priced: true,
+      queryTokens: COMPLETIONS_USAGE.prompt_tokens,
+      answerTokens: COMPLETIONS_USAGE.completion_tokens,
+      streamed: true,
+      estimated: false,
+      priced: true,
     });
   });
 
   it('passes the usage chunk through when the caller asked for it', async () => {
     const stream = await client().completions.create({
-      model: 'gpt-3.5-turbo-instruct', prompt: 'Say hello', stream: true, stream_options: { include_usage: true },
+      model: 'gpt-3.5-turbo-instruct',
+      prompt: 'Say hello',
+      stream: true,
+      stream_options: { include_usage: true },
     });
     let usage;
     for await (const chunk of stream) if (chunk.usage) usage = chunk.usage;

@@ -14,8 +14,7 @@ afterEach(async () => {
   await h.close();
 });
 
-const client = (user = 'ada') =>
-  new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'sk-caller-own-key', defaultHeaders: { 'x-user': user }, maxRetries: 0 });
+const client = (user = 'ada') => new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'sk-caller-own-key', defaultHeaders: { 'x-user': user }, maxRetries: 0 });
 
 describe('other /v1/* endpoints pass through and are recorded', () => {
   it('GET /v1/models: answered as the upstream sent it, recorded with no tokens and not estimated', async () => {
@@ -57,8 +56,12 @@ describe('other /v1/* endpoints pass through and are recorded', () => {
     expect(image.data?.[0].b64_json).toBeTruthy();
     const [row] = await admin.queries();
     expect(row).toMatchObject({
-      endpoint: '/v1/images/generations', model: 'gpt-image-1', queryTokens: IMAGES_USAGE.input_tokens, answerTokens: IMAGES_USAGE.output_tokens,
-      estimated: false, priced: true,
+      endpoint: '/v1/images/generations',
+      model: 'gpt-image-1',
+      queryTokens: IMAGES_USAGE.input_tokens,
+      answerTokens: IMAGES_USAGE.output_tokens,
+      estimated: false,
+      priced: true,
     });
     expect(row.cost).toBeCloseTo((50 * 0.005 + 4160 * 0.04) / 1000, 12);
   });
@@ -72,8 +75,13 @@ describe('other /v1/* endpoints pass through and are recorded', () => {
     expect(h.upstream.last.body.includes(audio)).toBe(true);
     const [row] = await admin.queries();
     expect(row).toMatchObject({
-      endpoint: '/v1/audio/transcriptions', model: 'gpt-4o-transcribe', requestedModel: 'gpt-4o-transcribe',
-      queryTokens: TRANSCRIPTION_USAGE.input_tokens, answerTokens: TRANSCRIPTION_USAGE.output_tokens, estimated: false, priced: true,
+      endpoint: '/v1/audio/transcriptions',
+      model: 'gpt-4o-transcribe',
+      requestedModel: 'gpt-4o-transcribe',
+      queryTokens: TRANSCRIPTION_USAGE.input_tokens,
+      answerTokens: TRANSCRIPTION_USAGE.output_tokens,
+      estimated: false,
+      priced: true,
     });
     expect(row.cost).toBeCloseTo((30 * 0.006 + 9 * 0.01) / 1000, 12);
   });
@@ -86,7 +94,11 @@ describe('other /v1/* endpoints pass through and are recorded', () => {
   });
 
   it('GET /v1/responses/{id}: a retrieval does not count the usage of the call that created the response again', async () => {
-    h.upstream.behaviour = { kind: 'json', status: 200, body: { id: 'resp_1', object: 'response', model: 'gpt-4o-2024-08-06', status: 'completed', usage: RESPONSES_USAGE } };
+    h.upstream.behaviour = {
+      kind: 'json',
+      status: 200,
+      body: { id: 'resp_1', object: 'response', model: 'gpt-4o-2024-08-06', status: 'completed', usage: RESPONSES_USAGE },
+    };
     const res = await fetch(`${h.url}/v1/responses/resp_1`, { headers: { 'x-user': 'ada' } });
     expect((await res.json()).usage).toEqual(RESPONSES_USAGE);
     const [row] = await admin.queries();

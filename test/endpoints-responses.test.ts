@@ -16,14 +16,21 @@ afterEach(async () => {
   await h.close();
 });
 
-const client = (user = 'ada') =>
-  new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'sk-caller-own-key', defaultHeaders: { 'x-user': user }, maxRetries: 0 });
+const client = (user = 'ada') => new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'sk-caller-own-key', defaultHeaders: { 'x-user': user }, maxRetries: 0 });
 
 // 24 uncached prompt tokens at 0.0025, 16 cached at 0.00125, 20 completion tokens (8 of them reasoning) at 0.01.
 const EXPECTED_COST = (24 * 0.0025 + 16 * 0.00125 + 20 * 0.01) / 1000;
 const EXACT_ROW = {
-  endpoint: '/v1/responses', model: 'gpt-4o-2024-08-06', requestedModel: 'gpt-4o', status: 200,
-  queryTokens: 40, answerTokens: 20, cachedQueryTokens: 16, reasoningTokens: 8, estimated: false, priced: true,
+  endpoint: '/v1/responses',
+  model: 'gpt-4o-2024-08-06',
+  requestedModel: 'gpt-4o',
+  status: 200,
+  queryTokens: 40,
+  answerTokens: 20,
+  cachedQueryTokens: 16,
+  reasoningTokens: 8,
+  estimated: false,
+  priced: true,
 };
 
 describe('POST /v1/responses through the official openai client', () => {
@@ -95,8 +102,13 @@ describe('POST /v1/responses through the official openai client', () => {
       handle: (_req, _body, res) => {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         const event = (type: string, fields: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...fields })}\n\n`;
-        res.write(event('response.created', { response: { id: 'resp_cut', object: 'response', model: 'gpt-4o-2024-08-06', status: 'in_progress', output: [], usage: null } }));
-        for (const delta of ['Once', ' upon', ' a', ' time']) res.write(event('response.output_text.delta', { output_index: 0, content_index: 0, item_id: 'msg', delta }));
+        res.write(
+          event('response.created', {
+            response: { id: 'resp_cut', object: 'response', model: 'gpt-4o-2024-08-06', status: 'in_progress', output: [], usage: null },
+          }),
+        );
+        for (const delta of ['Once', ' upon', ' a', ' time'])
+          res.write(event('response.output_text.delta', { output_index: 0, content_index: 0, item_id: 'msg', delta }));
         setTimeout(() => res.socket?.destroy(), 20);
       },
     };

@@ -108,8 +108,14 @@ describe('an upstream that fails', () => {
   it('counts a plain answer that carries no usage', async () => {
     h = await startHarness();
     h.upstream.behaviour = {
-      kind: 'json', status: 200,
-      body: { id: 'x', object: 'chat.completion', model: 'gpt-4o-2024-08-06', choices: [{ index: 0, message: { role: 'assistant', content: 'four words right here' } }] },
+      kind: 'json',
+      status: 200,
+      body: {
+        id: 'x',
+        object: 'chat.completion',
+        model: 'gpt-4o-2024-08-06',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'four words right here' } }],
+      },
     };
     await post(chat());
     const [row] = await allQueries();
@@ -131,7 +137,10 @@ describe('a caller that goes away', () => {
     };
     const controller = new AbortController();
     const res = await request(`${h.url}/v1/chat/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'x-user': 'adam' }, body: chat(true), signal: controller.signal,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-user': 'adam' },
+      body: chat(true),
+      signal: controller.signal,
     });
     const reader = res.body[Symbol.asyncIterator]();
     await reader.next();

@@ -35,7 +35,7 @@ describe('what reaches the upstream', () => {
     const body = '{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"hi"}],"x_future":1}';
     await post('/v1/chat/completions', body);
     const sent = h.upstream.last.body.toString('utf8');
-    expect(sent).toBe('{"stream_options":{"include_usage":true},' + body.slice(1));
+    expect(sent).toBe(`{"stream_options":{"include_usage":true},${body.slice(1)}`);
   });
 
   it('sets include_usage when the caller sent stream_options without it, keeping its other options', async () => {
@@ -45,7 +45,11 @@ describe('what reaches the upstream', () => {
   });
 
   it("injects forward.token, never forwards x-user or the caller's key, and keeps other headers", async () => {
-    await post('/v1/chat/completions', '{"model":"gpt-4o","messages":[]}', { authorization: 'Bearer sk-caller', 'openai-organization': 'org-1', 'x-custom': 'kept' });
+    await post('/v1/chat/completions', '{"model":"gpt-4o","messages":[]}', {
+      authorization: 'Bearer sk-caller',
+      'openai-organization': 'org-1',
+      'x-custom': 'kept',
+    });
     const sent = h.upstream.last.headers;
     expect(sent.authorization).toBe(`Bearer ${FORWARD_TOKEN}`);
     expect(sent['x-user']).toBeUndefined();

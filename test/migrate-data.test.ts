@@ -59,8 +59,12 @@ describePostgres('npm run migrate-data', () => {
   /** An SQLite ledger with what real use leaves: several models and users, snapshots, errors, estimates, price history, rate limits. */
   async function sqliteLedger(path: string): Promise<void> {
     const store = await openSqliteStore({ path });
-    const price = (per1KQueryTokens: number, per1KAnswerTokens: number, validFrom: number, per1KCachedQueryTokens: number | null = null) =>
-      ({ validFrom, per1KQueryTokens, per1KAnswerTokens, per1KCachedQueryTokens });
+    const price = (per1KQueryTokens: number, per1KAnswerTokens: number, validFrom: number, per1KCachedQueryTokens: number | null = null) => ({
+      validFrom,
+      per1KQueryTokens,
+      per1KAnswerTokens,
+      per1KCachedQueryTokens,
+    });
     await store.putPrice('gpt-4o', price(0.005, 0.015, T - 30 * DAY), 'admin');
     await store.putPrice('gpt-4o', price(0.0025, 0.01, T + 5 * DAY, 0.00125), 'admin');
     await store.putPrice('gpt-4o-mini', price(0.00015, 0.0006, T - 30 * DAY), 'catalog');
@@ -68,7 +72,7 @@ describePostgres('npm run migrate-data', () => {
       await store.recordQuery(
         aQuery({
           user: ['adam', 'eve', 'zoë'][i % 3],
-          timestamp: T + i * DAY / 2,
+          timestamp: T + (i * DAY) / 2,
           model: ['gpt-4o-2024-08-06', 'gpt-4o-mini', 'o1-preview', ''][i % 4],
           requestedModel: i % 4 === 3 ? null : 'gpt-4o',
           endpoint: i % 5 === 0 ? '/v1/embeddings' : '/v1/chat/completions',
@@ -144,7 +148,8 @@ describePostgres('npm run migrate-data', () => {
     expect(rows.map((r) => [r.user, r.model, r.timestamp, r.promptTokens, r.completionTokens])).toEqual(
       expected.map((q) => [q.user, q.model, q.timestamp, q.queryTokens, q.answerTokens]),
     );
-    rows.forEach((r, i) => expect(r.cost, `${r.model} at ${r.timestamp}`).toBeCloseTo(originalCost(expected[i], contents.prices, baseModelName), 12));
+    for (const [i, r] of rows.entries())
+      expect(r.cost, `${r.model} at ${r.timestamp}`).toBeCloseTo(originalCost(expected[i], contents.prices, baseModelName), 12);
     expect(rows.find((r) => r.model === 'gpt-3.5-turbo-0125')?.cost).toBeGreaterThan(0);
     expect((await store.getModel('gpt-4-1106-preview'))?.admin.map((p) => [p.validFrom, p.per1KQueryTokens])).toEqual([
       [T - DAY, 0.01],

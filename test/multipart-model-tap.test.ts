@@ -39,7 +39,17 @@ describe('MultipartModelTap', () => {
   });
 
   it('finds nothing in a form without a model field', async () => {
-    expect((await tapIn(form([{ name: 'purpose', value: 'fine-tune' }, { name: 'file', filename: 'x', value: decoy }]), 16)).model).toBeUndefined();
+    expect(
+      (
+        await tapIn(
+          form([
+            { name: 'purpose', value: 'fine-tune' },
+            { name: 'file', filename: 'x', value: decoy },
+          ]),
+          16,
+        )
+      ).model,
+    ).toBeUndefined();
   });
 
   it('reads the boundary of a multipart content type, quoted or not', () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load-config.js';
-import { startProxy, type RunningProxy } from '../src/proxy-server.js';
+import { startProxy, type RunningProxy } from '../src/server/start-proxy.js';
 
 /** A database as the original Java proxy (Hibernate, sqlite-jdbc) left it. */
 function originalDatabase(path: string): void {

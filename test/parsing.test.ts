@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseZonedTimestamp } from '../src/admin/timestamps.js';
+import { parseZonedTimestamp } from '../src/http/timestamps.js';
 import { baseModelName } from '../src/accounting/model-names.js';
 import { parseGoDuration } from '../src/proxy/go-duration.js';
 import { readRateLimitHeaders } from '../src/proxy/rate-limit-headers.js';
@@ -16,12 +16,9 @@ describe('timestamps with a zone', () => {
     expect(new Date(parseZonedTimestamp(text)!).toISOString()).toBe(iso);
   });
 
-  it.each(['2024-01-24T14:50', '2024-01-24', 'yesterday', '2024-13-01T00:00Z', '2024-02-30T00:00Z', '2024-01-24T25:00Z', ''])(
-    'rejects %s',
-    (text) => {
-      expect(parseZonedTimestamp(text)).toBeUndefined();
-    },
-  );
+  it.each(['2024-01-24T14:50', '2024-01-24', 'yesterday', '2024-13-01T00:00Z', '2024-02-30T00:00Z', '2024-01-24T25:00Z', ''])('rejects %s', (text) => {
+    expect(parseZonedTimestamp(text)).toBeUndefined();
+  });
 });
 
 describe('Go durations in x-ratelimit-reset-*', () => {
@@ -44,7 +41,12 @@ describe('Go durations in x-ratelimit-reset-*', () => {
   it('turns headers into maxima, remaining and reset instants, null for what is missing or unparsable', () => {
     const at = Date.UTC(2024, 0, 25, 13, 27, 3, 320);
     const snapshot = readRateLimitHeaders(
-      { 'x-ratelimit-limit-requests': '500', 'x-ratelimit-remaining-requests': '499', 'x-ratelimit-reset-requests': '120ms', 'x-ratelimit-reset-tokens': 'later' },
+      {
+        'x-ratelimit-limit-requests': '500',
+        'x-ratelimit-remaining-requests': '499',
+        'x-ratelimit-reset-requests': '120ms',
+        'x-ratelimit-reset-tokens': 'later',
+      },
       at,
     );
     expect(snapshot?.requests).toEqual({ maximum: 500, remaining: 499, reset: at + 120 });

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import pino from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { openStore } from '../src/store/open-store.js';
+import { openStore } from '../src/server/open-store.js';
 import { POSTGRES_MIGRATIONS } from '../src/store/postgres/migrations.js';
 import { createPool } from '../src/store/postgres/pg-pool.js';
 import { openPostgresStore } from '../src/store/postgres/pg-store.js';
@@ -121,7 +121,11 @@ describePostgres('the PostgreSQL store', () => {
       // Keep changing the one price that covers every row until all inserts are in.
       while (inserted < 600) {
         priceChanges++;
-        await (priceChanges % 2 ? a : b).putPrice('gpt-4o', { validFrom: 0, per1KQueryTokens: priceChanges, per1KAnswerTokens: 0, per1KCachedQueryTokens: null }, 'admin');
+        await (priceChanges % 2 ? a : b).putPrice(
+          'gpt-4o',
+          { validFrom: 0, per1KQueryTokens: priceChanges, per1KAnswerTokens: 0, per1KCachedQueryTokens: null },
+          'admin',
+        );
       }
     })();
     await Promise.all([insertions, repricing]);
@@ -134,4 +138,3 @@ describePostgres('the PostgreSQL store', () => {
     expect(rows[0]).toEqual({ n: '600', wrong: '0' });
   });
 });
-

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load-config.js';
-import { startProxy, type RunningProxy } from '../src/proxy-server.js';
+import { startProxy, type RunningProxy } from '../src/server/start-proxy.js';
 import { adminClient } from './support/admin-client.js';
 import { startHarness, type Harness } from './support/proxy-harness.js';
 import { STAND_IN_USAGE, UpstreamStandIn } from './support/upstream-stand-in.js';
@@ -21,8 +21,7 @@ afterEach(async () => {
   await h?.close();
 });
 
-const client = (user = 'ada') =>
-  new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'sk-caller-own-key', defaultHeaders: { 'x-user': user }, maxRetries: 0 });
+const client = (user = 'ada') => new OpenAI({ baseURL: `${h.url}/v1`, apiKey: 'sk-caller-own-key', defaultHeaders: { 'x-user': user }, maxRetries: 0 });
 const chat = (model = 'gpt-4o') => client().chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }] });
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -51,7 +50,9 @@ describe('catalog prices out of the box', () => {
     const byName = new Map(models.map((m) => [m.name, m]));
     expect(byName.get('gpt-4o')).toMatchObject({
       costs: [],
-      catalogCosts: [{ validFrom: '1970-01-01T00:00:00.000Z', per1KQueryTokens: 0.0025, per1KAnswerTokens: 0.01, per1KCachedQueryTokens: 0.00125, source: 'catalog' }],
+      catalogCosts: [
+        { validFrom: '1970-01-01T00:00:00.000Z', per1KQueryTokens: 0.0025, per1KAnswerTokens: 0.01, per1KCachedQueryTokens: 0.00125, source: 'catalog' },
+      ],
       priced: true,
     });
     expect(byName.get('gpt-4o-2024-08-06')).toEqual({ name: 'gpt-4o-2024-08-06', costs: [], catalogCosts: [], priced: true, pricedAs: 'gpt-4o' });

@@ -5,15 +5,28 @@ import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { openStore } from '../src/store/open-store.js';
-import type { Price, QueryRecord, QueryRow, Store } from '../src/store/types.js';
+import { openStore } from '../src/server/open-store.js';
+import type { QueryRecord, QueryRow, Store } from '../src/store/types.js';
+import type { Price } from '../src/accounting/price.js';
 import { describeEachStore } from './support/each-store.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
 
 const price = (per1KQueryTokens: number, validFrom = 0): Price => ({ validFrom, per1KQueryTokens, per1KAnswerTokens: 0, per1KCachedQueryTokens: null });
 const query = (model: string): QueryRecord => ({
-  user: 'ada', timestamp: Date.parse('2025-01-01T00:00:00Z'), durationMs: 5, endpoint: '/v1/embeddings', requestedModel: model, model, status: 200,
-  outcome: 'ok', promptTokens: 1000, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0, streamed: false, estimated: false,
+  user: 'ada',
+  timestamp: Date.parse('2025-01-01T00:00:00Z'),
+  durationMs: 5,
+  endpoint: '/v1/embeddings',
+  requestedModel: model,
+  model,
+  status: 200,
+  outcome: 'ok',
+  promptTokens: 1000,
+  completionTokens: 0,
+  cachedTokens: 0,
+  reasoningTokens: 0,
+  streamed: false,
+  estimated: false,
 });
 
 describeEachStore('replaceCatalogPrices', (kind) => {
@@ -53,18 +66,33 @@ describeEachStore('replaceCatalogPrices', (kind) => {
   }
 
   it('re-prices only the models whose catalog prices changed', async () => {
-    await store.replaceCatalogPrices(new Map([['emb-a', [price(0.1)]], ['emb-b', [price(0.2)]]]));
+    await store.replaceCatalogPrices(
+      new Map([
+        ['emb-a', [price(0.1)]],
+        ['emb-b', [price(0.2)]],
+      ]),
+    );
     await store.recordQuery(query('emb-a'));
     await store.recordQuery(query('emb-b'));
     expect((await rows()).map((r) => r.cost)).toEqual([expect.closeTo(0.1, 12), expect.closeTo(0.2, 12)]);
 
     await tamperCost(9);
     // The same catalog again (a restart): no row is touched.
-    await store.replaceCatalogPrices(new Map([['emb-b', [price(0.2)]], ['emb-a', [price(0.1)]]]));
+    await store.replaceCatalogPrices(
+      new Map([
+        ['emb-b', [price(0.2)]],
+        ['emb-a', [price(0.1)]],
+      ]),
+    );
     expect((await rows()).map((r) => r.cost)).toEqual([9, 9]);
 
     // emb-b's price changes: only its rows are re-priced.
-    await store.replaceCatalogPrices(new Map([['emb-a', [price(0.1)]], ['emb-b', [price(0.3)]]]));
+    await store.replaceCatalogPrices(
+      new Map([
+        ['emb-a', [price(0.1)]],
+        ['emb-b', [price(0.3)]],
+      ]),
+    );
     expect((await rows()).map((r) => r.cost)).toEqual([9, expect.closeTo(0.3, 12)]);
   });
 

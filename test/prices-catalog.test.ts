@@ -70,19 +70,22 @@ describe('prices.file and prices.catalog', () => {
   };
 
   it('reads a YAML table whose models replace the catalog entries of the same name', async () => {
-    const path = file('prices.yaml', [
-      'gpt-4o:',
-      '  - validFrom: 2024-01-01T00:00:00Z',
-      '    per1KQueryTokens: 0.004',
-      '    per1KAnswerTokens: 0.012',
-      '  - validFrom: 2025-01-01T00:00:00+01:00',
-      '    per1KQueryTokens: 0.002',
-      '    per1KAnswerTokens: 0.008',
-      '    per1KCachedQueryTokens: 0.001',
-      'our-fine-tune:',
-      '  per1KQueryTokens: 0.003',
-      '  per1KAnswerTokens: 0.006',
-    ].join('\n'));
+    const path = file(
+      'prices.yaml',
+      [
+        'gpt-4o:',
+        '  - validFrom: 2024-01-01T00:00:00Z',
+        '    per1KQueryTokens: 0.004',
+        '    per1KAnswerTokens: 0.012',
+        '  - validFrom: 2025-01-01T00:00:00+01:00',
+        '    per1KQueryTokens: 0.002',
+        '    per1KAnswerTokens: 0.008',
+        '    per1KCachedQueryTokens: 0.001',
+        'our-fine-tune:',
+        '  per1KQueryTokens: 0.003',
+        '  per1KAnswerTokens: 0.006',
+      ].join('\n'),
+    );
     const { prices, origins } = await loadPriceCatalog({ catalog: true, file: path });
     expect(prices.get('gpt-4o')).toEqual([
       { validFrom: Date.parse('2024-01-01T00:00:00Z'), per1KQueryTokens: 0.004, per1KAnswerTokens: 0.012, per1KCachedQueryTokens: null },
@@ -109,9 +112,17 @@ describe('prices.file and prices.catalog', () => {
     ['a list at the top', '- gpt-4o', /prices\.file .*: must hold a mapping of model names to prices/],
     ['a negative price', 'gpt-4o:\n  per1KQueryTokens: -1', /prices\.file .*: gpt-4o: per1KQueryTokens must be a number of at least 0/],
     ['a price that is text', 'gpt-4o:\n  per1KAnswerTokens: cheap', /gpt-4o: per1KAnswerTokens must be a number/],
-    ['a validFrom without a zone', 'gpt-4o:\n  - validFrom: "2024-01-01T00:00:00"\n    per1KQueryTokens: 1', /gpt-4o\[0\]: validFrom '2024-01-01T00:00:00' is not an ISO-8601 timestamp with a zone/],
+    [
+      'a validFrom without a zone',
+      'gpt-4o:\n  - validFrom: "2024-01-01T00:00:00"\n    per1KQueryTokens: 1',
+      /gpt-4o\[0\]: validFrom '2024-01-01T00:00:00' is not an ISO-8601 timestamp with a zone/,
+    ],
     ['an unknown field', 'gpt-4o:\n  per1KInputTokens: 1', /gpt-4o: unknown field 'per1KInputTokens'/],
-    ['two prices from the same time', 'gpt-4o:\n  - {per1KQueryTokens: 1}\n  - {per1KQueryTokens: 2}', /model 'gpt-4o' has two prices valid from 1970-01-01T00:00:00.000Z/],
+    [
+      'two prices from the same time',
+      'gpt-4o:\n  - {per1KQueryTokens: 1}\n  - {per1KQueryTokens: 2}',
+      /model 'gpt-4o' has two prices valid from 1970-01-01T00:00:00.000Z/,
+    ],
     ['an empty list', 'gpt-4o: []', /model 'gpt-4o' has an empty list of prices/],
   ])('stops start-up on %s, naming the key and the problem', async (_what, text, message) => {
     const path = text === null ? join(dir, 'missing.yaml') : file('bad.yaml', text);
@@ -122,7 +133,8 @@ describe('prices.file and prices.catalog', () => {
     const base = { cwd: dir, env: {} };
     expect(loadConfig({ ...base, argv: [] }).config.prices).toEqual({ catalog: true, file: undefined });
     expect(loadConfig({ ...base, env: { PRICES_CATALOG: 'false', PRICES_FILE: 'prices.yaml' } }).config.prices).toEqual({
-      catalog: false, file: join(dir, 'prices.yaml'),
+      catalog: false,
+      file: join(dir, 'prices.yaml'),
     });
     expect(() => loadConfig({ ...base, argv: ['--prices.catalog=perhaps'] })).toThrow(/prices\.catalog .*'perhaps' is not true or false/);
   });

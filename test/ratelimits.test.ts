@@ -2,7 +2,7 @@ import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from './support/proxy-harness.js';
 import { UpstreamStandIn } from './support/upstream-stand-in.js';
-import { startProxy } from '../src/proxy-server.js';
+import { startProxy } from '../src/server/start-proxy.js';
 import { loadConfig } from '../src/config/load-config.js';
 import pino from 'pino';
 
@@ -14,7 +14,9 @@ afterEach(async () => {
 
 const chat = () => JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
 const post = (url: string) =>
-  request(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-user': 'adam' }, body: chat() }).then((r) => r.body.text());
+  request(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-user': 'adam' }, body: chat() }).then((r) =>
+    r.body.text(),
+  );
 
 describe('GET /ratelimits', () => {
   it('is {} before the first upstream answer', async () => {
@@ -29,8 +31,12 @@ describe('GET /ratelimits', () => {
       handle: (_req, _body, res) => {
         res.writeHead(200, {
           'content-type': 'application/json',
-          'x-ratelimit-limit-requests': '500', 'x-ratelimit-remaining-requests': '499', 'x-ratelimit-reset-requests': '20ms',
-          'x-ratelimit-limit-tokens': '500000', 'x-ratelimit-remaining-tokens': '486895', 'x-ratelimit-reset-tokens': '1h2m3.5s',
+          'x-ratelimit-limit-requests': '500',
+          'x-ratelimit-remaining-requests': '499',
+          'x-ratelimit-reset-requests': '20ms',
+          'x-ratelimit-limit-tokens': '500000',
+          'x-ratelimit-remaining-tokens': '486895',
+          'x-ratelimit-reset-tokens': '1h2m3.5s',
         });
         res.end(JSON.stringify({ model: 'gpt-4o', choices: [], usage: { prompt_tokens: 1, completion_tokens: 1 } }));
       },

@@ -37,9 +37,7 @@ describe('SQLite group commit', () => {
     const users = Array.from({ length: 50 }, (_, i) => `user-${i}`);
     const seenAtResolve: number[] = [];
     await Promise.all(
-      users.map((user) =>
-        store.recordQuery(aQuery({ at: '2024-05-01T00:00:00Z', user })).then(() => seenAtResolve.push(committedRows().length)),
-      ),
+      users.map((user) => store.recordQuery(aQuery({ at: '2024-05-01T00:00:00Z', user })).then(() => seenAtResolve.push(committedRows().length))),
     );
     expect(committedRows()).toEqual(users);
     // Another connection already saw every row of the batch when the first promise resolved.

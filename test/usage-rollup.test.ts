@@ -118,7 +118,10 @@ async function expectUsageToMatchBruteForce(r: ReturnType<typeof random>, filter
 }
 
 const price = (validFrom: string, q: number, a: number, cached: number | null = null) => ({
-  validFrom: Date.parse(validFrom), per1KQueryTokens: q, per1KAnswerTokens: a, per1KCachedQueryTokens: cached,
+  validFrom: Date.parse(validFrom),
+  per1KQueryTokens: q,
+  per1KAnswerTokens: a,
+  per1KCachedQueryTokens: cached,
 });
 
 describe('usage rollups', () => {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Durability } from '../store/journal/journaling-store.js';
+import type { Durability } from '../store/types.js';
 import type { Store } from '../store/types.js';
 import { rejectQueryParams } from './query-params.js';
 

@@ -1,13 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import { baseModelName } from '../accounting/model-names.js';
+import { baseModelName, requireModelName } from '../accounting/model-names.js';
+import { parsePriceBody } from '../accounting/price-body.js';
+import type { ModelPrices, Price } from '../accounting/price.js';
 import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
-import { badRequest, notFound } from '../server/errors.js';
-import type { ModelPrices, Price, Store } from '../store/types.js';
+import { notFound } from '../http/errors.js';
+import type { Store } from '../store/types.js';
 import { rejectQueryParams } from './query-params.js';
-import { isoUtc, requireZonedTimestamp } from './timestamps.js';
-
-const PRICE_FIELDS = ['per1KQueryTokens', 'per1KAnswerTokens', 'per1KCachedQueryTokens'] as const;
-const BODY_FIELDS = new Set(['validFrom', ...PRICE_FIELDS]);
+import { isoUtc } from '../http/timestamps.js';
 
 type Origins = ReadonlyMap<string, CatalogOrigin>;
 
@@ -22,7 +21,9 @@ export function registerModelRoutes(app: FastifyInstance, { store, catalogOrigin
     const name = requireModelName(request.params.name);
     const price = parsePriceBody(request.body);
     await store.putPrice(name, price, 'admin');
-    return view((await store.getModel(name))!);
+    const stored = await store.getModel(name);
+    if (!stored) throw new Error(`the price of '${name}' was stored but cannot be read back`);
+    return view(stored);
   });
 
   app.get<{ Params: { name: string }; Querystring: Record<string, unknown> }>('/model/:name', async (request) => {
@@ -49,7 +50,7 @@ const hasPrices = (m: ModelPrices | undefined) => m !== undefined && m.admin.len
  * from prices.file. `priced: false` flags a model nobody has priced, not even
  * through its undated name (`pricedAs`), so that an admin sees what to price.
  */
-export function modelView(model: ModelPrices, base: ModelPrices | undefined, origins: Origins) {
+function modelView(model: ModelPrices, base: ModelPrices | undefined, origins: Origins) {
   const source = origins.get(model.name) ?? 'catalog';
   const viaBase = !hasPrices(model) && base !== undefined && base.name !== model.name && hasPrices(base);
   return {
@@ -69,37 +70,4 @@ function priceView(p: Price) {
   };
   if (p.per1KCachedQueryTokens !== null) view.per1KCachedQueryTokens = p.per1KCachedQueryTokens;
   return view;
-}
-
-function requireModelName(name: string): string {
-  if (!name || name.length > 256) throw badRequest('invalid_model_name', 'a model name must have 1 to 256 characters');
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) throw badRequest('invalid_model_name', 'a model name must not contain control characters');
-  if (name.trim() !== name) throw badRequest('invalid_model_name', 'a model name must not begin or end with spaces');
-  return name;
-}
-
-export function parsePriceBody(body: unknown): Price {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw badRequest('invalid_body', 'the body must be a JSON object such as {"validFrom":"2023-11-06T00:00:00Z","per1KQueryTokens":0.01,"per1KAnswerTokens":0.03}');
-  }
-  const b = body as Record<string, unknown>;
-  for (const key of Object.keys(b)) {
-    if (!BODY_FIELDS.has(key)) throw badRequest('unknown_field', `unknown field '${key}'; known: ${[...BODY_FIELDS].join(', ')}`);
-  }
-  const validFrom = requireZonedTimestamp('validFrom', b.validFrom);
-  const price = (key: (typeof PRICE_FIELDS)[number]): number | undefined => {
-    const v = b[key];
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-      throw badRequest('invalid_price', `${key} must be a number of at least 0 (dollars per 1,000 tokens)`);
-    }
-    return v;
-  };
-  return {
-    validFrom,
-    per1KQueryTokens: price('per1KQueryTokens') ?? 0,
-    per1KAnswerTokens: price('per1KAnswerTokens') ?? 0,
-    per1KCachedQueryTokens: price('per1KCachedQueryTokens') ?? null,
-  };
 }

@@ -1,6 +1,6 @@
-import { badRequest } from '../server/errors.js';
+import { badRequest } from '../http/errors.js';
 import type { Page, QueryFilter, StatusFilter } from '../store/types.js';
-import { requireZonedTimestamp } from './timestamps.js';
+import { requireZonedTimestamp } from '../http/timestamps.js';
 
 type RawQuery = Record<string, string | string[] | undefined>;
 

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import type { RateLimitWindow } from '../proxy/rate-limit-headers.js';
+import type { RateLimitWindow } from '../store/types.js';
 import type { Store } from '../store/types.js';
 import { rejectQueryParams } from './query-params.js';
-import { isoUtc } from './timestamps.js';
+import { isoUtc } from '../http/timestamps.js';
 
 export function registerRateLimitsRoute(app: FastifyInstance, { store }: { store: Store }): void {
   app.get<{ Querystring: Record<string, unknown> }>('/ratelimits', async (request) => {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
-import type { Durability } from '../store/journal/journaling-store.js';
+import type { Durability } from '../store/types.js';
 import type { Store } from '../store/types.js';
 import { registerHealthRoute } from './health-route.js';
 import { registerModelRoutes } from './model-routes.js';

@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Readable } from 'node:stream';
-import { notFound } from '../server/errors.js';
+import { notFound } from '../http/errors.js';
 import type { QueryFilter, QueryRow, Store } from '../store/types.js';
 import { parseFilter } from './query-params.js';
-import { isoUtc } from './timestamps.js';
+import { isoUtc } from '../http/timestamps.js';
 
 type RawQuery = Record<string, string | string[] | undefined>;
 
@@ -39,7 +39,7 @@ async function requireKnownUser(store: Store, filter: QueryFilter): Promise<void
 }
 
 /** The original's fields first, then ours. */
-export function queryView(q: QueryRow) {
+function queryView(q: QueryRow) {
   return {
     user: q.user,
     model: q.model,

@@ -1,29 +1,57 @@
-import { parseBoolean, parseDurationMs, parseHttpUrl, parseLogLevel, parseNonEmptyString, parsePort, parsePositiveInteger, parseSizeBytes } from './values.js';
+import { BOOLEAN, COUNT, DATABASE, DURATION, HOST, LOG_LEVEL, PATH, PORT, SIZE, TEXT, URL_VALUE, type ValueKind } from './values.js';
 
 export interface KeySpec {
-  parse: (raw: unknown) => unknown;
+  value: ValueKind;
   default?: unknown;
-  /** Shown in `--help` and kept in step with the README's settings table. */
+  /** For a default worked out at start-up rather than fixed here. */
+  defaultText?: string;
+  /** One line, printed by `--help` and in docs/settings.md (both generated from this table). */
   help: string;
-  secret?: boolean;
+  /** `value`: never printed; `url-password`: printed with the password of a URL masked. */
+  secret?: 'value' | 'url-password';
 }
 
 /** Every configuration key the proxy knows. Anything else stops start-up. */
 export const CONFIG_KEYS = {
-  'forward.url': { parse: parseHttpUrl, default: 'https://api.openai.com/v1', help: 'upstream base URL; a URL ending in /chat/completions is accepted too' },
-  'forward.token': { parse: parseNonEmptyString, help: 'the OpenAI API key injected upstream', secret: true },
-  'forward.connect-timeout': { parse: parseDurationMs, default: 10_000, help: 'time to open a connection to the upstream' },
-  'forward.idle-timeout': { parse: parseDurationMs, default: 900_000, help: 'longest silence from the upstream (before headers or between bytes)' },
-  'database.url': { parse: parseNonEmptyString, default: 'openai-queries.db', help: 'SQLite file (also sqlite:, file:, jdbc:sqlite:), or postgres://user:password@host:5432/db', secret: true },
-  'database.pool-size': { parse: parsePositiveInteger, default: 10, help: 'PostgreSQL connections per instance (instances x pool size must stay below the server\'s max_connections)' },
-  'journal.path': { parse: parseNonEmptyString, help: 'local file for calls the database could not take, replayed when it can (default: beside the SQLite file, else openai-queries.journal)' },
-  'server.port': { parse: parsePort, default: 8080, help: 'TCP port' },
-  'server.host': { parse: parseNonEmptyString, default: '127.0.0.1', help: 'listen address' },
-  'server.body-limit': { parse: parseSizeBytes, default: 64 * 1024 ** 2, help: 'largest JSON request body; multipart uploads are streamed and not held to it' },
-  'server.shutdown-grace': { parse: parseDurationMs, default: 30_000, help: 'how long calls in flight may finish after SIGTERM' },
-  'prices.catalog': { parse: parseBoolean, default: true, help: 'price models from the bundled catalog (@pydantic/genai-prices) wherever no admin price applies' },
-  'prices.file': { parse: parseNonEmptyString, help: 'a YAML or JSON price table read at start-up; its models replace the catalog\'s' },
-  'log.level': { parse: parseLogLevel, default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
+  'forward.url': { value: URL_VALUE, default: 'https://api.openai.com/v1', help: 'upstream base URL; a URL ending in /chat/completions is accepted too' },
+  'forward.token': {
+    value: TEXT,
+    help: "the OpenAI API key injected upstream; unset, callers' own Authorization headers go upstream unchanged",
+    secret: 'value',
+  },
+  'forward.connect-timeout': { value: DURATION, default: 10_000, help: 'time to open a connection to the upstream' },
+  'forward.idle-timeout': {
+    value: DURATION,
+    default: 900_000,
+    help: 'longest silence from the upstream (before headers or between bytes); long reasoning calls need it long',
+  },
+  'database.url': {
+    value: DATABASE,
+    default: 'openai-queries.db',
+    help: 'SQLite file (also sqlite:, file:, jdbc:sqlite:), or postgres://user:password@host:5432/db',
+    secret: 'url-password',
+  },
+  'database.pool-size': {
+    value: COUNT,
+    default: 10,
+    help: "PostgreSQL connections per instance (instances x pool size must stay below the server's max_connections)",
+  },
+  'journal.path': {
+    value: PATH,
+    defaultText: 'beside the SQLite file, else openai-queries.journal',
+    help: 'local file for calls the database could not take, replayed when it can',
+  },
+  'server.port': { value: PORT, default: 8080, help: 'TCP port' },
+  'server.host': { value: HOST, default: '127.0.0.1', help: 'listen address; anything but a loopback address serves beyond this machine' },
+  'server.body-limit': {
+    value: SIZE,
+    default: 64 * 1024 ** 2,
+    help: 'largest JSON request body (413 above); multipart uploads are streamed and not held to it',
+  },
+  'server.shutdown-grace': { value: DURATION, default: 30_000, help: 'how long calls in flight may finish after SIGTERM' },
+  'prices.catalog': { value: BOOLEAN, default: true, help: 'price models from the bundled catalog (@pydantic/genai-prices) wherever no admin price applies' },
+  'prices.file': { value: PATH, help: "a YAML or JSON price table read at start-up; its models replace the catalog's" },
+  'log.level': { value: LOG_LEVEL, default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
 } satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { CONFIG_KEYS, KEY_ALIASES, envNameOf, type ConfigKey } from './keys.js';
+import { errorText } from '../common/error-text.js';
+import { CONFIG_KEYS, KEY_ALIASES, envNameOf, type ConfigKey, type KeySpec } from './keys.js';
+import { withoutSecret } from './shown-value.js';
 
 export interface Config {
   forward: { url: string; token?: string; connectTimeoutMs: number; idleTimeoutMs: number };
@@ -41,14 +43,15 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
   for (const layer of [fromYaml(cwd), fromEnv(env), fromArgv(argv)]) {
     for (const [key, entry] of normaliseLayer(layer, warnings)) merged.set(key, entry);
   }
-  const value = (key: ConfigKey): any => {
+  const value = <K extends ConfigKey>(key: K): ParsedValue<K> => {
     const entry = merged.get(key);
-    const spec = CONFIG_KEYS[key] as { parse: (raw: unknown) => unknown; default?: unknown };
-    if (!entry) return spec.default;
+    const spec: KeySpec = CONFIG_KEYS[key];
+    if (!entry) return spec.default as ParsedValue<K>;
     try {
-      return spec.parse(entry.value);
+      return spec.value.parse(entry.value) as ParsedValue<K>;
     } catch (err) {
-      throw new ConfigError(`invalid value for ${key} (from ${entry.source}): ${(err as Error).message}`);
+      const reason = withoutSecret(spec, entry.value, errorText(err));
+      throw new ConfigError(`invalid value for ${key} (from ${entry.source}): ${reason}`);
     }
   };
   const config: Config = {
@@ -71,6 +74,9 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
   };
   return { config, warnings };
 }
+
+/** What a key's parser yields (its default has the same type). */
+type ParsedValue<K extends ConfigKey> = ReturnType<(typeof CONFIG_KEYS)[K]['value']['parse']>;
 
 const optionalPath = (path: string | undefined, cwd: string) => (path === undefined ? undefined : resolve(cwd, path));
 
@@ -119,7 +125,7 @@ function fromYaml(cwd: string): Layer {
   try {
     doc = parseYaml(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new ConfigError(`${file} is not valid YAML: ${(err as Error).message}`);
+    throw new ConfigError(`${file} is not valid YAML: ${errorText(err)}`);
   }
   if (doc === null || doc === undefined) return { source: file, entries: [], strict: true };
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`${file} must hold a mapping of settings`);
@@ -131,7 +137,7 @@ function flatten(obj: Record<string, unknown>, prefix = ''): [string, unknown][]
   const out: [string, unknown][] = [];
   for (const [k, v] of Object.entries(obj)) {
     const key = prefix + k;
-    if (v !== null && typeof v === 'object' && !Array.isArray(v)) out.push(...flatten(v as Record<string, unknown>, key + '.'));
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) out.push(...flatten(v as Record<string, unknown>, `${key}.`));
     else out.push([key, v]);
   }
   return out;

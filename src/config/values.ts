@@ -1,25 +1,25 @@
 /** Parsers for configuration values; each throws a plain message, the loader adds the key. */
 
-export function parsePort(raw: unknown): number {
+function parsePort(raw: unknown): number {
   const n = typeof raw === 'number' ? raw : /^\d+$/.test(String(raw).trim()) ? Number(String(raw).trim()) : NaN;
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`'${raw}' is not a TCP port (0-65535)`);
   return n;
 }
 
-export function parsePositiveInteger(raw: unknown): number {
+function parsePositiveInteger(raw: unknown): number {
   const s = String(raw).trim();
   if (!/^\d{1,9}$/.test(s) || Number(s) < 1) throw new Error(`'${s}' is not a whole number of at least 1`);
   return Number(s);
 }
 
-export function parseNonEmptyString(raw: unknown): string {
+function parseNonEmptyString(raw: unknown): string {
   if (typeof raw !== 'string' && typeof raw !== 'number') throw new Error(`'${String(raw)}' is not a string`);
   const s = String(raw).trim();
   if (s === '') throw new Error('must not be empty');
   return s;
 }
 
-export function parseHttpUrl(raw: unknown): string {
+function parseHttpUrl(raw: unknown): string {
   const s = parseNonEmptyString(raw);
   let url: URL;
   try {
@@ -34,7 +34,7 @@ export function parseHttpUrl(raw: unknown): string {
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Milliseconds: a bare number is milliseconds; `30s`, `500ms`, `15m`, `1h` also work. */
-export function parseDurationMs(raw: unknown): number {
+function parseDurationMs(raw: unknown): number {
   const s = String(raw).trim();
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(s);
   if (!m) throw new Error(`'${s}' is not a duration (e.g. 30s, 500ms, 15m, or milliseconds)`);
@@ -44,7 +44,7 @@ export function parseDurationMs(raw: unknown): number {
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 
 /** Bytes: a bare number is bytes; `64mb`, `512kb` also work. */
-export function parseSizeBytes(raw: unknown): number {
+function parseSizeBytes(raw: unknown): number {
   const s = String(raw).trim().toLowerCase();
   const m = /^(\d+)\s*(b|kb|mb|gb)?$/.exec(s);
   if (!m) throw new Error(`'${s}' is not a size (e.g. 64mb, 512kb, or bytes)`);
@@ -56,7 +56,7 @@ export function parseSizeBytes(raw: unknown): number {
 const TRUE_WORDS = ['true', 'yes', 'on', '1'];
 const FALSE_WORDS = ['false', 'no', 'off', '0'];
 
-export function parseBoolean(raw: unknown): boolean {
+function parseBoolean(raw: unknown): boolean {
   if (typeof raw === 'boolean') return raw;
   const s = String(raw).trim().toLowerCase();
   if (TRUE_WORDS.includes(s)) return true;
@@ -66,8 +66,48 @@ export function parseBoolean(raw: unknown): boolean {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-export function parseLogLevel(raw: unknown): string {
+function parseLogLevel(raw: unknown): string {
   const s = String(raw).trim().toLowerCase();
   if (!LOG_LEVELS.includes(s)) throw new Error(`'${raw}' is not one of ${LOG_LEVELS.join(', ')}`);
   return s;
 }
+
+/** How a setting's value is parsed, named in `--help` (`--server.port=<port>`) and shown back (`30s`, not 30000). */
+export interface ValueKind<T = unknown> {
+  parse(raw: unknown): T;
+  placeholder: string;
+  show?(value: T): string;
+}
+
+/** The largest unit that divides the value exactly, so a default reads as it would be written: 15m, 30s, 64MB. */
+function inLargestUnit(n: number, units: [string, number][]): string {
+  const [name, size] = units.find(([, size]) => n % size === 0) ?? units[units.length - 1];
+  return `${n / size}${name}`;
+}
+
+const formatDuration = (ms: number) =>
+  inLargestUnit(ms, [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+    ['ms', 1],
+  ]);
+const formatSize = (bytes: number) =>
+  inLargestUnit(bytes, [
+    ['GB', 1024 ** 3],
+    ['MB', 1024 ** 2],
+    ['KB', 1024],
+    ['B', 1],
+  ]);
+
+export const URL_VALUE = { parse: parseHttpUrl, placeholder: '<url>' } satisfies ValueKind;
+export const TEXT = { parse: parseNonEmptyString, placeholder: '<text>' } satisfies ValueKind;
+export const HOST = { parse: parseNonEmptyString, placeholder: '<address>' } satisfies ValueKind;
+export const DATABASE = { parse: parseNonEmptyString, placeholder: '<file|url>' } satisfies ValueKind;
+export const PATH = { parse: parseNonEmptyString, placeholder: '<path>' } satisfies ValueKind;
+export const PORT = { parse: parsePort, placeholder: '<port>' } satisfies ValueKind;
+export const COUNT = { parse: parsePositiveInteger, placeholder: '<n>' } satisfies ValueKind;
+export const BOOLEAN = { parse: parseBoolean, placeholder: '<true|false>' } satisfies ValueKind;
+export const LOG_LEVEL = { parse: parseLogLevel, placeholder: '<level>' } satisfies ValueKind;
+export const DURATION = { parse: parseDurationMs, placeholder: '<duration>', show: (v: number) => formatDuration(v) } satisfies ValueKind;
+export const SIZE = { parse: parseSizeBytes, placeholder: '<size>', show: (v: number) => formatSize(v) } satisfies ValueKind;

@@ -1,4 +1,4 @@
-import { ApiError } from '../server/errors.js';
+import { ApiError } from '../http/errors.js';
 
 const MAX_USER_LENGTH = 256;
 

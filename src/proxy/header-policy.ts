@@ -1,17 +1,24 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) never cross a proxy.
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+];
 
 // Also dropped on the way up: the proxy's own routing header, the client's Host, and
 // framing the proxy recomputes. accept-encoding is replaced so the answer can be read for usage.
 const NOT_FORWARDED_UP = new Set([...HOP_BY_HOP, 'host', 'x-user', 'expect', 'accept-encoding']);
 const NOT_FORWARDED_DOWN = new Set(HOP_BY_HOP);
 
-export function upstreamRequestHeaders(
-  client: IncomingHttpHeaders,
-  opts: { forwardToken?: string; bodyReplaced: boolean },
-): Record<string, string | string[]> {
+export function upstreamRequestHeaders(client: IncomingHttpHeaders, opts: { forwardToken?: string; bodyReplaced: boolean }): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const listed = connectionListed(client.connection);
   for (const [name, value] of Object.entries(client)) {
@@ -24,10 +31,7 @@ export function upstreamRequestHeaders(
   return out;
 }
 
-export function clientResponseHeaders(
-  upstream: Record<string, string | string[] | undefined>,
-  opts: { bodyMayChange: boolean },
-): OutgoingHttpHeaders {
+export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>, opts: { bodyMayChange: boolean }): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   const listed = connectionListed(upstream.connection);
   for (const [name, value] of Object.entries(upstream)) {
@@ -42,5 +46,10 @@ export function clientResponseHeaders(
 function connectionListed(value: string | string[] | undefined): Set<string> {
   if (!value) return new Set();
   const text = Array.isArray(value) ? value.join(',') : value;
-  return new Set(text.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
+  return new Set(
+    text
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean),
+  );
 }

@@ -25,7 +25,7 @@ export class JsonUsageTap {
     if (this.head.length < EDGE_BYTES) this.head += chunk.toString('utf8', 0, Math.min(chunk.length, EDGE_BYTES));
     this.tail.push(chunk);
     this.tailBytes += chunk.length;
-    while (this.tail.length > 1 && this.tailBytes - this.tail[0].length >= EDGE_BYTES) this.tailBytes -= this.tail.shift()!.length;
+    while (this.tail.length > 1 && this.tailBytes - this.tail[0].length >= EDGE_BYTES) this.tailBytes -= (this.tail.shift() as Buffer).length;
   }
 
   /** The answer's usage and model, once it has ended. */
@@ -55,9 +55,7 @@ function lastObjectValue(text: string, key: string): unknown {
     if (end === -1) continue;
     try {
       return JSON.parse(text.slice(start, end + 1));
-    } catch {
-      continue;
-    }
+    } catch {}
   }
   return undefined;
 }

@@ -59,7 +59,9 @@ function modelValue(part: Buffer): string | typeof INCOMPLETE | undefined {
   if (!MODEL_FIELD.test(text.slice(0, headEnd))) return undefined;
   const valueEnd = text.indexOf('\r\n', headEnd + 4);
   if (valueEnd === -1) return INCOMPLETE;
-  const value = Buffer.from(text.slice(headEnd + 4, valueEnd), 'latin1').toString('utf8').trim();
+  const value = Buffer.from(text.slice(headEnd + 4, valueEnd), 'latin1')
+    .toString('utf8')
+    .trim();
   return value === '' ? undefined : value;
 }
 

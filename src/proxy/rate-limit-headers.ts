@@ -1,17 +1,5 @@
+import type { RateLimitSnapshot, RateLimitWindow } from '../store/types.js';
 import { parseGoDuration } from './go-duration.js';
-
-export interface RateLimitWindow {
-  maximum: number | null;
-  remaining: number | null;
-  /** Epoch ms when the window resets, or null when the header was missing or unparsable. */
-  reset: number | null;
-}
-
-export interface RateLimitSnapshot {
-  observedAt: number;
-  requests?: RateLimitWindow;
-  tokens?: RateLimitWindow;
-}
 
 type Headers = Record<string, string | string[] | undefined>;
 

@@ -1,4 +1,5 @@
-import { ApiError, badRequest } from '../server/errors.js';
+import { ApiError, badRequest } from '../http/errors.js';
+import { errorText } from '../common/error-text.js';
 
 /** Endpoints whose requests must name a model, and whose streams get include_usage. */
 const MODEL_REQUIRED = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/responses']);
@@ -23,7 +24,7 @@ export function planJsonRequest(raw: Buffer, endpoint: string): RequestPlan {
   try {
     json = JSON.parse(raw.toString('utf8'));
   } catch (err) {
-    throw badRequest('invalid_json', `the request body is not valid JSON: ${(err as Error).message}`);
+    throw badRequest('invalid_json', `the request body is not valid JSON: ${errorText(err)}`);
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw badRequest('invalid_body', 'the request body must be a JSON object');

@@ -24,7 +24,10 @@ export class SseUsageTap {
   private pending: Buffer | null = null;
   private holding = false;
 
-  constructor(private readonly hideUsageOnlyChunk: boolean, captureLimitBytes: number) {
+  constructor(
+    private readonly hideUsageOnlyChunk: boolean,
+    captureLimitBytes: number,
+  ) {
     this.capture = new AnswerCapture(captureLimitBytes);
   }
 

@@ -1,4 +1,4 @@
-import type { UsagePolicy } from '../accounting/call-usage.js';
+import type { UsagePolicy } from './call-usage.js';
 import { requiresJsonBody } from './request-plan.js';
 
 const READS = new Set(['GET', 'HEAD', 'DELETE']);

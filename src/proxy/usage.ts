@@ -1,9 +1,7 @@
-export interface Usage {
-  promptTokens: number;
-  completionTokens: number;
-  cachedTokens: number;
-  reasoningTokens: number;
-}
+import type { LooseJson } from '../common/loose-json.js';
+import type { TokenCounts } from '../store/types.js';
+
+export type Usage = TokenCounts;
 
 const count = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : 0);
 
@@ -15,7 +13,7 @@ const count = (v: unknown): number => (typeof v === 'number' && Number.isFinite(
  */
 export function normaliseUsage(raw: unknown): Usage | undefined {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
-  const u = raw as Record<string, any>;
+  const u = raw as LooseJson;
   const hasChatShape = 'prompt_tokens' in u || 'completion_tokens' in u;
   const hasResponsesShape = 'input_tokens' in u || 'output_tokens' in u;
   if (!hasChatShape && !hasResponsesShape) return undefined;
@@ -38,7 +36,7 @@ export function normaliseUsage(raw: unknown): Usage | undefined {
 /** Usage and model from a parsed answer or stream event: top level, or inside `response` (Responses API events). */
 export function usageAndModelOf(obj: unknown): { usage?: Usage; model?: string } {
   if (!obj || typeof obj !== 'object') return {};
-  const o = obj as Record<string, any>;
+  const o = obj as LooseJson;
   const usage = normaliseUsage(o.usage) ?? normaliseUsage(o.response?.usage);
   const model = typeof o.model === 'string' ? o.model : typeof o.response?.model === 'string' ? o.response.model : undefined;
   return { usage, model };

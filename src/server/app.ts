@@ -6,7 +6,7 @@ import { registerAdminRoutes } from '../admin/routes.js';
 import { createForwardHandler } from '../proxy/forward-call.js';
 import { InflightCalls } from '../proxy/inflight-calls.js';
 import type { Upstream } from '../proxy/upstream.js';
-import type { Durability } from '../store/journal/journaling-store.js';
+import type { Durability } from '../store/types.js';
 import type { Store } from '../store/types.js';
 import { clientErrorHandler, createErrorHandler, frameworkErrorHandler, notFoundHandler } from './error-handler.js';
 
@@ -27,7 +27,15 @@ export interface App {
   inflight: InflightCalls;
 }
 
-export async function buildApp({ config, store, upstream, log, inflight = new InflightCalls(), durability, catalogOrigins = new Map() }: AppDeps): Promise<App> {
+export async function buildApp({
+  config,
+  store,
+  upstream,
+  log,
+  inflight = new InflightCalls(),
+  durability,
+  catalogOrigins = new Map(),
+}: AppDeps): Promise<App> {
   const fastify = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // One log line per proxied call is written by the proxy itself; per-request logging cost ~30% CPU.
@@ -35,7 +43,7 @@ export async function buildApp({ config, store, upstream, log, inflight = new In
     bodyLimit: config.server.bodyLimitBytes,
     // Long streams must not be cut by Node's default request timeout.
     requestTimeout: 0,
-    // Shutdown waits for calls in flight itself (see main.ts), then breaks them off.
+    // Shutdown waits for calls in flight itself (server/start-proxy.ts), then breaks them off.
     forceCloseConnections: false,
     return503OnClosing: true,
     // Model names are checked for length (256) by the route itself, with a message.

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { StoreUnavailableError } from '../store/errors.js';
-import { ApiError, openAiErrorBody } from './errors.js';
+import { ApiError, openAiErrorBody } from '../http/errors.js';
 
 /** Fastify's own errors, in our vocabulary. */
 function fromFastify(err: FastifyError): ApiError | undefined {
@@ -31,9 +31,9 @@ function fromFastify(err: FastifyError): ApiError | undefined {
   return undefined;
 }
 
-export const isOpenAiPath = (url: string) => url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?');
+const isOpenAiPath = (url: string) => url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?');
 
-export function sendError(request: FastifyRequest, reply: FastifyReply, err: ApiError): void {
+function sendError(request: FastifyRequest, reply: FastifyReply, err: ApiError): void {
   if (isOpenAiPath(request.url)) {
     reply.code(err.status).header('content-type', 'application/json; charset=utf-8').send(openAiErrorBody(err));
   } else {

@@ -3,10 +3,14 @@
  * server turns it into a 503; the cause goes to the log, not to the caller.
  */
 export class StoreUnavailableError extends Error {
-  constructor(message: string, readonly cause?: unknown) {
+  constructor(
+    message: string,
+    readonly cause?: unknown,
+  ) {
     super(message);
     this.name = 'StoreUnavailableError';
   }
 }
 
-export const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+/** The database holds a schema written by a newer version of the proxy; starting would risk its data. */
+export class SchemaTooNewError extends Error {}

@@ -11,6 +11,7 @@ import { openPostgresStore } from '../store/postgres/pg-store.js';
 import type { ImportReport } from '../store/sqlite/import-original.js';
 import { openSqliteLedger } from '../store/sqlite/sqlite-ledger.js';
 import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
+import { errorText } from '../common/error-text.js';
 
 /** A refusal or failure with a message meant for the person running the command. */
 export class MigrateDataError extends Error {}
@@ -98,7 +99,7 @@ function parseTarget(flag: string, url: string): DatabaseTarget {
   try {
     return parseDatabaseUrl(url);
   } catch (err) {
-    throw new MigrateDataError(`${flag}: ${(err as Error).message}`);
+    throw new MigrateDataError(`${flag}: ${errorText(err)}`);
   }
 }
 
@@ -122,7 +123,7 @@ async function openSource(source: DatabaseTarget): Promise<OpenedSource> {
     try {
       await (await openPostgresStore({ url: source.url })).close();
     } catch (err) {
-      throw new MigrateDataError(`--from: ${(err as Error).message}`);
+      throw new MigrateDataError(`--from: ${errorText(err)}`);
     }
     const reader = await openPostgresLedger(source.url);
     return { reader, close: () => reader.close() };
@@ -155,14 +156,14 @@ async function snapshotSqlite(path: string, copy: string): Promise<void> {
   try {
     db = new Database(path, { readonly: true, fileMustExist: true });
   } catch (err) {
-    throw new MigrateDataError(`--from: cannot open ${path}: ${(err as Error).message}`);
+    throw new MigrateDataError(`--from: cannot open ${path}: ${errorText(err)}`);
   }
   try {
     let tables: Set<string>;
     try {
-      tables = new Set((db.prepare("SELECT lower(name) FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]));
+      tables = new Set(db.prepare("SELECT lower(name) FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]);
     } catch (err) {
-      throw new MigrateDataError(`--from: ${path} is not an SQLite database (${(err as Error).message})`);
+      throw new MigrateDataError(`--from: ${path} is not an SQLite database (${errorText(err)})`);
     }
     const ours = tables.has('queries') && tables.has('proxy_schema');
     const original = ['query', 'cost', 'model'].every((t) => tables.has(t));
@@ -196,14 +197,14 @@ async function openTarget(target: DatabaseTarget): Promise<LedgerWriter> {
     try {
       await (await openPostgresStore({ url: target.url })).close();
     } catch (err) {
-      throw new MigrateDataError(`--to: ${(err as Error).message}`);
+      throw new MigrateDataError(`--to: ${errorText(err)}`);
     }
     return openPostgresLedger(target.url);
   }
   try {
     await (await openSqliteStore({ path: target.path })).close();
   } catch (err) {
-    throw new MigrateDataError(`--to: cannot use ${target.path}: ${(err as Error).message}`);
+    throw new MigrateDataError(`--to: cannot use ${target.path}: ${errorText(err)}`);
   }
   return openSqliteLedger(target.path);
 }

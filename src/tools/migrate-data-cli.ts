@@ -1,6 +1,7 @@
 import { MigrateDataError, copyLedger, type CopyReport } from './copy-ledger.js';
+import { errorText } from '../common/error-text.js';
 
-export const USAGE = `usage: npm run migrate-data -- --from <database> --to <database> [--append]
+const USAGE = `usage: npm run migrate-data -- --from <database> --to <database> [--append]
    or: openai-api-proxy-migrate-data --from <database> --to <database> [--append]   (installed package)
 
 Copies the ledger (queries, models, prices, rate limits) from one database to another.
@@ -32,7 +33,7 @@ export async function runMigrateData(argv: string[], io: Output): Promise<number
   try {
     args = parseArgs(argv);
   } catch (err) {
-    io.err(`migrate-data: ${(err as Error).message}\n\n${USAGE}`);
+    io.err(`migrate-data: ${errorText(err)}\n\n${USAGE}`);
     return 2;
   }
   if (args.help) {
@@ -52,7 +53,7 @@ export async function runMigrateData(argv: string[], io: Output): Promise<number
       io.err(`migrate-data: ${err.message}`);
       return 1;
     }
-    io.err(`migrate-data: failed, the target's ledger is unchanged: ${(err as Error).message}`);
+    io.err(`migrate-data: failed, the target's ledger is unchanged: ${errorText(err)}`);
     return 1;
   }
 }
@@ -79,7 +80,9 @@ function parseArgs(argv: string[]): Args {
 function summarise(r: CopyReport): string[] {
   const lines: string[] = [];
   if (r.originalImport) {
-    lines.push(`read the original Java proxy's database: ${r.originalImport.queries} queries, ${r.originalImport.prices} prices, ${r.originalImport.models} models`);
+    lines.push(
+      `read the original Java proxy's database: ${r.originalImport.queries} queries, ${r.originalImport.prices} prices, ${r.originalImport.models} models`,
+    );
     lines.push(...r.originalImport.warnings);
   }
   lines.push(

@@ -54,12 +54,12 @@ async function holdAndCheck(body: string, expectedEnd: string, parts: string[], 
   expect(rows).toMatchObject([{ user: 'held', queryTokens: 9, answerTokens: 4 }]);
 }
 
-it('holds back a plain answer\'s last bytes until its row is committed', async () => {
+it("holds back a plain answer's last bytes until its row is committed", async () => {
   const thirds = [answerJson.slice(0, 40), answerJson.slice(40, 80), answerJson.slice(80)];
   await holdAndCheck(chatBody(), answerJson.slice(80), thirds, 'application/json');
 });
 
-it('holds back a stream\'s [DONE] until its row is committed', async () => {
+it("holds back a stream's [DONE] until its row is committed", async () => {
   const events = [chunkEvent('An answer'), chunkEvent(' in parts', { finish: 'stop' }), usageEvent(usage), DONE_EVENT];
   await holdAndCheck(chatBody({ stream: true }), DONE_EVENT, events, 'text/event-stream');
 });

@@ -28,8 +28,7 @@ function smallDisk(size?: string): { disk?: SmallDisk; small: string; roomy: str
   return { disk, small: join(smallDir, 'small'), roomy: smallDir };
 }
 
-const client = (url: string, user: string) =>
-  new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sk-caller', defaultHeaders: { 'x-user': user }, maxRetries: 0 });
+const client = (url: string, user: string) => new OpenAI({ baseURL: `${url}/v1`, apiKey: 'sk-caller', defaultHeaders: { 'x-user': user }, maxRetries: 0 });
 
 async function plainAndStreamed(url: string, user: string): Promise<string[]> {
   const c = client(url, user);
@@ -69,8 +68,10 @@ describe('the database fails: calls keep working and nothing is lost', () => {
     const degraded = await health(h.url);
     expect(degraded.status).toBe(200);
     expect(degraded.body).toMatchObject({
-      status: 'degraded', acceptingCalls: true,
-      database: { writable: false, lastError: expect.stringContaining('disk is full') }, journal: { pending: 4, writable: true },
+      status: 'degraded',
+      acceptingCalls: true,
+      database: { writable: false, lastError: expect.stringContaining('disk is full') },
+      journal: { pending: 4, writable: true },
     });
     const journal = readFileSync(degraded.body.journal.path, 'utf8').trim().split('\n');
     expect(journal.map((l) => JSON.parse(l).query.user)).toEqual(['ann', 'ann', 'bob', 'bob']);
@@ -98,7 +99,9 @@ describe('the database fails: calls keep working and nothing is lost', () => {
     expect(usage.status).toBe(503);
     expect(await usage.json()).toMatchObject({ status: 503, code: 'database_unavailable', message: expect.stringContaining('database') });
     const price = await fetch(`${h.url}/model/gpt-4o`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ validFrom: '2024-01-01T00:00:00Z', per1KQueryTokens: 1 }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ validFrom: '2024-01-01T00:00:00Z', per1KQueryTokens: 1 }),
     });
     expect(price.status).toBe(503);
     expect(h.logs.join('')).toContain('disk I/O error (injected)');

@@ -25,10 +25,46 @@ const rand = mulberry32(SEED);
 const int = (n: number) => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
 
-const KEYS = ['model', 'messages', 'stream', 'stream_options', 'include_usage', 'input', 'prompt', 'validFrom', 'per1KQueryTokens',
-  'per1KAnswerTokens', 'per1KCachedQueryTokens', 'role', 'content', 'tools', '__proto__', 'constructor', '', 'ü', 'a b'];
-const STRINGS = ['gpt-4o', '', ' ', 'openai/gpt-4o', "'; DROP TABLE queries; --", '2024-01-01T00:00:00Z', '2024-01-01T00:00:00',
-  'NaN', '-1', '\u0000', '\n', '\u202e', '😀', 'x'.repeat(300), '<|endoftext|>', '[DONE]', 'data: x\n\n'];
+const KEYS = [
+  'model',
+  'messages',
+  'stream',
+  'stream_options',
+  'include_usage',
+  'input',
+  'prompt',
+  'validFrom',
+  'per1KQueryTokens',
+  'per1KAnswerTokens',
+  'per1KCachedQueryTokens',
+  'role',
+  'content',
+  'tools',
+  '__proto__',
+  'constructor',
+  '',
+  'ü',
+  'a b',
+];
+const STRINGS = [
+  'gpt-4o',
+  '',
+  ' ',
+  'openai/gpt-4o',
+  "'; DROP TABLE queries; --",
+  '2024-01-01T00:00:00Z',
+  '2024-01-01T00:00:00',
+  'NaN',
+  '-1',
+  '\u0000',
+  '\n',
+  '\u202e',
+  '😀',
+  'x'.repeat(300),
+  '<|endoftext|>',
+  '[DONE]',
+  'data: x\n\n',
+];
 const NUMBERS = [0, -0, 1, -1, 0.5, 1e308, -1e308, 2 ** 53 + 1, 1e-320];
 
 function randomString(): string {
@@ -78,8 +114,16 @@ function randomBody(): Buffer {
   return randomBytes();
 }
 
-const CONTENT_TYPES = ['application/json', 'application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded',
-  'application/vnd.api+json', 'multipart/form-data; boundary=x', undefined];
+const CONTENT_TYPES = [
+  'application/json',
+  'application/json',
+  'application/json; charset=utf-8',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'application/vnd.api+json',
+  'multipart/form-data; boundary=x',
+  undefined,
+];
 const USERS = ['alice', 'bob', ' carol ', 'd'.repeat(256), 'e'.repeat(257), '', 'x\ty', 'openai/user', "o'brien"];
 const V1_PATHS = ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/responses', '/v1/models', '/v1/files'];
 const QUERY_PARAMS = ['user', 'after', 'before', 'limit', 'offset', 'endpoint', 'model', 'status', 'x', 'user[]', '__proto__'];
@@ -106,7 +150,11 @@ afterAll(async () => {
   await h.close();
 });
 
-interface Outcome { what: string; status: number; error?: string }
+interface Outcome {
+  what: string;
+  status: number;
+  error?: string;
+}
 const failures: Outcome[] = [];
 const forwardedUsers: string[] = [];
 
@@ -147,14 +195,23 @@ it(`survives a generated corpus on every endpoint without a 5xx (seed ${SEED})`,
       const headers: Record<string, string> = { 'x-user': user };
       if (contentType) headers['content-type'] = contentType;
       const a = await rawCall(`${h.url}${path}${rand() < 0.1 ? randomQuery() : ''}`, { method, headers, body: method === 'GET' ? undefined : body });
-      check({ what: `${method} ${path} ${contentType} user=${JSON.stringify(user)} body=${body.toString('latin1').slice(0, 200)}`, status: a.status, error: a.error?.message });
+      check({
+        what: `${method} ${path} ${contentType} user=${JSON.stringify(user)} body=${body.toString('latin1').slice(0, 200)}`,
+        status: a.status,
+        error: a.error?.message,
+      });
       if (a.status === 200) forwardedUsers.push(user.trim());
     });
   }
 
   for (let i = 0; i < CASES_PER_KIND; i++) {
     const name = randomModelSegment();
-    const body = rand() < 0.7 ? Buffer.from(JSON.stringify(rand() < 0.5 ? randomJson() : { validFrom: randomJson(3), per1KQueryTokens: randomJson(3), per1KAnswerTokens: pick(NUMBERS) })) : randomBody();
+    const body =
+      rand() < 0.7
+        ? Buffer.from(
+            JSON.stringify(rand() < 0.5 ? randomJson() : { validFrom: randomJson(3), per1KQueryTokens: randomJson(3), per1KAnswerTokens: pick(NUMBERS) }),
+          )
+        : randomBody();
     const contentType = rand() < 0.8 ? 'application/json' : pick(CONTENT_TYPES);
     cases.push(async () => {
       const a = await rawCall(`${h.url}/model/${name}`, { method: 'POST', headers: contentType ? { 'content-type': contentType } : {}, body });
@@ -179,7 +236,7 @@ it(`survives a generated corpus on every endpoint without a 5xx (seed ${SEED})`,
 
   for (let i = 0; i < CASES_PER_KIND; i++) {
     const method = pick(['GET', 'POST', 'OPTIONS', 'HEAD', 'TRACE']);
-    const path = '/' + Array.from({ length: int(4) }, () => encodeURIComponent(randomString()).slice(0, 20)).join('/');
+    const path = `/${Array.from({ length: int(4) }, () => encodeURIComponent(randomString()).slice(0, 20)).join('/')}`;
     cases.push(async () => {
       const a = await rawCall(`${h.url}${path}`, { method, headers: { 'x-user': 'walker' } });
       check({ what: `${method} ${path}`, status: a.status, error: a.error?.message });
@@ -187,7 +244,12 @@ it(`survives a generated corpus on every endpoint without a 5xx (seed ${SEED})`,
   }
 
   for (let i = 0; i < CASES_PER_KIND / 2; i++) {
-    const bytes = rand() < 0.5 ? randomBytes() : mutate(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-user: raw\r\ncontent-type: application/json\r\ncontent-length: 30\r\n\r\n{"model":"gpt-4o","messages":[]}`);
+    const bytes =
+      rand() < 0.5
+        ? randomBytes()
+        : mutate(
+            `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-user: raw\r\ncontent-type: application/json\r\ncontent-length: 30\r\n\r\n{"model":"gpt-4o","messages":[]}`,
+          );
     cases.push(async () => {
       const reply = await rawExchange(bytes);
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(reply)?.[1] ?? 400);

@@ -28,9 +28,20 @@ afterEach(async () => {
 });
 
 const record = (user: string, promptTokens = 10): QueryRecord => ({
-  user, timestamp: Date.UTC(2024, 0, 1), durationMs: 5, endpoint: '/v1/chat/completions', requestedModel: 'gpt-4o',
-  model: 'gpt-4o', status: 200, outcome: 'ok', promptTokens, completionTokens: 3, cachedTokens: 0, reasoningTokens: 0,
-  streamed: false, estimated: false,
+  user,
+  timestamp: Date.UTC(2024, 0, 1),
+  durationMs: 5,
+  endpoint: '/v1/chat/completions',
+  requestedModel: 'gpt-4o',
+  model: 'gpt-4o',
+  status: 200,
+  outcome: 'ok',
+  promptTokens,
+  completionTokens: 3,
+  cachedTokens: 0,
+  reasoningTokens: 0,
+  streamed: false,
+  estimated: false,
 });
 
 async function openStores(opts: { retryMaxMs?: number } = {}) {
@@ -74,13 +85,19 @@ describe('journaling store', () => {
     expect(result.journaled).toBe(true);
     expect(journalLines()).toHaveLength(2);
     expect(store.health()).toMatchObject({
-      status: 'degraded', acceptingCalls: true, database: { writable: false, lastError: expect.stringContaining('disk is full') }, journal: { pending: 2 },
+      status: 'degraded',
+      acceptingCalls: true,
+      database: { writable: false, lastError: expect.stringContaining('disk is full') },
+      journal: { pending: 2 },
     });
 
     faulty.failWrites = false;
     await until(() => store.health().journal.pending === 0 && statSync(journalPath).size === 0, 'the journal is replayed and emptied');
     const rows = await rowsOf(store);
-    expect(rows.map((r) => [r.user, r.promptTokens])).toEqual([['bob', 11], ['cid', 12]]);
+    expect(rows.map((r) => [r.user, r.promptTokens])).toEqual([
+      ['bob', 11],
+      ['cid', 12],
+    ]);
     expect(store.health().status).toBe('ok');
   });
 
@@ -139,7 +156,6 @@ describe('journaling store', () => {
     await store.close();
     expect(() => statSync(`${journalPath}.lock`)).toThrow();
   });
-
 });
 
 describe('journaling store on a full disk', () => {
@@ -161,7 +177,9 @@ describe('journaling store on a full disk', () => {
     await expect(store.recordQuery(record('kim', 61))).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(store.canCommit()).toBe(false);
     expect(store.health()).toMatchObject({
-      acceptingCalls: false, unsaved: 1, journal: { writable: false, lastError: expect.stringContaining('ENOSPC') },
+      acceptingCalls: false,
+      unsaved: 1,
+      journal: { writable: false, lastError: expect.stringContaining('ENOSPC') },
     });
 
     disk.free();

@@ -95,9 +95,7 @@ describe.skipIf(!process.env.OAP_LONG_TESTS)('kill -9 under load (runs the built
 
   it('loses no call whose caller saw it complete', async () => {
     const db = join(dir, 'queries.db');
-    const { results, inFlightAtKill, exit } = await loadAndKill(() =>
-      startChildProxy([`--forward.url=${upstreamUrl}`, `--database.url=${db}`], { cwd: dir }),
-    );
+    const { results, inFlightAtKill, exit } = await loadAndKill(() => startChildProxy([`--forward.url=${upstreamUrl}`, `--database.url=${db}`], { cwd: dir }));
     expect(exit.signal).toBe('SIGKILL');
     expect(inFlightAtKill.upstream).toBeGreaterThan(0);
     expect(inFlightAtKill.callers).toBeGreaterThan(0);

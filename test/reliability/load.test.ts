@@ -54,13 +54,22 @@ describe.skipIf(!process.env.OAP_LONG_TESTS)('bounded load (runs the built proxy
     const failed = results.filter((r) => !r.completed);
     expect(failed.map((r) => `${userOf(r.n)}: ${r.status}`)).toEqual([]);
 
-    const rows = (await (await fetch(`${proxy.url}/queries?status=all`)).json()) as { user: string; queryTokens: number; answerTokens: number; streamed: boolean; estimated: boolean }[];
+    const rows = (await (await fetch(`${proxy.url}/queries?status=all`)).json()) as {
+      user: string;
+      queryTokens: number;
+      answerTokens: number;
+      streamed: boolean;
+      estimated: boolean;
+    }[];
     expect(rows).toHaveLength(results.length);
     const byUser = new Map(rows.map((r) => [r.user, r]));
     for (const r of results) {
       const row = byUser.get(userOf(r.n));
       expect(row && [row.queryTokens, row.answerTokens, row.streamed, row.estimated], userOf(r.n)).toEqual([
-        usageOf(r.n).prompt_tokens, usageOf(r.n).completion_tokens, r.streamed, false,
+        usageOf(r.n).prompt_tokens,
+        usageOf(r.n).completion_tokens,
+        r.streamed,
+        false,
       ]);
     }
 

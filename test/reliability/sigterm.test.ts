@@ -62,7 +62,11 @@ function recordedRows() {
   const sqlite = new Database(db, { readonly: true });
   try {
     return sqlite.prepare('SELECT user_name AS user, prompt_tokens, completion_tokens, outcome, estimated FROM queries ORDER BY user_name').all() as {
-      user: string; prompt_tokens: number; completion_tokens: number; outcome: string; estimated: number;
+      user: string;
+      prompt_tokens: number;
+      completion_tokens: number;
+      outcome: string;
+      estimated: number;
     }[];
   } finally {
     sqlite.close();

@@ -57,7 +57,9 @@ it('a slow reader makes the upstream wait instead of the proxy buffering its str
   // Nobody reads: once every buffer on the way is full the upstream can write no more.
   const writtenWhilePaused = await settled(() => upstream.written);
   const inFlight = writtenWhilePaused - received;
-  console.log(`slow reader: upstream wrote ${(writtenWhilePaused / 2 ** 20).toFixed(1)} MiB, client read ${(received / 2 ** 20).toFixed(1)} MiB, ${(inFlight / 2 ** 20).toFixed(1)} MiB between them`);
+  console.log(
+    `slow reader: upstream wrote ${(writtenWhilePaused / 2 ** 20).toFixed(1)} MiB, client read ${(received / 2 ** 20).toFixed(1)} MiB, ${(inFlight / 2 ** 20).toFixed(1)} MiB between them`,
+  );
   expect(upstream.closed).toBe(false);
   expect(inFlight).toBeLessThan(32 * 2 ** 20);
 

@@ -73,10 +73,12 @@ describe('upstream faults: before any byte is relayed the caller gets 502/504 JS
   });
 
   it('answers 504 when a JSON answer stalls after its headers, before any of its body was relayed', async () => {
-    await proxyWith(custom((_req, _body, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.write(completionJson('half an answer').slice(0, 40));
-    }));
+    await proxyWith(
+      custom((_req, _body, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write(completionJson('half an answer').slice(0, 40));
+      }),
+    );
     const answer = await call();
     expectOpenAiError(answer, 504, 'upstream_timeout');
     expect((await rows())[0]).toMatchObject({ status: 504, outcome: 'timeout', estimated: true });
@@ -84,11 +86,13 @@ describe('upstream faults: before any byte is relayed the caller gets 502/504 JS
   });
 
   it('answers 502 when the connection is reset in the middle of a JSON answer that was not relayed yet', async () => {
-    await proxyWith(custom((_req, _body, res) => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '5000' });
-      res.write(completionJson('cut short').slice(0, 60));
-      setTimeout(() => res.socket?.destroy(), 20);
-    }));
+    await proxyWith(
+      custom((_req, _body, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '5000' });
+        res.write(completionJson('cut short').slice(0, 60));
+        setTimeout(() => res.socket?.destroy(), 20);
+      }),
+    );
     const answer = await call();
     expectOpenAiError(answer, 502, 'upstream_broken');
     expect((await rows())[0]).toMatchObject({ status: 502, outcome: 'upstream_aborted', estimated: true });
@@ -136,12 +140,14 @@ describe('upstream faults once an answer has started: the bytes so far, then a b
 
   it('breaks off a large JSON answer reset after part of it was relayed', async () => {
     const big = completionJson('x'.repeat(400_000), { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 });
-    await proxyWith(custom((_req, _body, res) => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(big.length) });
-      res.write(big.slice(0, 150_000));
-      setTimeout(() => res.write(big.slice(150_000, 300_000)), 30);
-      setTimeout(() => res.socket?.destroy(), 80);
-    }));
+    await proxyWith(
+      custom((_req, _body, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(big.length) });
+        res.write(big.slice(0, 150_000));
+        setTimeout(() => res.write(big.slice(150_000, 300_000)), 30);
+        setTimeout(() => res.socket?.destroy(), 80);
+      }),
+    );
     const answer = await call();
     expect(answer.status).toBe(200);
     expect(answer.complete).toBe(false);
@@ -155,10 +161,12 @@ describe('upstream faults once an answer has started: the bytes so far, then a b
 describe('upstream answers that are malformed or lack usage: relayed as sent, recorded (estimated where usage is missing)', () => {
   it('relays a 200 whose body is not valid JSON and records it estimated', async () => {
     const broken = '{"id":"chatcmpl-x","model":"gpt-4o","choices":[{"message":{"content":"Hi there"}}], oops';
-    await proxyWith(custom((_req, _body, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(broken);
-    }));
+    await proxyWith(
+      custom((_req, _body, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(broken);
+      }),
+    );
     const answer = await call();
     expect(answer.status).toBe(200);
     expect(answer.complete).toBe(true);
@@ -170,14 +178,16 @@ describe('upstream answers that are malformed or lack usage: relayed as sent, re
   });
 
   it('relays a stream with a malformed line and still records the exact usage that followed it', async () => {
-    await proxyWith(custom((_req, _body, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(chunkEvent('Hel'));
-      res.write('data: {this is not json\n\n');
-      res.write(chunkEvent('lo', { finish: 'stop' }));
-      res.write(usageEvent({ prompt_tokens: 7, completion_tokens: 2, total_tokens: 9 }));
-      res.end(DONE_EVENT);
-    }));
+    await proxyWith(
+      custom((_req, _body, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(chunkEvent('Hel'));
+        res.write('data: {this is not json\n\n');
+        res.write(chunkEvent('lo', { finish: 'stop' }));
+        res.write(usageEvent({ prompt_tokens: 7, completion_tokens: 2, total_tokens: 9 }));
+        res.end(DONE_EVENT);
+      }),
+    );
     const answer = await call({ stream: true });
     expect(answer.complete).toBe(true);
     expect(answer.text()).toContain('data: {this is not json');
@@ -186,12 +196,14 @@ describe('upstream answers that are malformed or lack usage: relayed as sent, re
   });
 
   it('relays a stream whose usage event itself is malformed, and records the call estimated', async () => {
-    await proxyWith(custom((_req, _body, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(chunkEvent('Hello there', { finish: 'stop' }));
-      res.write('data: {"choices":[],"usage":{"prompt_tokens":7,\n\n');
-      res.end(DONE_EVENT);
-    }));
+    await proxyWith(
+      custom((_req, _body, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(chunkEvent('Hello there', { finish: 'stop' }));
+        res.write('data: {"choices":[],"usage":{"prompt_tokens":7,\n\n');
+        res.end(DONE_EVENT);
+      }),
+    );
     const answer = await call({ stream: true });
     expect(answer.complete).toBe(true);
     expect(answer.text().endsWith(DONE_EVENT)).toBe(true);
@@ -201,10 +213,12 @@ describe('upstream answers that are malformed or lack usage: relayed as sent, re
   });
 
   it('records a JSON 200 without usage as estimated, with counted tokens', async () => {
-    await proxyWith(custom((_req, _body, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(completionJson('Four words of answer'));
-    }));
+    await proxyWith(
+      custom((_req, _body, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(completionJson('Four words of answer'));
+      }),
+    );
     const answer = await call();
     expect(answer.json().choices[0].message.content).toBe('Four words of answer');
     const [row] = await rows();

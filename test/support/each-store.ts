@@ -27,7 +27,7 @@
 import { beforeAll, describe, inject } from 'vitest';
 
 export type StoreKind = 'sqlite' | 'postgres';
-export const STORE_KINDS: readonly StoreKind[] = ['sqlite', 'postgres'];
+const STORE_KINDS: readonly StoreKind[] = ['sqlite', 'postgres'];
 
 export function describeEachStore(name: string, body: (store: StoreKind) => void): void {
   for (const store of STORE_KINDS) describeForStore(store, `${name} [${store}]`, () => body(store));

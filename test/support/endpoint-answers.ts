@@ -12,7 +12,13 @@ export const RESPONSES_USAGE = {
 export const EMBEDDINGS_USAGE = { prompt_tokens: 8, total_tokens: 8 };
 export const COMPLETIONS_USAGE = { prompt_tokens: 5, completion_tokens: 6, total_tokens: 11 };
 export const IMAGES_USAGE = { input_tokens: 50, output_tokens: 4160, total_tokens: 4210, input_tokens_details: { text_tokens: 50, image_tokens: 0 } };
-export const TRANSCRIPTION_USAGE = { type: 'tokens', input_tokens: 30, output_tokens: 9, total_tokens: 39, input_token_details: { audio_tokens: 30, text_tokens: 0 } };
+export const TRANSCRIPTION_USAGE = {
+  type: 'tokens',
+  input_tokens: 30,
+  output_tokens: 9,
+  total_tokens: 39,
+  input_token_details: { audio_tokens: 30, text_tokens: 0 },
+};
 
 export type ResponsesEnding = 'completed' | 'incomplete' | 'failed';
 

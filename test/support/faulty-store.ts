@@ -1,7 +1,6 @@
-import type { RateLimitSnapshot } from '../../src/proxy/rate-limit-headers.js';
-import type {
-  ModelPrices, Page, Price, PriceSource, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
-} from '../../src/store/types.js';
+import type { RateLimitSnapshot } from '../../src/store/types.js';
+import type { Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary } from '../../src/store/types.js';
+import type { ModelPrices, Price, PriceSource } from '../../src/accounting/price.js';
 
 /**
  * A real store with faults switched on and off by the test: writes that fail

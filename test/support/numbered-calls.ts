@@ -10,7 +10,7 @@ import { DONE_EVENT, chunkEvent, completionJson, usageEvent } from './sse-events
 export const usageOf = (n: number) => ({ prompt_tokens: 100 + n, completion_tokens: 7 + (n % 13), total_tokens: 107 + n + (n % 13) });
 export const userOf = (n: number) => `caller-${n}`;
 const WORDS = ['Counting', ' for', ' the', ' test', ' of', ' many', ' calls', '.'];
-export const ANSWER = WORDS.join('');
+const ANSWER = WORDS.join('');
 
 export interface UpstreamPace {
   /** Events of a streamed answer, and the pause between them. */

@@ -24,7 +24,7 @@ export interface OriginalContents {
 
 /**
  * Writes an SQLite file laid out as the original Java proxy (Spring Boot,
- * Hibernate) left it: tables user, model, query, cost, ratelimit (SPEC §6),
+ * Hibernate) left it: tables user, model, query, cost, ratelimit,
  * Hibernate's sequence tables, timestamps as epoch milliseconds. Prices are
  * written in order, so a later duplicate (model, valid_from) has the higher id.
  */
@@ -53,8 +53,8 @@ export function writeOriginalDatabase(path: string, contents: OriginalContents):
     db.transaction(() => {
       for (const u of names(contents.queries.map((q) => q.user))) addUser.run(u);
       for (const m of names([...contents.queries.map((q) => q.model), ...contents.prices.map((p) => p.model)])) addModel.run(m);
-      contents.queries.forEach((q, i) => addQuery.run(i + 1, q.answerTokens, q.queryTokens, q.timestamp, q.model, q.user));
-      contents.prices.forEach((p, i) => addCost.run(i + 1, p.per1KAnswer, p.per1KQuery, p.validFrom, p.model));
+      for (const [i, q] of contents.queries.entries()) addQuery.run(i + 1, q.answerTokens, q.queryTokens, q.timestamp, q.model, q.user);
+      for (const [i, p] of contents.prices.entries()) addCost.run(i + 1, p.per1KAnswer, p.per1KQuery, p.validFrom, p.model);
       for (const r of contents.rateLimits ?? []) addLimit.run(r.type, r.maximum, r.remaining, r.reset);
       db.prepare('INSERT INTO query_seq (next_val) VALUES (?)').run(contents.queries.length + 50);
       db.prepare('INSERT INTO cost_seq (next_val) VALUES (?)').run(contents.prices.length + 50);
@@ -64,7 +64,7 @@ export function writeOriginalDatabase(path: string, contents: OriginalContents):
   }
 }
 
-/** SPEC §3 over the original's data: the newest price strictly before the query, of the model or its undated name. */
+/** Pricing over the original's data: the newest price strictly before the query, of the model or its undated name. */
 export function originalCost(q: OriginalQuery, prices: OriginalPrice[], baseName: (m: string) => string): number {
   const pick = (model: string) => {
     let best: OriginalPrice | undefined;

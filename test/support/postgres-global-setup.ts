@@ -15,6 +15,8 @@ export default async function setup(project: TestProject): Promise<void> {
   if (process.env.OAP_REQUIRE_POSTGRES === '1') {
     console.log(`\n${probe.reason}: the PostgreSQL tests will FAIL (OAP_REQUIRE_POSTGRES=1).\n`);
   } else {
-    console.log(`\n${probe.reason}: SKIPPING the PostgreSQL tests. Start PostgreSQL on 127.0.0.1:5432 (or point OAP_TEST_POSTGRES_URL at a server); set OAP_REQUIRE_POSTGRES=1 to make this a failure.\n`);
+    console.log(
+      `\n${probe.reason}: SKIPPING the PostgreSQL tests. Start PostgreSQL on 127.0.0.1:5432 (or point OAP_TEST_POSTGRES_URL at a server); set OAP_REQUIRE_POSTGRES=1 to make this a failure.\n`,
+    );
   }
 }

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { loadConfig, type Config } from '../../src/config/load-config.js';
-import { startProxy, type RunningProxy } from '../../src/proxy-server.js';
+import { startProxy, type RunningProxy } from '../../src/server/start-proxy.js';
 import type { StoreKind } from './each-store.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
-import { openStore } from '../../src/store/open-store.js';
+import { openStore } from '../../src/server/open-store.js';
 import type { Store } from '../../src/store/types.js';
 import { UpstreamStandIn } from './upstream-stand-in.js';
 
@@ -66,7 +66,15 @@ export async function startHarness(overrides: string[] = [], opts: HarnessOption
     ],
   });
   const logs: string[] = [];
-  const log = pino({ level: 'info' }, new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } }));
+  const log = pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk, _enc, cb) {
+        logs.push(String(chunk));
+        cb();
+      },
+    }),
+  );
   let proxy: RunningProxy;
   try {
     const store = opts.wrapStore ? opts.wrapStore(await openStore(config.database.url, log, { poolSize: config.database.poolSize })) : undefined;

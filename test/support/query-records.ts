@@ -21,7 +21,7 @@ export function aQuery(overrides: Partial<QueryRecord> = {}): QueryRecord {
   };
 }
 
-/** Dollars for tokens at a price per 1,000, as SPEC §3 computes them. */
+/** Dollars for tokens at a price per 1,000, as the proxy prices them. */
 export const costOf = (q: Pick<QueryRecord, 'promptTokens' | 'completionTokens'>, per1KQuery: number, per1KAnswer: number) =>
   (q.promptTokens * per1KQuery + q.completionTokens * per1KAnswer) / 1000;
 

@@ -17,7 +17,10 @@ export async function probePostgres(adminUrl = POSTGRES_ADMIN_URL): Promise<Post
     await client.query('SELECT 1');
     return { reachable: true, reason: '' };
   } catch (err) {
-    return { reachable: false, reason: `PostgreSQL at ${new URL(adminUrl).host} is unreachable (${(err as Error).message || (err as { code?: string }).code})` };
+    return {
+      reachable: false,
+      reason: `PostgreSQL at ${new URL(adminUrl).host} is unreachable (${(err as Error).message || (err as { code?: string }).code})`,
+    };
   } finally {
     await client.end().catch(() => undefined);
   }

@@ -76,7 +76,10 @@ export class UpstreamStandIn {
 
   private answer(req: IncomingMessage, body: Buffer, res: ServerResponse): void {
     const b = this.behaviour;
-    if (b.kind === 'custom') return b.handle(req, body, res);
+    if (b.kind === 'custom') {
+      b.handle(req, body, res);
+      return;
+    }
     if (b.kind === 'hang') return;
     if (b.kind === 'json') {
       res.writeHead(b.status, { 'content-type': 'application/json', ...b.headers });
@@ -96,7 +99,10 @@ export class UpstreamStandIn {
       res.write(sseChunk(model, { role: 'assistant', content: '' }, false));
       return;
     }
-    if (parsed.stream === true) return this.stream(res, model, parsed, b);
+    if (parsed.stream === true) {
+      this.stream(res, model, parsed, b);
+      return;
+    }
     res.writeHead(200, { 'content-type': 'application/json', ...RATE_LIMIT_HEADERS });
     res.end(
       JSON.stringify({
@@ -122,7 +128,9 @@ export class UpstreamStandIn {
       return;
     }
     if (includeUsage) {
-      events.push(`data: ${JSON.stringify({ id: 'chatcmpl-standin', object: 'chat.completion.chunk', created: 1_700_000_000, model, choices: [], usage: this.usage })}\n\n`);
+      events.push(
+        `data: ${JSON.stringify({ id: 'chatcmpl-standin', object: 'chat.completion.chunk', created: 1_700_000_000, model, choices: [], usage: this.usage })}\n\n`,
+      );
     }
     events.push('data: [DONE]\n\n');
     for (const e of events) res.write(e);

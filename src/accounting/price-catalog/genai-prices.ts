@@ -1,6 +1,6 @@
 import { findProvider, type MatchLogic, type ModelInfo, type ModelPrice } from '@pydantic/genai-prices';
 import { baseModelName } from '../model-names.js';
-import type { Price } from '../../store/types.js';
+import type { Price } from '../price.js';
 import type { PriceTable } from './price-table.js';
 
 /** Pinned exactly in package.json; its prices are bundled in the package, never fetched at run time. */

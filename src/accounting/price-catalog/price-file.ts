@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { parsePriceBody } from '../../admin/model-routes.js';
+import { parsePriceBody } from '../price-body.js';
 import { ConfigError } from '../../config/load-config.js';
-import type { Price } from '../../store/types.js';
+import type { Price } from '../price.js';
 import type { PriceTable } from './price-table.js';
+import { errorText } from '../../common/error-text.js';
 
 const ALL_HISTORY = '1970-01-01T00:00:00Z';
 
@@ -22,14 +23,14 @@ export function readPriceFile(path: string): PriceTable {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    return fail(`cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    return fail(`cannot be read (${(err as NodeJS.ErrnoException).code ?? errorText(err)})`);
   }
   let doc: unknown;
   try {
     // YAML 1.2 reads JSON as well.
     doc = parseYaml(text);
   } catch (err) {
-    return fail(`is neither valid YAML nor JSON: ${(err as Error).message}`);
+    return fail(`is neither valid YAML nor JSON: ${errorText(err)}`);
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     return fail('must hold a mapping of model names to prices, e.g. {"gpt-4o": {"per1KQueryTokens": 0.0025, "per1KAnswerTokens": 0.01}}');
@@ -40,11 +41,12 @@ export function readPriceFile(path: string): PriceTable {
     if (entries.length === 0) fail(`model '${model}' has an empty list of prices`);
     const prices: Price[] = entries.map((entry, i) => {
       const where = Array.isArray(value) ? `${model}[${i}]` : model;
-      const body = entry !== null && typeof entry === 'object' && !Array.isArray(entry) && !('validFrom' in entry) ? { validFrom: ALL_HISTORY, ...entry } : entry;
+      const body =
+        entry !== null && typeof entry === 'object' && !Array.isArray(entry) && !('validFrom' in entry) ? { validFrom: ALL_HISTORY, ...entry } : entry;
       try {
         return parsePriceBody(body);
       } catch (err) {
-        return fail(`${where}: ${(err as Error).message}`);
+        return fail(`${where}: ${errorText(err)}`);
       }
     });
     prices.sort((a, b) => a.validFrom - b.validFrom);

@@ -1,4 +1,4 @@
-import type { Price } from '../../store/types.js';
+import type { Price } from '../price.js';
 
 /** Prices by exact model name, oldest first. */
 export type PriceTable = Map<string, Price[]>;

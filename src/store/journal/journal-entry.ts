@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { RateLimitSnapshot, RateLimitWindow } from '../../proxy/rate-limit-headers.js';
-import type { QueryRecord } from '../types.js';
+import type { CallOutcome, QueryRecord, RateLimitSnapshot, RateLimitWindow } from '../types.js';
 
 /** One call the database could not take: a line of the journal. */
 export interface JournalEntry {
@@ -46,7 +45,7 @@ export function decodeJournalEntry(line: string): JournalEntry | undefined {
     requestedModel: q.requestedModel as string | null,
     model: q.model as string,
     status: q.status as number,
-    outcome: q.outcome as string,
+    outcome: q.outcome as CallOutcome,
     promptTokens: q.promptTokens as number,
     completionTokens: q.completionTokens as number,
     cachedTokens: q.cachedTokens as number,

@@ -2,6 +2,7 @@ import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { lockJournal } from './journal-lock.js';
+import { errorText } from '../../common/error-text.js';
 
 const NEWLINE = 0x0a;
 const READ_CHUNK = 256 * 1024;
@@ -47,7 +48,7 @@ export class JournalFile {
     try {
       unlock = lockJournal(path);
     } catch (err) {
-      throw new Error(`cannot open the journal ${path} (journal.path): ${(err as Error).message}`);
+      throw new Error(`cannot open the journal ${path} (journal.path): ${errorText(err)}`);
     }
     let fh: FileHandle | undefined;
     try {
@@ -67,7 +68,7 @@ export class JournalFile {
     } catch (err) {
       await fh?.close().catch(() => undefined);
       unlock();
-      throw new Error(`cannot open the journal ${path} (journal.path): ${(err as Error).message}`);
+      throw new Error(`cannot open the journal ${path} (journal.path): ${errorText(err)}`);
     }
   }
 

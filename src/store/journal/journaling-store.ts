@@ -1,8 +1,19 @@
 import type { Logger } from 'pino';
-import type { RateLimitSnapshot } from '../../proxy/rate-limit-headers.js';
-import { StoreUnavailableError, errorText } from '../errors.js';
+import { errorText } from '../../common/error-text.js';
+import { StoreUnavailableError } from '../errors.js';
+import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
 import type {
-  ModelPrices, Page, Price, PriceSource, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
+  Durability,
+  DurabilityHealth,
+  Page,
+  QueryFilter,
+  RateLimitSnapshot,
+  QueryRecord,
+  QueryRow,
+  RecordedQuery,
+  Store,
+  StoredRateLimits,
+  UsageSummary,
 } from '../types.js';
 import { JournalFile } from './journal-file.js';
 import { decodeJournalEntry, encodeJournalEntry, newJournalEntry, type JournalEntry } from './journal-entry.js';
@@ -17,29 +28,9 @@ export interface JournalingOptions {
   maxUnsaved?: number;
 }
 
-/** What GET /health shows. */
-export interface DurabilityHealth {
-  status: 'ok' | 'degraded';
-  /** False while neither the database nor the journal can be written: new calls get 503. */
-  acceptingCalls: boolean;
-  database: { kind: string; writable: boolean; lastError?: string };
-  journal: { path: string; pending: number; writable: boolean; lastError?: string };
-  /** Answered calls that could be written nowhere yet; kept in memory and retried. */
-  unsaved: number;
-}
-
-/** The cheap check the proxy makes before forwarding a call: a flag, no round trip. */
-export interface CommitGate {
-  canCommit(): boolean;
-}
-
-export interface Durability extends CommitGate {
-  health(): DurabilityHealth;
-}
-
 /**
  * A Store decorator that makes "committed" mean "in the database, or in a
- * local journal that is replayed into it" (SPEC §7).
+ * local journal that is replayed into it".
  *
  * recordQuery writes to the database while it works. When a write fails, that
  * call and the ones after it are appended to the journal (one fsync'd line
@@ -280,10 +271,7 @@ export class JournalingStore implements Store, Durability {
     this.lastStoreError = errorText(err);
     if (this.storeWritable) {
       this.storeWritable = false;
-      this.log.error(
-        { err: this.lastStoreError },
-        `the database cannot be written; calls are kept in the journal ${this.journal.path} until it can`,
-      );
+      this.log.error({ err: this.lastStoreError }, `the database cannot be written; calls are kept in the journal ${this.journal.path} until it can`);
     }
     this.scheduleRetry();
   }

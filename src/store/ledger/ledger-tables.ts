@@ -29,7 +29,7 @@ export interface RateLimitTableRow {
 
 export type QueryTableRow = { id: number } & Record<RecordColumn, string | number | null>;
 
-export interface LedgerCounts {
+interface LedgerCounts {
   queries: number;
   adminPrices: number;
   catalogPrices: number;

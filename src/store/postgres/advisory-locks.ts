@@ -7,7 +7,7 @@
 export const MIGRATION_LOCK: [number, number] = [0x0a9_7001, 0];
 
 /** Class of the per-model pricing locks; the object is hashtext(model name). */
-export const MODEL_LOCK_CLASS = 0x0a9_7002;
+const MODEL_LOCK_CLASS = 0x0a9_7002;
 
 /**
  * Lock statements for pricing. Inserts take the models' locks shared (inserts

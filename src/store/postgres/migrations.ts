@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { SchemaTooNewError } from '../sqlite/migrations.js';
+import { SchemaTooNewError } from '../errors.js';
 import { MIGRATION_LOCK } from './advisory-locks.js';
 
 /**
@@ -68,9 +68,7 @@ export async function migratePostgres(client: pg.ClientBase, steps: string[] = P
     const { rows } = await client.query<{ version: number }>('SELECT version FROM proxy_schema');
     const current = rows[0]?.version ?? 0;
     if (current > steps.length) {
-      throw new SchemaTooNewError(
-        `the database schema is version ${current}, newer than this proxy knows (${steps.length}); upgrade the proxy`,
-      );
+      throw new SchemaTooNewError(`the database schema is version ${current}, newer than this proxy knows (${steps.length}); upgrade the proxy`);
     }
     if (current === steps.length && rows.length > 0) return current;
     await client.query('BEGIN');

@@ -1,24 +1,33 @@
 import type pg from 'pg';
-import type { RateLimitSnapshot } from '../../proxy/rate-limit-headers.js';
+import type { RateLimitSnapshot } from '../types.js';
 import { pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
 import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
 import { USAGE_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
-import { groupPrices, toUsage } from '../sql/rows.js';
-import type {
-  ModelPrices, Page, Price, PriceSource, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
-} from '../types.js';
+import { groupPrices, modelsWithPrices, toUsage } from '../sql/rows.js';
+import {
+  ALL_PRICES,
+  INSERT_MODEL as INSERT_MODEL_SQL,
+  NEXT_PRICE_FROM,
+  PRICES_OF_MODEL,
+  UPSERT_PRICE as UPSERT_PRICE_SQL,
+  insertPricesFrom,
+  priceParams,
+  upsertRateLimitsFrom,
+} from '../sql/shared-statements.js';
+import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
+import type { Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary } from '../types.js';
 import { LOCK_MODELS_EXCLUSIVE, LOCK_MODELS_SHARED } from './advisory-locks.js';
 import { typedParameter } from './column-types.js';
 import { migratePostgres } from './migrations.js';
-import { changedCatalogModels } from '../catalog-changes.js';
+import { changedCatalogModels } from '../sql/catalog-changes.js';
 import { createPool, describeConnectError } from './pg-pool.js';
 import { RateLimitWriter, type RateLimitRow } from './rate-limit-writer.js';
 import { Statement, inTransaction, runNamed } from './statements.js';
-
+import { errorText } from '../../common/error-text.js';
 
 /** Re-pricing more rows than inOneGo is split into id windows, one transaction each, so inserts of the model are not held up long. */
-export interface RepriceLimits {
+interface RepriceLimits {
   inOneGo: number;
   window: number;
 }
@@ -62,30 +71,14 @@ const INSERT_JOURNALED_QUERY = new Statement('oap_insert_journaled_query', inser
 const LOCK_SHARED = new Statement('oap_lock_models_shared', LOCK_MODELS_SHARED);
 const LOCK_EXCLUSIVE = new Statement('oap_lock_models_exclusive', LOCK_MODELS_EXCLUSIVE);
 
-const UPSERT_PRICE = new Statement(
-  'oap_upsert_price',
-  `INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
-   VALUES (@model, @source, @validFrom, @perQuery, @perAnswer, @perCached)
-   ON CONFLICT (model, source, valid_from) DO UPDATE SET per1k_query = excluded.per1k_query,
-     per1k_answer = excluded.per1k_answer, per1k_cached_query = excluded.per1k_cached_query`,
-);
-const INSERT_MODEL = new Statement(
-  'oap_insert_model',
-  'INSERT INTO models (name, first_seen) VALUES (@name, @firstSeen) ON CONFLICT (name) DO NOTHING',
-);
-
-/** Latest-wins, as in SQLite: an older answer arriving late never overwrites a newer one, whichever instance wrote it. */
+const UPSERT_PRICE = new Statement('oap_upsert_price', UPSERT_PRICE_SQL);
+const INSERT_MODEL = new Statement('oap_insert_model', INSERT_MODEL_SQL);
 const UPSERT_RATE_LIMITS = new Statement(
   'oap_upsert_rate_limits',
-  `INSERT INTO rate_limits (kind, maximum, remaining, reset, observed_at)
-   SELECT * FROM unnest(@kinds::text[], @maximums::bigint[], @remainings::bigint[], @resets::bigint[], @observedAts::bigint[])
-   ON CONFLICT (kind) DO UPDATE SET maximum = excluded.maximum, remaining = excluded.remaining,
-     reset = excluded.reset, observed_at = excluded.observed_at
-   WHERE excluded.observed_at >= rate_limits.observed_at`,
+  upsertRateLimitsFrom('SELECT * FROM unnest(@kinds::text[], @maximums::bigint[], @remainings::bigint[], @resets::bigint[], @observedAts::bigint[])'),
 );
 
-const repriceRange = (until: number | null) =>
-  `(model = @model OR base_model = @model) AND ts > @from${until === null ? '' : ' AND ts <= @until'}`;
+const repriceRange = (until: number | null) => `(model = @model OR base_model = @model) AND ts > @from${until === null ? '' : ' AND ts <= @until'}`;
 
 class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
@@ -98,7 +91,7 @@ class PostgresStore implements Store {
   ) {
     this.rateLimitWriter = new RateLimitWriter(
       (rows) => this.writeRateLimits(rows),
-      (err) => log?.warn(`could not store rate limits: ${(err as Error).message}`),
+      (err) => log?.warn(`could not store rate limits: ${errorText(err)}`),
     );
   }
 
@@ -111,9 +104,10 @@ class PostgresStore implements Store {
     const values = recordValues(query);
     const row = await inTransaction(this.pool, async (client) => {
       await LOCK_SHARED.run(client, { models: [values.model, values.base_model] });
-      const { rows } = query.journalId === undefined
-        ? await INSERT_QUERY.run<{ cost: number; priced: number }>(client, values)
-        : await INSERT_JOURNALED_QUERY.run<{ cost: number; priced: number }>(client, { ...values, journal_id: query.journalId });
+      const { rows } =
+        query.journalId === undefined
+          ? await INSERT_QUERY.run<{ cost: number; priced: number }>(client, values)
+          : await INSERT_JOURNALED_QUERY.run<{ cost: number; priced: number }>(client, { ...values, journal_id: query.journalId });
       return rows[0] as { cost: number; priced: number } | undefined;
     });
     if (rateLimits) this.rateLimitWriter.offer(rateLimits);
@@ -124,16 +118,9 @@ class PostgresStore implements Store {
   async putPrice(model: string, price: Price, source: PriceSource): Promise<void> {
     const rest = await inTransaction(this.pool, async (client) => {
       await LOCK_EXCLUSIVE.run(client, { models: [model] });
-      await UPSERT_PRICE.run(client, {
-        model, source, validFrom: price.validFrom,
-        perQuery: price.per1KQueryTokens, perAnswer: price.per1KAnswerTokens, perCached: price.per1KCachedQueryTokens,
-      });
-      await INSERT_MODEL.run(client, { name: model, firstSeen: Date.now() });
-      const { rows } = await runNamed<{ v: number | null }>(
-        client,
-        'SELECT MIN(valid_from) AS v FROM prices WHERE model = @model AND source = @source AND valid_from > @validFrom',
-        { model, source, validFrom: price.validFrom },
-      );
+      await UPSERT_PRICE.run(client, priceParams(model, source, price));
+      await INSERT_MODEL.run(client, { name: model, first_seen: Date.now() });
+      const { rows } = await runNamed<{ v: number | null }>(client, NEXT_PRICE_FROM, { model, source, valid_from: price.validFrom });
       return this.repriceFirstWindow(client, model, price.validFrom, rows[0].v);
     });
     await this.repriceRemainingWindows(rest);
@@ -153,9 +140,10 @@ class PostgresStore implements Store {
       const list = changed.flatMap((model) => (prices.get(model) ?? []).map((p) => ({ model, ...p })));
       await runNamed(
         client,
-        `INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
-         SELECT m, 'catalog', v, q, a, c
-         FROM unnest(@models::text[], @validFroms::bigint[], @perQuery::float8[], @perAnswer::float8[], @perCached::float8[]) AS u(m, v, q, a, c)`,
+        insertPricesFrom(
+          `SELECT m, 'catalog', v, q, a, c
+           FROM unnest(@models::text[], @validFroms::bigint[], @perQuery::float8[], @perAnswer::float8[], @perCached::float8[]) AS u(m, v, q, a, c)`,
+        ),
         {
           models: list.map((p) => p.model),
           validFroms: list.map((p) => p.validFrom),
@@ -189,7 +177,9 @@ class PostgresStore implements Store {
     if (span.n === 0 || span.lo === null || span.hi === null) return undefined;
     const windowEnd = span.n <= this.limits.inOneGo ? span.hi : Math.min(span.lo + this.limits.window - 1, span.hi);
     await runNamed(client, `UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE ${range} AND id >= @lo AND id <= @hi`, {
-      ...params, lo: span.lo, hi: windowEnd,
+      ...params,
+      lo: span.lo,
+      hi: windowEnd,
     });
     return windowEnd < span.hi ? { model, from, until, lo: windowEnd + 1, hi: span.hi } : undefined;
   }
@@ -208,7 +198,11 @@ class PostgresStore implements Store {
       await inTransaction(this.pool, async (client) => {
         await LOCK_EXCLUSIVE.run(client, { models: [model] });
         await runNamed(client, `UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE ${range} AND id >= @lo AND id <= @hi`, {
-          model, from, until, lo, hi: Math.min(lo + this.limits.window - 1, windows.hi),
+          model,
+          from,
+          until,
+          lo,
+          hi: Math.min(lo + this.limits.window - 1, windows.hi),
         });
       });
     }
@@ -217,7 +211,7 @@ class PostgresStore implements Store {
   async getModel(name: string): Promise<ModelPrices | undefined> {
     const [known, prices] = await Promise.all([
       this.pool.query('SELECT 1 FROM models WHERE name = $1', [name]),
-      this.pool.query('SELECT * FROM prices WHERE model = $1 ORDER BY valid_from', [name]),
+      runNamed(this.pool, PRICES_OF_MODEL, { model: name }),
     ]);
     if (known.rowCount === 0 && prices.rows.length === 0) return undefined;
     return groupPrices(name, prices.rows);
@@ -227,15 +221,12 @@ class PostgresStore implements Store {
     // COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
     const [names, all] = await Promise.all([
       this.pool.query<{ name: string }>('SELECT name FROM (SELECT name FROM models UNION SELECT model FROM prices) n ORDER BY name COLLATE "C"'),
-      this.pool.query('SELECT * FROM prices ORDER BY model, valid_from'),
+      this.pool.query(ALL_PRICES),
     ]);
-    const byModel = new Map<string, Record<string, unknown>[]>();
-    for (const r of all.rows) {
-      const list = byModel.get(r.model as string) ?? [];
-      list.push(r);
-      byModel.set(r.model as string, list);
-    }
-    return names.rows.map((r) => groupPrices(r.name, byModel.get(r.name) ?? []));
+    return modelsWithPrices(
+      names.rows.map((r) => r.name),
+      all.rows,
+    );
   }
 
   async usage(filter: QueryFilter): Promise<UsageSummary> {

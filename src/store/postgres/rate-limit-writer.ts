@@ -1,4 +1,4 @@
-import type { RateLimitSnapshot, RateLimitWindow } from '../../proxy/rate-limit-headers.js';
+import type { RateLimitSnapshot, RateLimitWindow } from '../types.js';
 
 export interface RateLimitRow extends RateLimitWindow {
   kind: 'requests' | 'tokens';

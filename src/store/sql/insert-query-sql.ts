@@ -4,8 +4,21 @@ import { unitCostSql } from './pricing-sql.js';
 
 /** Columns of the queries table that come from a QueryRecord; id, priced and cost are the store's. */
 export const RECORD_COLUMNS = [
-  'ts', 'user_name', 'endpoint', 'requested_model', 'model', 'base_model', 'status', 'outcome', 'duration_ms',
-  'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'streamed', 'estimated',
+  'ts',
+  'user_name',
+  'endpoint',
+  'requested_model',
+  'model',
+  'base_model',
+  'status',
+  'outcome',
+  'duration_ms',
+  'prompt_tokens',
+  'completion_tokens',
+  'cached_tokens',
+  'reasoning_tokens',
+  'streamed',
+  'estimated',
 ] as const;
 
 export type RecordColumn = (typeof RECORD_COLUMNS)[number];

@@ -1,5 +1,6 @@
 import { RECORD_COLUMNS } from './insert-query-sql.js';
 import { REPRICE_ASSIGNMENT } from './pricing-sql.js';
+import { INSERT_MODEL, INSERT_PRICE_IF_ABSENT, UPSERT_RATE_LIMIT } from './shared-statements.js';
 
 /** SQL for copying the ledger table by table (src/store/ledger), the same on every store. */
 export const LEDGER_SQL = {
@@ -12,15 +13,9 @@ export const LEDGER_SQL = {
   rateLimits: 'SELECT kind, maximum, remaining, reset, observed_at FROM rate_limits ORDER BY kind',
   queriesAfter: `SELECT id, ${RECORD_COLUMNS.join(', ')} FROM queries WHERE id > @after ORDER BY id LIMIT @size`,
 
-  insertModel: 'INSERT INTO models (name, first_seen) VALUES (@name, @first_seen) ON CONFLICT (name) DO NOTHING',
-  insertPrice: `INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
-    VALUES (@model, @source, @valid_from, @per1k_query, @per1k_answer, @per1k_cached_query)
-    ON CONFLICT (model, source, valid_from) DO NOTHING`,
-  upsertRateLimit: `INSERT INTO rate_limits (kind, maximum, remaining, reset, observed_at)
-    VALUES (@kind, @maximum, @remaining, @reset, @observed_at)
-    ON CONFLICT (kind) DO UPDATE SET maximum = excluded.maximum, remaining = excluded.remaining,
-      reset = excluded.reset, observed_at = excluded.observed_at
-    WHERE excluded.observed_at >= rate_limits.observed_at`,
+  insertModel: INSERT_MODEL,
+  insertPrice: INSERT_PRICE_IF_ABSENT,
+  upsertRateLimit: UPSERT_RATE_LIMIT,
   /** Every stored query a price of @model can apply to, re-priced. */
   repriceModel: `UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE model = @model OR base_model = @model`,
 };

@@ -22,7 +22,11 @@ export async function* pagedQueries(
     const size = Math.min(READ_BATCH, remaining);
     const keyset = cursor ? `${where ? `${where} AND` : 'WHERE'} (ts > @cts OR (ts = @cts AND id > @cid))` : where;
     const rows = await fetchRows(`SELECT ${QUERY_COLUMNS} FROM queries ${keyset} ORDER BY ts, id LIMIT @size OFFSET @offset`, {
-      ...params, cts: cursor?.ts, cid: cursor?.id, size, offset,
+      ...params,
+      cts: cursor?.ts,
+      cid: cursor?.id,
+      size,
+      offset,
     });
     if (rows.length === 0) return;
     offset = 0;

@@ -2,7 +2,7 @@
  * SQL shared by every store for pricing a query where it is stored. A query is
  * priced by the first price valid strictly before its timestamp in this order:
  * admin price of its model, admin price of its undated base name, then the
- * catalog's, same order (SPEC §3). Written once so that inserting a row and
+ * catalog's, same order. Written once so that inserting a row and
  * re-pricing rows can never disagree.
  */
 export interface CostInputs {
@@ -27,7 +27,7 @@ export function unitCostSql(q: CostInputs): string {
 }
 
 /** Columns of the queries table as cost inputs, for re-pricing stored rows. */
-export const STORED_ROW: CostInputs = {
+const STORED_ROW: CostInputs = {
   model: 'queries.model',
   baseModel: 'queries.base_model',
   timestamp: 'queries.ts',
@@ -39,14 +39,5 @@ export const STORED_ROW: CostInputs = {
 /** `SET (cost, priced) = ...` for an UPDATE of stored rows. */
 export const REPRICE_ASSIGNMENT = `(cost, priced) = (SELECT COALESCE(c.v, 0), CASE WHEN c.v IS NULL THEN 0 ELSE 1 END
   FROM (SELECT ${unitCostSql(STORED_ROW)} AS v) c)`;
-
-/**
- * Rows whose cost a price of `model` valid from `validFrom` can change: those
- * of the model itself and of its snapshots, in (validFrom, next validFrom of
- * the same model and source]. Bound parameters: @model, @from, @until (null
- * for open-ended).
- */
-export const REPRICE_RANGE_WHERE = `(queries.model = @model OR queries.base_model = @model)
-  AND queries.ts > @from AND (@until IS NULL OR queries.ts <= @until)`;
 
 export const SUCCESS_CONDITION = 'status >= 200 AND status < 400';

@@ -1,14 +1,31 @@
 import type { QueryFilter } from '../types.js';
 import { SUCCESS_CONDITION } from './pricing-sql.js';
 
+/** The filter fields that name one value, and their column: the same in the queries table and in the rollup. */
+const COLUMN_OF = { user: 'user_name', endpoint: 'endpoint', model: 'model' } as const;
+
+/** `column = @field` for each of `fields` the filter sets, adding its value to `params`. */
+export function equalityConditions(filter: QueryFilter, fields: (keyof typeof COLUMN_OF)[], params: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const field of fields) {
+    if (filter[field] === undefined) continue;
+    out.push(`${COLUMN_OF[field]} = @${field}`);
+    params[field] = filter[field];
+  }
+  return out;
+}
+
+/** The status filter as a condition, given how a successful row is told apart. */
+export function statusConditions(filter: QueryFilter, success: { ok: string; error: string }): string[] {
+  if (filter.status === 'ok') return [success.ok];
+  if (filter.status === 'error') return [success.error];
+  return [];
+}
+
 /** A WHERE clause with named parameters (@name) for a query filter. */
 export function filterWhere(filter: QueryFilter): { where: string; params: Record<string, unknown> } {
-  const parts: string[] = [];
   const params: Record<string, unknown> = {};
-  if (filter.user !== undefined) {
-    parts.push('user_name = @user');
-    params.user = filter.user;
-  }
+  const parts = equalityConditions(filter, ['user'], params);
   if (filter.after !== undefined) {
     parts.push('ts > @after');
     params.after = filter.after;
@@ -17,16 +34,8 @@ export function filterWhere(filter: QueryFilter): { where: string; params: Recor
     parts.push('ts < @before');
     params.before = filter.before;
   }
-  if (filter.endpoint !== undefined) {
-    parts.push('endpoint = @endpoint');
-    params.endpoint = filter.endpoint;
-  }
-  if (filter.model !== undefined) {
-    parts.push('model = @model');
-    params.model = filter.model;
-  }
-  if (filter.status === 'ok') parts.push(SUCCESS_CONDITION);
-  else if (filter.status === 'error') parts.push(`NOT (${SUCCESS_CONDITION})`);
+  parts.push(...equalityConditions(filter, ['endpoint', 'model'], params));
+  parts.push(...statusConditions(filter, { ok: SUCCESS_CONDITION, error: `NOT (${SUCCESS_CONDITION})` }));
   return { where: parts.length ? `WHERE ${parts.join(' AND ')}` : '', params };
 }
 

@@ -1,4 +1,5 @@
-import type { ModelPrices, Price, QueryRow, UsageSummary } from '../types.js';
+import type { ModelPrices, Price } from '../../accounting/price.js';
+import type { CallOutcome, QueryRow, UsageSummary } from '../types.js';
 
 // PostgreSQL returns BIGINT and SUM(...) as strings; every store converts here.
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
@@ -24,7 +25,7 @@ export function toQueryRow(r: Record<string, unknown>): QueryRow {
     requestedModel: (r.requested_model as string | null) ?? null,
     model: r.model as string,
     status: num(r.status),
-    outcome: r.outcome as string,
+    outcome: r.outcome as CallOutcome,
     durationMs: num(r.duration_ms),
     promptTokens: num(r.prompt_tokens),
     completionTokens: num(r.completion_tokens),
@@ -53,4 +54,15 @@ export function groupPrices(name: string, rows: Record<string, unknown>[]): Mode
     admin: rows.filter((r) => r.source === 'admin').map(toPrice),
     catalog: rows.filter((r) => r.source === 'catalog').map(toPrice),
   };
+}
+
+/** Every model named, each with its prices, from one read of all price rows (ordered by model, valid_from). */
+export function modelsWithPrices(names: string[], priceRows: Record<string, unknown>[]): ModelPrices[] {
+  const byModel = new Map<string, Record<string, unknown>[]>();
+  for (const r of priceRows) {
+    const list = byModel.get(r.model as string) ?? [];
+    list.push(r);
+    byModel.set(r.model as string, list);
+  }
+  return names.map((n) => groupPrices(n, byModel.get(n) ?? []));
 }

@@ -1,6 +1,6 @@
 import type { QueryFilter } from '../types.js';
 import { SUCCESS_CONDITION } from './pricing-sql.js';
-import { USAGE_COLUMNS, filterWhere } from './query-filter-sql.js';
+import { USAGE_COLUMNS, equalityConditions, filterWhere, statusConditions } from './query-filter-sql.js';
 
 /**
  * Usage rollups: sums of the queries table per time bucket, kept in step with
@@ -29,7 +29,7 @@ export const bucketOf = (ts: number, span: number): number => Math.floor(ts / sp
 const bucketSql = (column: string) => `(${column} - (((${column} % @span) + @span) % @span))`;
 
 const SUM_COLUMNS = ['num_queries', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced'];
-export const ROLLUP_KEY = ['per_user', 'user_name', 'span', 'bucket', 'model', 'endpoint', 'success'];
+const ROLLUP_KEY = ['per_user', 'user_name', 'span', 'bucket', 'model', 'endpoint', 'success'];
 const INSERT_COLUMNS = `per_user, user_name, span, bucket, model, base_model, endpoint, success, ${SUM_COLUMNS.join(', ')}`;
 const ADD_EXCLUDED = SUM_COLUMNS.map((c) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ');
 const ADDED = '@n, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced';
@@ -88,8 +88,19 @@ export class RollupAdds {
     let all = this.allUsers.get(allKey);
     if (!all) {
       all = {
-        day, month, model: q.model, baseModel, endpoint: q.endpoint, success,
-        n: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0, cost: 0, unpriced: 0,
+        day,
+        month,
+        model: q.model,
+        baseModel,
+        endpoint: q.endpoint,
+        success,
+        n: 0,
+        promptTokens: 0,
+        completionTokens: 0,
+        cachedTokens: 0,
+        reasoningTokens: 0,
+        cost: 0,
+        unpriced: 0,
       };
       this.allUsers.set(allKey, all);
     }
@@ -97,8 +108,19 @@ export class RollupAdds {
     let mine = this.perUser.get(userKey);
     if (!mine) {
       mine = {
-        user: q.user, month, model: q.model, baseModel, endpoint: q.endpoint, success,
-        n: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0, cost: 0, unpriced: 0,
+        user: q.user,
+        month,
+        model: q.model,
+        baseModel,
+        endpoint: q.endpoint,
+        success,
+        n: 0,
+        promptTokens: 0,
+        completionTokens: 0,
+        cachedTokens: 0,
+        reasoningTokens: 0,
+        cost: 0,
+        unpriced: 0,
       };
       this.perUser.set(userKey, mine);
     }
@@ -221,7 +243,12 @@ export function usageFromRollupSql(filter: QueryFilter): { sql: string; params: 
       return `SELECT ${USAGE_COLUMNS} FROM queries ${joinWhere(where, bounds)}`;
     }
     params[`span${i}`] = part.span;
-    const conditions = [...rollupUser(filter, params), `span = @span${i}`, ...rangeConditions('bucket', part.from, part.to, i, params), ...rollupFilter(filter, params)];
+    const conditions = [
+      ...rollupUser(filter, params),
+      `span = @span${i}`,
+      ...rangeConditions('bucket', part.from, part.to, i, params),
+      ...rollupFilter(filter, params),
+    ];
     return `SELECT ${ROLLUP_USAGE_COLUMNS} FROM usage_rollup WHERE ${conditions.join(' AND ')}`;
   });
   if (selects.length === 0) return { sql: `SELECT ${USAGE_COLUMNS} FROM queries WHERE 1 = 0`, params };
@@ -261,18 +288,7 @@ function rollupUser(filter: QueryFilter, params: Record<string, unknown>): strin
 }
 
 function rollupFilter(filter: QueryFilter, params: Record<string, unknown>): string[] {
-  const out: string[] = [];
-  if (filter.endpoint !== undefined) {
-    out.push('endpoint = @endpoint');
-    params.endpoint = filter.endpoint;
-  }
-  if (filter.model !== undefined) {
-    out.push('model = @model');
-    params.model = filter.model;
-  }
-  if (filter.status === 'ok') out.push('success = 1');
-  else if (filter.status === 'error') out.push('success = 0');
-  return out;
+  return [...equalityConditions(filter, ['endpoint', 'model'], params), ...statusConditions(filter, { ok: 'success = 1', error: 'success = 0' })];
 }
 
 function joinWhere(where: string, extra: string[]): string {

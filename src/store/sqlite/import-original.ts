@@ -25,9 +25,7 @@ const epochMs = (col: string) =>
  * transaction: the file is either fully imported or untouched.
  */
 export function importOriginalIfPresent(db: Database.Database, path: string, migrate: () => void): ImportReport | undefined {
-  const tables = new Set(
-    (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]).map((t) => t.toLowerCase()),
-  );
+  const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]).map((t) => t.toLowerCase()));
   if (!ORIGINAL_TABLES.every((t) => tables.has(t))) return undefined;
   if (tables.has('original_import')) return undefined;
 
@@ -36,27 +34,35 @@ export function importOriginalIfPresent(db: Database.Database, path: string, mig
   migrate();
 
   const warnings: string[] = [];
-  const duplicates = db
-    .prepare('SELECT model_name, valid_from, COUNT(*) AS n FROM cost GROUP BY model_name, valid_from HAVING COUNT(*) > 1')
-    .all() as { model_name: string; valid_from: unknown; n: number }[];
+  const duplicates = db.prepare('SELECT model_name, valid_from, COUNT(*) AS n FROM cost GROUP BY model_name, valid_from HAVING COUNT(*) > 1').all() as {
+    model_name: string;
+    valid_from: unknown;
+    n: number;
+  }[];
   for (const d of duplicates) {
     warnings.push(`original database: ${d.n} prices of ${d.model_name} share valid_from ${String(d.valid_from)}; kept the newest entry`);
   }
 
   const run = db.transaction(() => {
     db.exec('CREATE TABLE original_import (imported_at INTEGER NOT NULL, backup_path TEXT NOT NULL)');
-    const models = db.prepare(`INSERT INTO models (name, first_seen) SELECT name, 0 FROM model WHERE name IS NOT NULL
-      ON CONFLICT (name) DO NOTHING`).run().changes;
-    const prices = db.prepare(`INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
+    const models = db
+      .prepare(`INSERT INTO models (name, first_seen) SELECT name, 0 FROM model WHERE name IS NOT NULL
+      ON CONFLICT (name) DO NOTHING`)
+      .run().changes;
+    const prices = db
+      .prepare(`INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
       SELECT model_name, 'admin', ${epochMs('valid_from')}, COALESCE(per1kquery_tokens, 0), COALESCE(per1kanswer_tokens, 0), NULL
       FROM cost WHERE id IN (SELECT MAX(id) FROM cost GROUP BY model_name, valid_from)
-      ON CONFLICT (model, source, valid_from) DO NOTHING`).run().changes;
+      ON CONFLICT (model, source, valid_from) DO NOTHING`)
+      .run().changes;
     db.function('proxy_base_model', { deterministic: true }, (m: unknown) => baseModelName(String(m ?? '')));
-    const queries = db.prepare(`INSERT INTO queries (ts, user_name, endpoint, requested_model, model, base_model, status, outcome,
+    const queries = db
+      .prepare(`INSERT INTO queries (ts, user_name, endpoint, requested_model, model, base_model, status, outcome,
         duration_ms, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, streamed, estimated, priced, cost)
       SELECT ${epochMs('timestamp')}, COALESCE(user_name, ''), '/v1/chat/completions', model_name, COALESCE(model_name, ''),
         proxy_base_model(model_name), 200, 'ok', 0, COALESCE(query_tokens, 0), COALESCE(answer_tokens, 0), 0, 0, 0, 0, 0, 0
-      FROM query ORDER BY id`).run().changes;
+      FROM query ORDER BY id`)
+      .run().changes;
     db.exec(`UPDATE queries SET ${REPRICE_ASSIGNMENT}`);
     rebuildSqliteRollup(db);
     if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND lower(name) = 'ratelimit'").get()) {

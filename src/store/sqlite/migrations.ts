@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { rebuildRollupSteps } from '../sql/usage-rollup-sql.js';
+import { SchemaTooNewError } from '../errors.js';
 
 /** A step is DDL, or a function for steps that need bound parameters. */
 type Migration = string | ((db: Database.Database) => void);
@@ -81,16 +82,12 @@ export function rebuildSqliteRollup(db: Database.Database): void {
   for (const step of rebuildRollupSteps()) db.prepare(step.sql).run(step.params);
 }
 
-export class SchemaTooNewError extends Error {}
-
 export function migrateSqlite(db: Database.Database): void {
   db.exec('CREATE TABLE IF NOT EXISTS proxy_schema (version INTEGER NOT NULL)');
   const row = db.prepare('SELECT version FROM proxy_schema').get() as { version: number } | undefined;
   const current = row?.version ?? 0;
   if (current > SQLITE_MIGRATIONS.length) {
-    throw new SchemaTooNewError(
-      `the database schema is version ${current}, newer than this proxy knows (${SQLITE_MIGRATIONS.length}); upgrade the proxy`,
-    );
+    throw new SchemaTooNewError(`the database schema is version ${current}, newer than this proxy knows (${SQLITE_MIGRATIONS.length}); upgrade the proxy`);
   }
   const apply = db.transaction(() => {
     for (let v = current; v < SQLITE_MIGRATIONS.length; v++) {

@@ -1,18 +1,35 @@
 import Database from 'better-sqlite3';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { RateLimitSnapshot } from '../../proxy/rate-limit-headers.js';
-import { changedCatalogModels } from '../catalog-changes.js';
+import type { RateLimitSnapshot } from '../types.js';
+import { changedCatalogModels } from '../sql/catalog-changes.js';
 import { namedParameter, pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
 import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
 import {
-  ADD_TO_ALL_USERS_ROLLUP, ADD_TO_USER_ROLLUP, DAY_MS, MODEL_DAYS, MONTH_MS, RollupAdds, bucketOf, recomputeFromQueriesSql,
-  recomputeMonthsFromDaysSql, usageFromRollupSql,
+  ADD_TO_ALL_USERS_ROLLUP,
+  ADD_TO_USER_ROLLUP,
+  DAY_MS,
+  MODEL_DAYS,
+  MONTH_MS,
+  RollupAdds,
+  bucketOf,
+  recomputeFromQueriesSql,
+  recomputeMonthsFromDaysSql,
+  usageFromRollupSql,
 } from '../sql/usage-rollup-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
-import { groupPrices, toUsage } from '../sql/rows.js';
-import type {
-  ModelPrices, Page, Price, PriceSource, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary,
-} from '../types.js';
+import { groupPrices, modelsWithPrices, toUsage } from '../sql/rows.js';
+import {
+  ALL_PRICES,
+  INSERT_MODEL,
+  INSERT_PRICE,
+  NEXT_PRICE_FROM,
+  PRICES_OF_MODEL,
+  UPSERT_PRICE,
+  UPSERT_RATE_LIMIT,
+  priceParams,
+} from '../sql/shared-statements.js';
+import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
+import type { Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary } from '../types.js';
 import { importOriginalIfPresent, type ImportReport } from './import-original.js';
 import { migrateSqlite } from './migrations.js';
 
@@ -59,12 +76,6 @@ export async function openSqliteStore({ path, log }: SqliteStoreOptions): Promis
 const INSERT_QUERY = `${pricedInsertSql(namedParameter)} RETURNING cost, priced`;
 const INSERT_JOURNALED_QUERY = `${pricedInsertSql(namedParameter, '', '@journal_id')} RETURNING cost, priced`;
 
-const UPSERT_RATE_LIMIT = `INSERT INTO rate_limits (kind, maximum, remaining, reset, observed_at)
-  VALUES (@kind, @maximum, @remaining, @reset, @observedAt)
-  ON CONFLICT (kind) DO UPDATE SET maximum = excluded.maximum, remaining = excluded.remaining,
-    reset = excluded.reset, observed_at = excluded.observed_at
-  WHERE excluded.observed_at >= rate_limits.observed_at`;
-
 class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
   private readonly knownModels = new Set<string>();
@@ -83,7 +94,7 @@ class SqliteStore implements Store {
   constructor(private readonly db: Database.Database) {
     this.insertQuery = db.prepare(INSERT_QUERY);
     this.insertJournaledQuery = db.prepare(INSERT_JOURNALED_QUERY);
-    this.insertModel = db.prepare('INSERT INTO models (name, first_seen) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
+    this.insertModel = db.prepare(INSERT_MODEL);
     this.upsertRateLimit = db.prepare(UPSERT_RATE_LIMIT);
     this.recomputes = this.prepareRecomputes();
     this.repriceDaysTx = this.repriceDaysTransaction();
@@ -114,7 +125,7 @@ class SqliteStore implements Store {
     if (newestLimits) {
       for (const kind of ['requests', 'tokens'] as const) {
         const w = newestLimits[kind];
-        if (w) this.upsertRateLimit.run({ kind, maximum: w.maximum, remaining: w.remaining, reset: w.reset, observedAt: newestLimits.observedAt });
+        if (w) this.upsertRateLimit.run({ kind, maximum: w.maximum, remaining: w.remaining, reset: w.reset, observed_at: newestLimits.observedAt });
       }
     }
     return recorded;
@@ -122,12 +133,12 @@ class SqliteStore implements Store {
 
   private insertOne(q: QueryRecord, values: ReturnType<typeof recordValues>): RecordedQuery | undefined {
     if (q.model !== '' && !this.knownModels.has(q.model)) {
-      this.insertModel.run(q.model, q.timestamp);
+      this.insertModel.run({ name: q.model, first_seen: q.timestamp });
       this.knownModels.add(q.model);
     }
-    const row = (q.journalId === undefined
-      ? this.insertQuery.get(values)
-      : this.insertJournaledQuery.get(Object.assign(values, { journal_id: q.journalId }))) as { cost: number; priced: number } | undefined;
+    const row = (
+      q.journalId === undefined ? this.insertQuery.get(values) : this.insertJournaledQuery.get(Object.assign(values, { journal_id: q.journalId }))
+    ) as { cost: number; priced: number } | undefined;
     return row && { cost: row.cost, priced: row.priced === 1 };
   }
 
@@ -163,7 +174,8 @@ class SqliteStore implements Store {
    * behind.
    */
   private repriceDaysTransaction() {
-    const update = (bounded: boolean) => this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT}
+    const update = (bounded: boolean) =>
+      this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT}
       WHERE (model = @model OR base_model = @model) AND ts > @from${bounded ? ' AND ts <= @until' : ''} AND ts >= @lo AND ts < @hi`);
     const updateBounded = update(true);
     const updateOpen = update(false);
@@ -215,21 +227,14 @@ class SqliteStore implements Store {
       }
       return;
     }
-    batch.forEach((p, i) => p.resolve(results[i]));
+    for (const [i, p] of batch.entries()) p.resolve(results[i]);
   }
 
   async putPrice(model: string, price: Price, source: PriceSource): Promise<void> {
-    this.db
-      .prepare(`INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
-        VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT (model, source, valid_from) DO UPDATE SET per1k_query = excluded.per1k_query,
-          per1k_answer = excluded.per1k_answer, per1k_cached_query = excluded.per1k_cached_query`)
-      .run(model, source, price.validFrom, price.per1KQueryTokens, price.per1KAnswerTokens, price.per1KCachedQueryTokens);
-    this.insertModel.run(model, Date.now());
+    this.db.prepare(UPSERT_PRICE).run(priceParams(model, source, price));
+    this.insertModel.run({ name: model, first_seen: Date.now() });
     this.knownModels.add(model);
-    const next = this.db
-      .prepare('SELECT MIN(valid_from) AS v FROM prices WHERE model = ? AND source = ? AND valid_from > ?')
-      .get(model, source, price.validFrom) as { v: number | null };
+    const next = this.db.prepare(NEXT_PRICE_FROM).get({ model, source, valid_from: price.validFrom }) as { v: number | null };
     await this.reprice(model, price.validFrom, next.v);
   }
 
@@ -238,8 +243,7 @@ class SqliteStore implements Store {
     const changed = changedCatalogModels(stored, prices);
     if (changed.length === 0) return;
     const remove = this.db.prepare("DELETE FROM prices WHERE source = 'catalog' AND model = ?");
-    const insert = this.db.prepare(`INSERT INTO prices (model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query)
-      VALUES (?, 'catalog', ?, ?, ?, ?)`);
+    const insert = this.db.prepare(INSERT_PRICE);
     const repriceModel = this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE model = @model OR base_model = @model`);
     // One transaction with the re-pricing and the rollups: a crash cannot leave new catalog prices beside rows
     // priced by the old ones, which a restart (seeing no change) would never mend. It runs at start-up, before
@@ -247,7 +251,7 @@ class SqliteStore implements Store {
     this.db.transaction(() => {
       for (const model of changed) {
         remove.run(model);
-        for (const p of prices.get(model) ?? []) insert.run(model, p.validFrom, p.per1KQueryTokens, p.per1KAnswerTokens, p.per1KCachedQueryTokens);
+        for (const p of prices.get(model) ?? []) insert.run(priceParams(model, 'catalog', p));
       }
       for (const model of changed) {
         repriceModel.run({ model });
@@ -263,7 +267,10 @@ class SqliteStore implements Store {
    */
   private async reprice(model: string, from: number, until: number | null): Promise<void> {
     const days = this.db.prepare(MODEL_DAYS).all({
-      day: DAY_MS, model, lo: bucketOf(from + 1, DAY_MS), hi: until === null ? Number.MAX_SAFE_INTEGER : bucketOf(until, DAY_MS) + DAY_MS,
+      day: DAY_MS,
+      model,
+      lo: bucketOf(from + 1, DAY_MS),
+      hi: until === null ? Number.MAX_SAFE_INTEGER : bucketOf(until, DAY_MS) + DAY_MS,
     }) as { bucket: number; n: number }[];
     const chunks = dayChunks(days, days.reduce((sum, d) => sum + d.n, 0) <= REPRICE_IN_ONE_GO ? Infinity : REPRICE_WINDOW);
     for (const [i, chunk] of chunks.entries()) {
@@ -276,26 +283,14 @@ class SqliteStore implements Store {
 
   async getModel(name: string): Promise<ModelPrices | undefined> {
     const known = this.db.prepare('SELECT 1 FROM models WHERE name = ?').get(name);
-    const prices = this.db
-      .prepare('SELECT * FROM prices WHERE model = ? ORDER BY valid_from')
-      .all(name) as Record<string, unknown>[];
+    const prices = this.db.prepare(PRICES_OF_MODEL).all({ model: name }) as Record<string, unknown>[];
     if (!known && prices.length === 0) return undefined;
     return groupPrices(name, prices);
   }
 
   async listModels(): Promise<ModelPrices[]> {
-    const names = this.db
-      .prepare('SELECT name FROM models UNION SELECT model FROM prices ORDER BY 1')
-      .pluck()
-      .all() as string[];
-    const all = this.db.prepare('SELECT * FROM prices ORDER BY model, valid_from').all() as Record<string, unknown>[];
-    const byModel = new Map<string, Record<string, unknown>[]>();
-    for (const r of all) {
-      const list = byModel.get(r.model as string) ?? [];
-      list.push(r);
-      byModel.set(r.model as string, list);
-    }
-    return names.map((n) => groupPrices(n, byModel.get(n) ?? []));
+    const names = this.db.prepare('SELECT name FROM models UNION SELECT model FROM prices ORDER BY 1').pluck().all() as string[];
+    return modelsWithPrices(names, this.db.prepare(ALL_PRICES).all() as Record<string, unknown>[]);
   }
 
   async usage(filter: QueryFilter): Promise<UsageSummary> {

@@ -9,7 +9,7 @@ const counters = new Map<string, Promise<Counter>>();
 // Special-token markers such as <|endoftext|> inside user text are plain text here, never an error.
 const PLAIN_TEXT = { disallowedSpecial: new Set<string>() };
 
-export function encodingForModel(model: string): 'o200k_base' | 'cl100k_base' {
+function encodingForModel(model: string): 'o200k_base' | 'cl100k_base' {
   const m = model.replace(/^ft:/, '').toLowerCase();
   if (/^(gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|o\d|chatgpt-4o|codex|computer-use|gpt-oss|gpt-realtime|gpt-audio|gpt-image)/.test(m)) return 'o200k_base';
   if (/^(gpt-4|gpt-3\.5|text-embedding|davinci-002|babbage-002)/.test(m)) return 'cl100k_base';
@@ -20,10 +20,9 @@ async function counterFor(model: string): Promise<Counter> {
   const encoding = encodingForModel(model);
   let counter = counters.get(encoding);
   if (!counter) {
-    counter = (encoding === 'o200k_base'
-      ? import('gpt-tokenizer/encoding/o200k_base')
-      : import('gpt-tokenizer/encoding/cl100k_base')
-    ).then((mod) => (text: string) => mod.countTokens(text, PLAIN_TEXT));
+    counter = (encoding === 'o200k_base' ? import('gpt-tokenizer/encoding/o200k_base') : import('gpt-tokenizer/encoding/cl100k_base')).then(
+      (mod) => (text: string) => mod.countTokens(text, PLAIN_TEXT),
+    );
     counters.set(encoding, counter);
   }
   return counter;

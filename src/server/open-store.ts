@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import { parseDatabaseUrl } from './database-url.js';
-import { openPostgresStore } from './postgres/pg-store.js';
-import { openSqliteStore } from './sqlite/sqlite-store.js';
-import type { Store } from './types.js';
+import { parseDatabaseUrl } from '../store/database-url.js';
+import { openPostgresStore } from '../store/postgres/pg-store.js';
+import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
+import type { Store } from '../store/types.js';
 
 export interface StoreOptions {
   /** PostgreSQL connections this instance may hold. */

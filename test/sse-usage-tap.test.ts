@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SseUsageTap } from './sse-usage-tap.js';
+import { SseUsageTap } from '../src/proxy/sse-usage-tap.js';
 
 const event = (obj: unknown) => `data: ${JSON.stringify(obj)}\n\n`;
 const content = (text: string) => event({ model: 'gpt-4o-2024-08-06', choices: [{ index: 0, delta: { content: text } }], usage: null });

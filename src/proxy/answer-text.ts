@@ -1,10 +1,11 @@
-import { parseEventData } from '../proxy/sse-usage-tap.js';
+import type { LooseJson } from '../common/loose-json.js';
+import { parseEventData } from './sse-usage-tap.js';
 
 /** The generated text of a streamed answer, as far as it was captured, for counting its tokens. */
 export function streamedAnswerText(sse: string): string[] {
   const out: string[] = [];
   for (const event of sse.split(/\r?\n\r?\n/)) {
-    const obj = parseEventData(event) as Record<string, any> | undefined;
+    const obj = parseEventData(event) as LooseJson | undefined;
     if (!obj || typeof obj !== 'object') continue;
     if (Array.isArray(obj.choices)) {
       for (const choice of obj.choices) {
@@ -21,7 +22,7 @@ export function streamedAnswerText(sse: string): string[] {
 /** The generated text of a whole JSON answer. */
 export function jsonAnswerText(body: unknown): string[] {
   const out: string[] = [];
-  const b = body as Record<string, any> | undefined;
+  const b = body as LooseJson | undefined;
   if (!b || typeof b !== 'object') return out;
   if (Array.isArray(b.choices)) {
     for (const choice of b.choices) {
@@ -34,7 +35,7 @@ export function jsonAnswerText(body: unknown): string[] {
   return out;
 }
 
-function collectChoice(part: any, out: string[]): void {
+function collectChoice(part: LooseJson, out: string[]): void {
   if (!part || typeof part !== 'object') return;
   for (const key of ['content', 'refusal', 'reasoning_content']) if (typeof part[key] === 'string') out.push(part[key]);
   if (Array.isArray(part.tool_calls)) {

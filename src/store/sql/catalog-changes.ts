@@ -1,5 +1,5 @@
-import { toPrice } from './sql/rows.js';
-import type { Price } from './types.js';
+import { toPrice } from './rows.js';
+import type { Price } from '../../accounting/price.js';
 
 /**
  * The models whose catalog prices differ between what the store holds and the

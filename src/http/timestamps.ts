@@ -1,4 +1,4 @@
-import { badRequest } from '../server/errors.js';
+import { badRequest } from './errors.js';
 
 // Date and time, optional seconds and fraction, and a zone that must be present:
 // Z, +01, +01:00 or +0100 (the original's README uses `2024-01-24T14:50+01`).
@@ -9,9 +9,14 @@ export function parseZonedTimestamp(text: string): number | undefined {
   const m = TIMESTAMP.exec(text);
   if (!m) return undefined;
   const [, y, mo, d, h, mi, s = '0', frac = '', zulu, sign, oh = '0', om = '0'] = m;
-  const year = Number(y), month = Number(mo), day = Number(d);
-  const hour = Number(h), minute = Number(mi), second = Number(s);
-  const offsetH = Number(oh), offsetM = Number(om);
+  const year = Number(y),
+    month = Number(mo),
+    day = Number(d);
+  const hour = Number(h),
+    minute = Number(mi),
+    second = Number(s);
+  const offsetH = Number(oh),
+    offsetM = Number(om);
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
   if (hour > 23 || minute > 59 || second > 59 || offsetH > 23 || offsetM > 59) return undefined;
   const millis = frac ? Math.floor(Number(frac.padEnd(3, '0').slice(0, 3))) : 0;
@@ -32,10 +37,7 @@ export function requireZonedTimestamp(name: string, value: unknown): number {
   }
   const parsed = parseZonedTimestamp(value);
   if (parsed === undefined) {
-    throw badRequest(
-      'invalid_timestamp',
-      `${name} '${value}' is not an ISO-8601 timestamp with a zone (Z, +01, +01:00 or +0100), e.g. 2024-01-24T14:50:00Z`,
-    );
+    throw badRequest('invalid_timestamp', `${name} '${value}' is not an ISO-8601 timestamp with a zone (Z, +01, +01:00 or +0100), e.g. 2024-01-24T14:50:00Z`);
   }
   return parsed;
 }

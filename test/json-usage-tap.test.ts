@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JsonUsageTap } from './json-usage-tap.js';
+import { JsonUsageTap } from '../src/proxy/json-usage-tap.js';
 
 describe('JsonUsageTap', () => {
   it('reads usage and model from a small answer', () => {

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
-import { loadPriceCatalog } from './accounting/price-catalog/load-price-catalog.js';
-import type { Config } from './config/load-config.js';
-import { buildApp, type App } from './server/app.js';
-import { createUpstream } from './proxy/upstream.js';
-import { JournalingStore } from './store/journal/journaling-store.js';
-import { defaultJournalPath } from './store/journal/journal-path.js';
-import { openStore } from './store/open-store.js';
-import type { Store } from './store/types.js';
+import { loadPriceCatalog } from '../accounting/price-catalog/load-price-catalog.js';
+import type { Config } from '../config/load-config.js';
+import { buildApp, type App } from './app.js';
+import { createUpstream } from '../proxy/upstream.js';
+import { JournalingStore } from '../store/journal/journaling-store.js';
+import { defaultJournalPath } from '../store/journal/journal-path.js';
+import { openStore } from './open-store.js';
+import type { Store } from '../store/types.js';
 
 export interface RunningProxy {
   app: App;
@@ -62,9 +62,7 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
 
 function warnAboutRiskySettings(config: Config, log: Logger): void {
   if (!config.forward.token) {
-    log.warn(
-      "NO forward.token IS SET: callers' own Authorization headers go to the upstream unchanged. Set FORWARD_TOKEN to inject the organisation's key.",
-    );
+    log.warn("NO forward.token IS SET: callers' own Authorization headers go to the upstream unchanged. Set FORWARD_TOKEN to inject the organisation's key.");
   }
   if (!['127.0.0.1', 'localhost', '::1'].includes(config.server.host)) {
     log.warn({ host: config.server.host }, 'listening beyond this machine: the proxy has no authentication of its own');

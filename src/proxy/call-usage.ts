@@ -1,5 +1,5 @@
-import type { Usage } from '../proxy/usage.js';
-import type { AnswerCapture } from '../proxy/answer-capture.js';
+import type { Usage } from './usage.js';
+import type { AnswerCapture } from './answer-capture.js';
 import { jsonAnswerText, streamedAnswerText } from './answer-text.js';
 import { countTextTokens, estimatePromptTokens } from './token-estimate.js';
 
@@ -27,7 +27,14 @@ export async function usageForCall(input: {
   if (input.policy === 'none') return noUsage();
   const r = input.reported;
   // Hot path: a literal, not `{ ...r, estimated }` (object spread cost ~1 µs here on Node 20).
-  if (r) return { promptTokens: r.promptTokens, completionTokens: r.completionTokens, cachedTokens: r.cachedTokens, reasoningTokens: r.reasoningTokens, estimated: false };
+  if (r)
+    return {
+      promptTokens: r.promptTokens,
+      completionTokens: r.completionTokens,
+      cachedTokens: r.cachedTokens,
+      reasoningTokens: r.reasoningTokens,
+      estimated: false,
+    };
   if (input.policy === 'reported') return noUsage();
   const promptTokens = input.requestJson ? await estimatePromptTokens(input.model, input.requestJson) : 0;
   let completionTokens = 0;

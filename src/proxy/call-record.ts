@@ -1,0 +1,72 @@
+import type { Logger } from 'pino';
+import type { CallOutcome, QueryRecord, RateLimitSnapshot, Store } from '../store/types.js';
+import type { CallUsage, UsagePolicy } from './call-usage.js';
+import type { InflightCall } from './inflight-calls.js';
+import type { MultipartModelTap } from './multipart-model-tap.js';
+import type { RequestPlan } from './request-plan.js';
+
+/** What the proxy knows about a call from its arrival until its row is committed. */
+export interface CallContext {
+  user: string;
+  endpoint: string;
+  arrivedAt: number;
+  startedNs: bigint;
+  plan?: RequestPlan;
+  multipart?: MultipartModelTap;
+  usagePolicy: UsagePolicy;
+  call: InflightCall;
+}
+
+/** How a call ended, once its answer (or the lack of one) is known. */
+interface CallFacts {
+  status: number;
+  outcome: CallOutcome;
+  model: string;
+  streamed: boolean;
+  usage: CallUsage;
+}
+
+/** The model the caller asked for: from the JSON body, or from the `model` field of a multipart upload. */
+export const requestedModel = (ctx: CallContext): string | null => ctx.plan?.model ?? ctx.multipart?.model ?? null;
+
+/** Resolves once the call's row is committed (database or journal); the answer's end waits for it. */
+export type RecordCall = (ctx: CallContext, facts: CallFacts, rateLimits?: RateLimitSnapshot) => Promise<void>;
+
+export function createCallRecorder(store: Store, log: Logger): RecordCall {
+  return async function recordCall(ctx, facts, rateLimits) {
+    const durationMs = Number(process.hrtime.bigint() - ctx.startedNs) / 1e6;
+    const record: QueryRecord = {
+      user: ctx.user,
+      timestamp: ctx.arrivedAt,
+      durationMs: Math.round(durationMs),
+      endpoint: ctx.endpoint,
+      requestedModel: requestedModel(ctx),
+      model: facts.model,
+      status: facts.status,
+      outcome: facts.outcome,
+      promptTokens: facts.usage.promptTokens,
+      completionTokens: facts.usage.completionTokens,
+      cachedTokens: facts.usage.cachedTokens,
+      reasoningTokens: facts.usage.reasoningTokens,
+      streamed: facts.streamed,
+      estimated: facts.usage.estimated,
+    };
+    const { cost, journaled } = await store.recordQuery(record, rateLimits);
+    log.info(
+      {
+        user: record.user,
+        endpoint: record.endpoint,
+        model: record.model,
+        status: record.status,
+        outcome: record.outcome,
+        promptTokens: record.promptTokens,
+        completionTokens: record.completionTokens,
+        estimated: record.estimated,
+        cost,
+        durationMs: Math.round(durationMs * 10) / 10,
+        journaled,
+      },
+      'call',
+    );
+  };
+}
