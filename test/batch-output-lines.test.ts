@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batchOutputLines } from '../src/proxy/batches/batch-output-lines.js';
+import { batchOutputLines } from '../src/proxy/batch-output-lines.js';
 
 const line = (id: string, usage: Record<string, number>, status = 200) =>
   JSON.stringify({

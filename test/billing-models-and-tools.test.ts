@@ -21,7 +21,11 @@ const chatUsage = (prompt: number, completion: number, cached = 0) => ({
   completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
 });
 const responsesUsage = (input: number, output: number) => ({
-  input_tokens: input, input_tokens_details: { cached_tokens: 0 }, output_tokens: output, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: input + output,
+  input_tokens: input,
+  input_tokens_details: { cached_tokens: 0 },
+  output_tokens: output,
+  output_tokens_details: { reasoning_tokens: 0 },
+  total_tokens: input + output,
 });
 
 describeEachStore('fine-tuned models', (store) => {
@@ -53,7 +57,9 @@ describeEachStore('fine-tuned models', (store) => {
     await chat(model);
     expect(await admin.queries()).toMatchObject([{ priced: false, cost: 0 }]);
     await admin.postPrice('house-base', { validFrom: '2020-01-01T00:00:00Z', per1KQueryTokens: 0.001, per1KAnswerTokens: 0.002 });
-    expect(await admin.queries()).toMatchObject([{ priced: true, pricedAtBaseModel: 'house-base', cost: expect.closeTo((1000 * 0.001 + 200 * 0.002) / 1000, 12) }]);
+    expect(await admin.queries()).toMatchObject([
+      { priced: true, pricedAtBaseModel: 'house-base', cost: expect.closeTo((1000 * 0.001 + 200 * 0.002) / 1000, 12) },
+    ]);
     await admin.postPrice('ft:house-base', { validFrom: '2020-01-01T00:00:00Z', per1KQueryTokens: 0.003, per1KAnswerTokens: 0.006 });
     expect(await admin.queries()).toMatchObject([{ priced: true, pricedAtBaseModel: null, cost: expect.closeTo((1000 * 0.003 + 200 * 0.006) / 1000, 12) }]);
   });
@@ -76,8 +82,12 @@ describeEachStore('long-context rates', (store) => {
   it('takes long-context rates from POST /model', async () => {
     h = await startHarness(['--prices.catalog=false'], { store });
     const model = await admin.postPrice('long-model', {
-      validFrom: '2020-01-01T00:00:00Z', per1KQueryTokens: 0.001, per1KAnswerTokens: 0.002,
-      longContextAbovePromptTokens: 1000, longContextPer1KQueryTokens: 0.004, longContextPer1KAnswerTokens: 0.008,
+      validFrom: '2020-01-01T00:00:00Z',
+      per1KQueryTokens: 0.001,
+      per1KAnswerTokens: 0.002,
+      longContextAbovePromptTokens: 1000,
+      longContextPer1KQueryTokens: 0.004,
+      longContextPer1KAnswerTokens: 0.008,
     });
     expect(model.costs[0]).toMatchObject({ longContextAbovePromptTokens: 1000, longContextPer1KQueryTokens: 0.004 });
     h.upstream.behaviour = billedAnswers({ usage: chatUsage(1001, 10) });
@@ -90,8 +100,12 @@ describeEachStore('built-in tool fees', (store) => {
   it('charges web search, file search and code interpreter containers per call, from the answer’s output items', async () => {
     h = await startHarness(['--prices.catalog=false'], { store });
     await admin.postPrice('tool-model', {
-      validFrom: '2020-01-01T00:00:00Z', per1KQueryTokens: 0.001, per1KAnswerTokens: 0.002,
-      per1KWebSearchCalls: 10, per1KFileSearchCalls: 2.5, per1KCodeInterpreterContainers: 30,
+      validFrom: '2020-01-01T00:00:00Z',
+      per1KQueryTokens: 0.001,
+      per1KAnswerTokens: 0.002,
+      per1KWebSearchCalls: 10,
+      per1KFileSearchCalls: 2.5,
+      per1KCodeInterpreterContainers: 30,
     });
     h.upstream.behaviour = billedAnswers({
       usage: responsesUsage(100, 50),

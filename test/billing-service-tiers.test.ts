@@ -35,7 +35,10 @@ describeEachStore('service tiers', (store) => {
     h = await startHarness([], { store });
     h.upstream.behaviour = billedAnswers({ model: 'gpt-4o-2024-08-06', serviceTier: 'priority', usage: chatUsage(1000, 100) });
     const stream = await client().chat.completions.create({
-      model: 'gpt-4o', service_tier: 'priority', stream: true, messages: [{ role: 'user', content: 'hi' }],
+      model: 'gpt-4o',
+      service_tier: 'priority',
+      stream: true,
+      messages: [{ role: 'user', content: 'hi' }],
     });
     for await (const _ of stream) void _;
     const [row] = await admin.queries();
@@ -48,7 +51,13 @@ describeEachStore('service tiers', (store) => {
     h = await startHarness([], { store });
     h.upstream.behaviour = billedAnswers({
       serviceTier: 'priority',
-      usage: { input_tokens: 2000, input_tokens_details: { cached_tokens: 1000 }, output_tokens: 300, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 2300 },
+      usage: {
+        input_tokens: 2000,
+        input_tokens_details: { cached_tokens: 1000 },
+        output_tokens: 300,
+        output_tokens_details: { reasoning_tokens: 0 },
+        total_tokens: 2300,
+      },
     });
     const stream = await client().responses.create({ model: 'gpt-4.1', input: 'hi', service_tier: 'priority', stream: true });
     for await (const _ of stream) void _;
@@ -84,7 +93,12 @@ describeEachStore('service tiers', (store) => {
     await client().chat.completions.create({ model: 'house-model', messages: [{ role: 'user', content: 'hi' }] });
     expect(await admin.queries()).toMatchObject([{ tierFallback: true, cost: expect.closeTo((100 * 0.01 + 100 * 0.02) / 1000, 12) }]);
 
-    const model = await admin.postPrice('house-model', { serviceTier: 'flex', validFrom: '2020-01-01T00:00:00Z', per1KQueryTokens: 0.005, per1KAnswerTokens: 0.01 });
+    const model = await admin.postPrice('house-model', {
+      serviceTier: 'flex',
+      validFrom: '2020-01-01T00:00:00Z',
+      per1KQueryTokens: 0.005,
+      per1KAnswerTokens: 0.01,
+    });
     expect(model.costs).toEqual([
       { validFrom: '2020-01-01T00:00:00.000Z', per1KQueryTokens: 0.01, per1KAnswerTokens: 0.02 },
       { validFrom: '2020-01-01T00:00:00.000Z', serviceTier: 'flex', per1KQueryTokens: 0.005, per1KAnswerTokens: 0.01 },

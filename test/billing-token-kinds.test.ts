@@ -53,7 +53,9 @@ describeEachStore('token kinds', (store) => {
     await admin.postPrice('gpt-4o', { validFrom: ALL_HISTORY, ...TEXT_RATES });
     h.upstream.behaviour = billedAnswers({
       usage: {
-        prompt_tokens: 200, completion_tokens: 120, total_tokens: 320,
+        prompt_tokens: 200,
+        completion_tokens: 120,
+        total_tokens: 320,
         prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
         completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 80, rejected_prediction_tokens: 30 },
       },
@@ -67,12 +69,19 @@ describeEachStore('token kinds', (store) => {
   it('prices prompt tokens written to the cache at the cache-write rate (Responses)', async () => {
     h = await startHarness(['--prices.catalog=false'], { store });
     await admin.postPrice('cache-model', {
-      validFrom: ALL_HISTORY, per1KQueryTokens: 0.002, per1KCachedQueryTokens: 0.0002, per1KCacheWriteTokens: 0.0025, per1KAnswerTokens: 0.008,
+      validFrom: ALL_HISTORY,
+      per1KQueryTokens: 0.002,
+      per1KCachedQueryTokens: 0.0002,
+      per1KCacheWriteTokens: 0.0025,
+      per1KAnswerTokens: 0.008,
     });
     h.upstream.behaviour = billedAnswers({
       usage: {
-        input_tokens: 1000, input_tokens_details: { cached_tokens: 300, cache_write_tokens: 500 },
-        output_tokens: 100, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 1100,
+        input_tokens: 1000,
+        input_tokens_details: { cached_tokens: 300, cache_write_tokens: 500 },
+        output_tokens: 100,
+        output_tokens_details: { reasoning_tokens: 0 },
+        total_tokens: 1100,
       },
     });
     await client().responses.create({ model: 'cache-model', input: 'hi' });
@@ -87,8 +96,11 @@ describeEachStore('token kinds', (store) => {
       created: 1_700_000_000,
       data: [{ b64_json: Buffer.from('png').toString('base64') }],
       usage: {
-        input_tokens: 250, input_tokens_details: { text_tokens: 50, image_tokens: 200 },
-        output_tokens: 4160, output_tokens_details: { image_tokens: 4160, text_tokens: 0 }, total_tokens: 4410,
+        input_tokens: 250,
+        input_tokens_details: { text_tokens: 50, image_tokens: 200 },
+        output_tokens: 4160,
+        output_tokens_details: { image_tokens: 4160, text_tokens: 0 },
+        total_tokens: 4410,
       },
     });
     await client().images.generate({ model: 'gpt-image-1', prompt: 'a lighthouse' });

@@ -25,7 +25,7 @@ describe('SseUsageTap', () => {
     const { forwarded, held } = run(tap, [content('a') + usageOnly + DONE]);
     expect(forwarded).toBe(content('a'));
     expect(held).toBe(DONE);
-    expect(tap.usage).toEqual({ promptTokens: 5, completionTokens: 7, cachedTokens: 0, reasoningTokens: 0 });
+    expect(tap.usage).toMatchObject({ promptTokens: 5, completionTokens: 7, cachedTokens: 0, reasoningTokens: 0, audioPromptTokens: 0 });
     expect(tap.model).toBe('gpt-4o-2024-08-06');
   });
 
@@ -72,6 +72,6 @@ describe('SseUsageTap', () => {
     const { forwarded, held } = run(tap, [delta, completed]);
     expect(forwarded).toBe(delta);
     expect(held).toBe(completed);
-    expect(tap.usage).toEqual({ promptTokens: 9, completionTokens: 4, cachedTokens: 2, reasoningTokens: 1 });
+    expect(tap.usage).toMatchObject({ promptTokens: 9, completionTokens: 4, cachedTokens: 2, reasoningTokens: 1, audioPromptTokens: 0 });
   });
 });

@@ -22,6 +22,9 @@ export function fineTunedPriceNames(model: string): { fineTunedRates: string; ba
  */
 export function fineTunedRatesName(prefix: string): string | undefined {
   if (!prefix.startsWith('ft:')) return undefined;
-  const base = prefix.slice(3).replace(/-+$/, '').replace(/-(?:\d{4}|0\d{0,3})$/, '');
+  const base = prefix
+    .slice(3)
+    .replace(/-+$/, '')
+    .replace(/-(?:\d{4}|0\d{0,3})$/, '');
   return base === '' ? undefined : `ft:${base}`;
 }

@@ -16,7 +16,12 @@ export const OPTIONAL_RATES = [
   { field: 'per1KWebSearchCalls', column: 'per1k_web_search_calls', unit: 'dollars per 1,000 web search calls', absent: 'nothing' },
   { field: 'per1KFileSearchCalls', column: 'per1k_file_search_calls', unit: 'dollars per 1,000 file search calls', absent: 'nothing' },
   { field: 'per1KCodeInterpreterContainers', column: 'per1k_code_interpreter', unit: 'dollars per 1,000 code interpreter containers', absent: 'nothing' },
-  { field: 'longContextAbovePromptTokens', column: 'long_context_above', unit: 'prompt tokens above which the whole call is priced at the long-context rates', absent: 'no long-context rates' },
+  {
+    field: 'longContextAbovePromptTokens',
+    column: 'long_context_above',
+    unit: 'prompt tokens above which the whole call is priced at the long-context rates',
+    absent: 'no long-context rates',
+  },
   { field: 'longContextPer1KQueryTokens', column: 'long_per1k_query', unit: 'long-context prompt rate', absent: 'the prompt rate' },
   { field: 'longContextPer1KAnswerTokens', column: 'long_per1k_answer', unit: 'long-context answer rate', absent: 'the answer rate' },
   { field: 'longContextPer1KCachedQueryTokens', column: 'long_per1k_cached_query', unit: 'long-context cached prompt rate', absent: 'the cached prompt rate' },
@@ -24,7 +29,6 @@ export const OPTIONAL_RATES = [
 ] as const;
 
 export type OptionalRateField = (typeof OPTIONAL_RATES)[number]['field'];
-export type OptionalRateColumn = (typeof OPTIONAL_RATES)[number]['column'];
 export type OptionalRates = { [F in OptionalRateField]?: number };
 
 /** Tiers OpenAI names in `service_tier`, besides `default`, plus `batch` for Batch API results. */

@@ -22,6 +22,7 @@ export function registerUsageRoutes(app: FastifyInstance, { store }: { store: St
       cachedQueryTokens: u.cachedQueryTokens,
       reasoningTokens: u.reasoningTokens,
       unpricedQueries: u.unpricedQueries,
+      tierFallbackQueries: u.tierFallbackQueries,
     };
   });
 
@@ -57,6 +58,22 @@ function queryView(q: QueryRow) {
     streamed: q.streamed,
     estimated: q.estimated,
     priced: q.priced,
+    serviceTier: q.serviceTier,
+    tierFallback: q.tierFallback,
+    pricedAtBaseModel: q.pricedAtBaseModel,
+    batchId: q.batchId,
+    cacheWriteTokens: q.cacheWriteTokens,
+    audioQueryTokens: q.audioPromptTokens,
+    audioAnswerTokens: q.audioCompletionTokens,
+    imageQueryTokens: q.imagePromptTokens,
+    imageAnswerTokens: q.imageCompletionTokens,
+    acceptedPredictionTokens: q.acceptedPredictionTokens,
+    rejectedPredictionTokens: q.rejectedPredictionTokens,
+    audioSeconds: q.audioSeconds,
+    inputCharacters: q.inputCharacters,
+    webSearchCalls: q.webSearchCalls,
+    fileSearchCalls: q.fileSearchCalls,
+    codeInterpreterContainers: q.codeInterpreterContainers,
   };
 }
 

@@ -51,6 +51,11 @@ export const CONFIG_KEYS = {
   'server.shutdown-grace': { value: DURATION, default: 30_000, help: 'how long calls in flight may finish after SIGTERM' },
   'prices.catalog': { value: BOOLEAN, default: true, help: 'price models from the bundled catalog (@pydantic/genai-prices) wherever no admin price applies' },
   'prices.file': { value: PATH, help: "a YAML or JSON price table read at start-up; its models replace the catalog's" },
+  'batches.poll-interval': {
+    value: DURATION,
+    default: 30_000,
+    help: 'how often Batch API jobs created through the proxy are looked at; a running job is polled at twice the wait each time, up to 64 times this',
+  },
   'log.level': { value: LOG_LEVEL, default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
 } satisfies Record<string, KeySpec>;
 

@@ -14,6 +14,7 @@ export interface Config {
   log: { level: string };
   /** `file` is an absolute path, resolved against the working directory. */
   prices: { catalog: boolean; file?: string };
+  batches: { pollIntervalMs: number };
 }
 
 export class ConfigError extends Error {
@@ -71,6 +72,7 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
     },
     log: { level: value('log.level') },
     prices: { catalog: value('prices.catalog'), file: optionalPath(value('prices.file'), cwd) },
+    batches: { pollIntervalMs: value('batches.poll-interval') },
   };
   return { config, warnings };
 }

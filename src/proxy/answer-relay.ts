@@ -10,10 +10,13 @@ import { clientResponseHeaders } from './header-policy.js';
 import { JsonUsageTap } from './json-usage-tap.js';
 import { readRateLimitHeaders } from './rate-limit-headers.js';
 import { SseUsageTap, parseEventData } from './sse-usage-tap.js';
+import type { ToolCalls } from './usage.js';
 import { writeWithBackpressure } from './write-with-backpressure.js';
 
 export interface RelayDeps {
   recordCall: RecordCall;
+  /** Remembers a Batch API job created by this call, before its answer is released, so its results are counted later. */
+  rememberBatch?: (ctx: CallContext, answer: unknown) => Promise<void>;
   log: Logger;
   /** How much of an answer is kept for counting it when the upstream gives no usage. */
   captureLimit: number;
@@ -66,11 +69,21 @@ export async function relayAnswer(deps: RelayDeps, ctx: CallContext, answer: Dis
 
   const outcome = bodyError ? outcomeOfBrokenBody(bodyError, ctx.call.reason) : status >= 400 ? 'upstream_error' : 'ok';
   const failedUnrelayed = bodyError && !headSent ? failureBeforeRelay(outcome) : undefined;
-  const { model, usage } = sse ? await streamUsage(ctx, sse, status) : await jsonUsage(ctx, json as JsonUsageTap, status);
+  const read = sse ? await streamUsage(ctx, sse, status) : await jsonUsage(ctx, json as JsonUsageTap, status);
   const rateLimits = status < 300 ? readRateLimitHeaders(answer.headers, Date.now()) : undefined;
 
   try {
-    await deps.recordCall(ctx, { status: failedUnrelayed?.status ?? status, outcome, model, streamed, usage }, rateLimits);
+    const facts = {
+      status: failedUnrelayed?.status ?? status,
+      outcome,
+      model: read.model,
+      streamed,
+      usage: read.usage,
+      serviceTier: read.serviceTier,
+      tools: read.tools,
+    };
+    await deps.recordCall(ctx, facts, rateLimits);
+    if (deps.rememberBatch && outcome === 'ok' && status === 200) await deps.rememberBatch(ctx, read.parsed);
   } catch (err) {
     // Not committed: the caller must not see a complete answer.
     deps.log.error({ err: errorText(err), user: ctx.user, endpoint: ctx.endpoint }, 'could not record the call; breaking off its answer');
@@ -92,20 +105,31 @@ export async function relayAnswer(deps: RelayDeps, ctx: CallContext, answer: Dis
   out.end();
 }
 
-async function streamUsage(ctx: CallContext, sse: SseUsageTap, status: number): Promise<{ model: string; usage: CallUsage }> {
-  sse.finish();
-  const model = sse.model ?? firstEventModel(sse) ?? requestedModel(ctx) ?? '';
-  if (status >= 400 && !sse.usage) return { model, usage: noUsage() };
-  const answer = { capture: sse.capture, streamed: true };
-  return { model, usage: await usageForCall({ policy: ctx.usagePolicy, reported: sse.usage, model, requestJson: ctx.plan?.json, answer }) };
+/** What the answer says the call cost: usage (or a count), the model, the service tier and built-in tool calls. */
+interface AnswerRead {
+  model: string;
+  usage: CallUsage;
+  serviceTier?: string;
+  tools?: ToolCalls;
+  parsed?: unknown;
 }
 
-async function jsonUsage(ctx: CallContext, json: JsonUsageTap, status: number): Promise<{ model: string; usage: CallUsage }> {
+async function streamUsage(ctx: CallContext, sse: SseUsageTap, status: number): Promise<AnswerRead> {
+  sse.finish();
+  const model = sse.model ?? firstEventModel(sse) ?? requestedModel(ctx) ?? '';
+  const billed = { serviceTier: sse.serviceTier, tools: sse.tools };
+  if (status >= 400 && !sse.usage) return { model, usage: noUsage(), ...billed };
+  const answer = { capture: sse.capture, streamed: true };
+  return { model, usage: await usageForCall({ policy: ctx.usagePolicy, reported: sse.usage, model, requestJson: ctx.plan?.json, answer }), ...billed };
+}
+
+async function jsonUsage(ctx: CallContext, json: JsonUsageTap, status: number): Promise<AnswerRead> {
   const read = json.result();
   const model = read.model ?? requestedModel(ctx) ?? '';
-  if (status >= 400 && !read.usage) return { model, usage: noUsage() };
+  const billed = { serviceTier: read.serviceTier, tools: read.tools, parsed: read.parsed };
+  if (status >= 400 && !read.usage) return { model, usage: noUsage(), ...billed };
   const answer = { capture: json.capture, streamed: false, parsed: read.parsed };
-  return { model, usage: await usageForCall({ policy: ctx.usagePolicy, reported: read.usage, model, requestJson: ctx.plan?.json, answer }) };
+  return { model, usage: await usageForCall({ policy: ctx.usagePolicy, reported: read.usage, model, requestJson: ctx.plan?.json, answer }), ...billed };
 }
 
 /** The answered model of a stream that never sent usage: the first event names it. */

@@ -6,6 +6,7 @@ import { errorText } from '../common/error-text.js';
 import { ApiError } from '../http/errors.js';
 import type { CommitGate, Store } from '../store/types.js';
 import { relayAnswer, type RelayDeps } from './answer-relay.js';
+import { batchRememberer } from './remember-batch.js';
 import { CALL_FAILURES, failureError, failureOfRequest } from './call-failures.js';
 import { createCallRecorder, requestedModel, type CallContext } from './call-record.js';
 import { usageForCall } from './call-usage.js';
@@ -27,6 +28,8 @@ export interface ForwardDeps {
   commitGate?: CommitGate;
   /** How much of an answer is kept for counting it when the upstream gives no usage. */
   captureLimitBytes?: number;
+  /** Set when Batch API jobs are followed (forward.token is set): when a job created through the proxy is first polled. */
+  batchFirstPollAfterMs?: number;
 }
 
 /**
@@ -36,7 +39,12 @@ export interface ForwardDeps {
  */
 export function createForwardHandler(deps: ForwardDeps) {
   const recordCall = createCallRecorder(deps.store, deps.log);
-  const relay: RelayDeps = { recordCall, log: deps.log, captureLimit: deps.captureLimitBytes ?? 4 * 1024 * 1024 };
+  const relay: RelayDeps = {
+    recordCall,
+    log: deps.log,
+    captureLimit: deps.captureLimitBytes ?? 4 * 1024 * 1024,
+    rememberBatch: deps.batchFirstPollAfterMs === undefined ? undefined : batchRememberer(deps.store, deps.batchFirstPollAfterMs),
+  };
 
   return async function forwardCall(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const arrivedAt = Date.now();

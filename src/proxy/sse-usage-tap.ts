@@ -1,4 +1,4 @@
-import { usageAndModelOf, type Usage } from './usage.js';
+import { type ToolCalls, type Usage, usageAndModelOf } from './usage.js';
 import { AnswerCapture } from './answer-capture.js';
 
 const USAGE_KEY = Buffer.from('"usage"');
@@ -19,6 +19,8 @@ const CRLF2 = Buffer.from('\r\n\r\n');
 export class SseUsageTap {
   usage?: Usage;
   model?: string;
+  serviceTier?: string;
+  tools?: ToolCalls;
   readonly held: Buffer[] = [];
   readonly capture: AnswerCapture;
   private pending: Buffer | null = null;
@@ -78,10 +80,12 @@ export class SseUsageTap {
   private classify(buf: Buffer, start: number, end: number): 'pass' | 'hold' | 'drop' {
     if (hasUsageObject(buf, start, end)) {
       const event = parseEventData(buf.toString('utf8', start, end));
-      const { usage, model } = usageAndModelOf(event);
+      const { usage, model, serviceTier, tools } = usageAndModelOf(event);
       if (usage) {
         this.usage = usage;
         if (model) this.model = model;
+        if (serviceTier) this.serviceTier = serviceTier;
+        if (tools) this.tools = tools;
         const choices = (event as { choices?: unknown }).choices;
         if (this.hideUsageOnlyChunk && Array.isArray(choices) && choices.length === 0) return 'drop';
         return 'hold';

@@ -54,7 +54,16 @@ export async function buildApp({
   fastify.setErrorHandler(createErrorHandler(log));
   fastify.setNotFoundHandler(notFoundHandler);
 
-  const forwardCall = createForwardHandler({ upstream, store, log, inflight, forwardToken: config.forward.token, commitGate: durability });
+  const forwardCall = createForwardHandler({
+    upstream,
+    store,
+    log,
+    inflight,
+    forwardToken: config.forward.token,
+    commitGate: durability,
+    // Jobs are polled with the organisation's key; without one the proxy cannot follow them.
+    batchFirstPollAfterMs: config.forward.token ? config.batches.pollIntervalMs : undefined,
+  });
   await fastify.register(async (v1) => {
     v1.removeAllContentTypeParsers();
     // JSON is read once (to find model and stream) and forwarded as the caller's bytes.

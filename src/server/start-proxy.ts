@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { loadPriceCatalog } from '../accounting/price-catalog/load-price-catalog.js';
 import type { Config } from '../config/load-config.js';
 import { buildApp, type App } from './app.js';
+import { BatchPoller } from '../proxy/batch-poller.js';
 import { createUpstream } from '../proxy/upstream.js';
 import { JournalingStore } from '../store/journal/journaling-store.js';
 import { defaultJournalPath } from '../store/journal/journal-path.js';
@@ -35,6 +36,10 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
   const upstream = createUpstream(config.forward);
   const app = await buildApp({ config, store, durability: store, upstream, log, catalogOrigins: catalog.origins });
   await app.fastify.listen({ port: config.server.port, host: config.server.host });
+  const batches = config.forward.token
+    ? new BatchPoller({ upstream, store, log, forwardToken: config.forward.token, intervalMs: config.batches.pollIntervalMs })
+    : undefined;
+  batches?.start();
   const address = app.fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
@@ -42,6 +47,7 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      await batches?.stop();
       const closed = app.fastify.close();
       const finished = await app.inflight.waitUntilIdle(config.server.shutdownGraceMs);
       if (!finished) {

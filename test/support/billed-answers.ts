@@ -84,8 +84,14 @@ function streamChat(res: ServerResponse, model: string, shape: AnswerShape): voi
   res.writeHead(200, { 'content-type': 'text/event-stream' });
   const chunk = (choices: unknown[], usage: unknown) =>
     `data: ${JSON.stringify({
-      id: 'chatcmpl-billed', object: 'chat.completion.chunk', created: CREATED, model,
-      ...(shape.serviceTier === undefined ? {} : { service_tier: shape.serviceTier }), system_fingerprint: 'fp_billed', choices, usage,
+      id: 'chatcmpl-billed',
+      object: 'chat.completion.chunk',
+      created: CREATED,
+      model,
+      ...(shape.serviceTier === undefined ? {} : { service_tier: shape.serviceTier }),
+      system_fingerprint: 'fp_billed',
+      choices,
+      usage,
     })}\n\n`;
   res.write(chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }], null));
   res.write(chunk([{ index: 0, delta: { content: 'Hello.' }, finish_reason: null }], null));
@@ -95,7 +101,13 @@ function streamChat(res: ServerResponse, model: string, shape: AnswerShape): voi
 }
 
 function responseObject(model: string, shape: AnswerShape, status = 'completed') {
-  const message = { id: 'msg_billed', type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: 'Hello.', annotations: [] }] };
+  const message = {
+    id: 'msg_billed',
+    type: 'message',
+    status: 'completed',
+    role: 'assistant',
+    content: [{ type: 'output_text', text: 'Hello.', annotations: [] }],
+  };
   return {
     id: 'resp_billed',
     object: 'response',
@@ -115,7 +127,8 @@ function responseObject(model: string, shape: AnswerShape, status = 'completed')
 function streamResponse(res: ServerResponse, model: string, shape: AnswerShape): void {
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
   let seq = 0;
-  const send = (type: string, fields: Record<string, unknown>) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...fields })}\n\n`);
+  const send = (type: string, fields: Record<string, unknown>) =>
+    res.write(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...fields })}\n\n`);
   send('response.created', { response: responseObject(model, shape, 'in_progress') });
   send('response.output_text.delta', { item_id: 'msg_billed', output_index: 0, content_index: 0, delta: 'Hello.', logprobs: [] });
   send('response.completed', { response: responseObject(model, shape) });

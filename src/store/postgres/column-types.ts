@@ -21,6 +21,21 @@ export const RECORD_COLUMN_TYPES: Record<RecordColumn, string> = {
   reasoning_tokens: 'bigint',
   streamed: 'smallint',
   estimated: 'smallint',
+  service_tier: 'text',
+  batch_id: 'text',
+  ft_base_model: 'text',
+  cache_write_tokens: 'bigint',
+  audio_prompt_tokens: 'bigint',
+  audio_completion_tokens: 'bigint',
+  image_prompt_tokens: 'bigint',
+  image_completion_tokens: 'bigint',
+  accepted_prediction_tokens: 'bigint',
+  rejected_prediction_tokens: 'bigint',
+  audio_seconds: 'float8',
+  input_characters: 'bigint',
+  web_search_calls: 'bigint',
+  file_search_calls: 'bigint',
+  code_interpreter_containers: 'bigint',
 };
 
 /** `@ts::bigint`, ...: one typed named parameter per column. */

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { SchemaTooNewError } from '../errors.js';
 import { MIGRATION_LOCK } from './advisory-locks.js';
+import { POSTGRES_FINE_TUNED_NAMES, billingSchemaSql } from '../sql/billing-schema-sql.js';
 
 /**
  * Additive migrations, applied in order at start-up. Never edit a released
@@ -54,6 +55,8 @@ export const POSTGRES_MIGRATIONS: string[] = [
   // Journal replays (src/store/journal): a replayed entry carries its id, and is skipped if it is already here.
   `ALTER TABLE queries ADD COLUMN journal_id TEXT;
    CREATE UNIQUE INDEX queries_journal_id ON queries (journal_id) WHERE journal_id IS NOT NULL;`,
+  // Everything OpenAI bills by (sql/billing-schema-sql.ts); rows of fine-tuned models get their base names.
+  `${billingSchemaSql('postgres').join(';\n')};\n${POSTGRES_FINE_TUNED_NAMES}`,
 ];
 
 /**

@@ -18,7 +18,7 @@ const TYPES: Record<ColumnType, { sqlite: string; postgres: string }> = {
 };
 
 /** Usage facts of a query besides the original four token counts. */
-export const BILLED_USAGE_COLUMNS = [
+const BILLED_USAGE_COLUMNS = [
   { name: 'cache_write_tokens', type: 'count' },
   { name: 'audio_prompt_tokens', type: 'count' },
   { name: 'audio_completion_tokens', type: 'count' },
@@ -33,10 +33,6 @@ export const BILLED_USAGE_COLUMNS = [
   { name: 'code_interpreter_containers', type: 'count' },
 ] as const;
 
-/** The PostgreSQL type of a billed-usage column, for typed parameters. */
-export const postgresTypeOf = (name: (typeof BILLED_USAGE_COLUMNS)[number]['name']): string =>
-  TYPES[BILLED_USAGE_COLUMNS.find((c) => c.name === name)!.type].postgres.toLowerCase();
-
 const PRICE_RATE_COLUMNS = OPTIONAL_RATES.map((r) => ({ name: r.column, type: r.column === 'long_context_above' ? 'count' : 'amount' }) as const);
 
 /** The DDL of the step, for `store`; PostgreSQL runs it as one string, SQLite statement by statement. */
@@ -46,6 +42,8 @@ export function billingSchemaSql(store: 'sqlite' | 'postgres'): string[] {
   return [
     // The tier OpenAI's answer named (NULL: it named none); for a fine-tuned model, the base model it falls back to.
     'ALTER TABLE queries ADD COLUMN service_tier TEXT',
+    // Set on the rows of a Batch API job's results (proxy/batch-poller.ts).
+    'ALTER TABLE queries ADD COLUMN batch_id TEXT',
     "ALTER TABLE queries ADD COLUMN ft_base_model TEXT NOT NULL DEFAULT ''",
     ...BILLED_USAGE_COLUMNS.map((c) => `ALTER TABLE queries ADD COLUMN ${c.name} ${t(c.type)} NOT NULL DEFAULT 0`),
     // Set with cost and priced: bit 1, a tier priced at default rates; bit 2, a fine-tuned model at its base's.
@@ -63,6 +61,19 @@ export function billingSchemaSql(store: 'sqlite' | 'postgres'): string[] {
        ${priceColumns},
        PRIMARY KEY (model, source, tier, valid_from)
      )`,
+    // Batch API jobs created through the proxy, followed until their results are counted (proxy/batch-poller.ts).
+    `CREATE TABLE batches (
+       id TEXT PRIMARY KEY,
+       user_name TEXT NOT NULL,
+       endpoint TEXT NOT NULL,
+       created_at ${t('count')} NOT NULL,
+       next_poll_at ${t('count')} NOT NULL,
+       attempts INTEGER NOT NULL DEFAULT 0,
+       lease_until ${t('count')} NOT NULL DEFAULT 0,
+       final_status TEXT,
+       finished_at ${t('count')}
+     )`,
+    'CREATE INDEX batches_due ON batches (next_poll_at) WHERE final_status IS NULL',
   ];
 }
 

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { rebuildRollupSteps } from '../sql/usage-rollup-sql.js';
 import { SchemaTooNewError } from '../errors.js';
+import { addBillingColumns } from './billing-migration.js';
 
 /** A step is DDL, or a function for steps that need bound parameters. */
 type Migration = string | ((db: Database.Database) => void);
@@ -54,7 +55,7 @@ export const SQLITE_MIGRATIONS: Migration[] = [
   // Journal replay stores each entry's id with its row, so an entry replayed twice is inserted once.
   `ALTER TABLE queries ADD COLUMN journal_id TEXT;
    CREATE UNIQUE INDEX queries_journal_id ON queries (journal_id) WHERE journal_id IS NOT NULL;`,
-  // Usage rollups (see sql/usage-rollup-sql.ts), filled from the rows already there.
+  // Usage rollups (see sql/usage-rollup-sql.ts). The step after this one fills them: the rebuild reads columns it adds.
   (db) => {
     db.exec(`CREATE TABLE usage_rollup (
        per_user INTEGER NOT NULL,
@@ -74,6 +75,10 @@ export const SQLITE_MIGRATIONS: Migration[] = [
        unpriced INTEGER NOT NULL,
        PRIMARY KEY (per_user, user_name, span, bucket, model, endpoint, success)
      ) WITHOUT ROWID;`);
+  },
+  // Everything OpenAI bills by (sql/billing-schema-sql.ts); the rollup is then rebuilt from the rows already there.
+  (db) => {
+    addBillingColumns(db);
     rebuildSqliteRollup(db);
   },
 ];

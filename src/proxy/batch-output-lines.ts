@@ -1,4 +1,4 @@
-import { normaliseUsage, type Usage } from '../usage.js';
+import { normaliseUsage, type Usage } from './usage.js';
 
 /** One request of a batch, as its output file reports it. */
 export interface BatchOutputLine {
