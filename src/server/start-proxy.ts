@@ -3,6 +3,7 @@ import { loadPriceCatalog } from '../accounting/price-catalog/load-price-catalog
 import type { Config } from '../config/load-config.js';
 import { buildApp, type App } from './app.js';
 import { BatchPoller } from '../proxy/batch-poller.js';
+import { createRealtimeRelay } from '../proxy/realtime-relay.js';
 import { createUpstream } from '../proxy/upstream.js';
 import { JournalingStore } from '../store/journal/journaling-store.js';
 import { defaultJournalPath } from '../store/journal/journal-path.js';
@@ -35,6 +36,8 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
   log.info({ models: catalog.prices.size, file: config.prices.file ?? null, bundled: config.prices.catalog }, 'catalog prices loaded');
   const upstream = createUpstream(config.forward);
   const app = await buildApp({ config, store, durability: store, upstream, log, catalogOrigins: catalog.origins });
+  const realtime = createRealtimeRelay({ upstream, store, log, forwardToken: config.forward.token, commitGate: store });
+  app.fastify.server.on('upgrade', realtime.handleUpgrade);
   await app.fastify.listen({ port: config.server.port, host: config.server.host });
   const batches = config.forward.token
     ? new BatchPoller({ upstream, store, log, forwardToken: config.forward.token, intervalMs: config.batches.pollIntervalMs })
@@ -59,6 +62,7 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
       // before its answer) has its error answer written by Fastify just after. Let those go out first.
       await new Promise((resolve) => setImmediate(resolve));
       app.fastify.server.closeAllConnections?.();
+      realtime.close();
       await closed;
       await upstream.close().catch(() => undefined);
       await store.close();
