@@ -44,7 +44,13 @@ ${rows.join('\n')}
 
 The original Java proxy's ${alias} is read as \`database.url\`, including its JDBC forms
 (\`jdbc:sqlite:PATH\`, \`jdbc:postgresql://...\`); within one source \`database.url\` wins, with a warning. The original's
-other \`spring.*\` keys (\`spring.jpa.hibernate.ddl-auto\`, ...) are ignored with a warning.
+other \`spring.*\` keys (\`spring.jpa.hibernate.ddl-auto\`, ...) are ignored with a warning. See
+[coming from the Java proxy](coming-from-java.md).
+
+\`database.url\` names an SQLite file (a path, \`sqlite:PATH\`, \`file:PATH\` or \`jdbc:sqlite:PATH\`) or a PostgreSQL
+database (\`postgres://...\`, \`postgresql://...\`; see [PostgreSQL](postgresql.md)). The schema is created and migrated
+at start-up; a proxy refuses to start on a database whose schema is newer than it knows. Where the journal lives and
+what it is for: [reliability](reliability.md#when-the-database-fails-the-journal).
 
 ## Secrets
 

@@ -8,7 +8,8 @@ export function maskUrlPassword(text: string): string {
   try {
     url = new URL(text);
   } catch {
-    return text;
+    // Not a URL the parser takes, but it may still carry user:password@.
+    return text.replace(/:[^:@/]*@/, `:${MASK}@`);
   }
   if (!url.password && !url.searchParams.has('password')) return text;
   if (url.password) url.password = MASK;

@@ -6,7 +6,8 @@ import pg from 'pg';
 import { parseDatabaseUrl, type DatabaseTarget } from '../store/database-url.js';
 import type { LedgerReader, LedgerWriter } from '../store/ledger/ledger-tables.js';
 import { openPostgresLedger } from '../store/postgres/pg-ledger.js';
-import { describeConnectError, redactDatabaseUrl } from '../store/postgres/pg-pool.js';
+import { maskUrlPassword } from '../config/shown-value.js';
+import { describeConnectError } from '../store/postgres/pg-pool.js';
 import { openPostgresStore } from '../store/postgres/pg-store.js';
 import type { ImportReport } from '../store/sqlite/import-original.js';
 import { openSqliteLedger } from '../store/sqlite/sqlite-ledger.js';
@@ -109,7 +110,7 @@ function sameDatabase(a: DatabaseTarget, b: DatabaseTarget): boolean {
   return false;
 }
 
-const describe = (t: DatabaseTarget) => (t.kind === 'sqlite' ? t.path : redactDatabaseUrl(t.url));
+const describe = (t: DatabaseTarget) => (t.kind === 'sqlite' ? t.path : maskUrlPassword(t.url));
 
 interface OpenedSource {
   reader: LedgerReader;
@@ -185,7 +186,7 @@ async function requirePostgresLedger(url: string): Promise<void> {
   }
   try {
     const { rows } = await client.query<{ t: string | null }>("SELECT to_regclass('proxy_schema')::text AS t");
-    if (rows[0].t === null) throw new MigrateDataError(`--from: ${redactDatabaseUrl(url)} holds no ledger (no proxy_schema table)`);
+    if (rows[0].t === null) throw new MigrateDataError(`--from: ${maskUrlPassword(url)} holds no ledger (no proxy_schema table)`);
   } finally {
     await client.end();
   }

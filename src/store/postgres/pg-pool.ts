@@ -1,3 +1,4 @@
+import { maskUrlPassword } from '../../config/shown-value.js';
 import pg from 'pg';
 
 export interface PoolOptions {
@@ -34,21 +35,9 @@ export function createPool({ url, max = 10, onIdleError }: PoolOptions): pg.Pool
   return pool;
 }
 
-/** The URL with its password masked, for messages and logs. */
-export function redactDatabaseUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
-    return parsed.toString();
-  } catch {
-    return url.replace(/:[^:@/]*@/, ':***@');
-  }
-}
-
 /** Connection failures in words an operator can act on, without the password. */
 export function describeConnectError(url: string, err: unknown): string {
   const e = err as { code?: string; message?: string };
   const detail = e.message && e.message.length > 0 ? e.message : (e.code ?? String(err));
-  return `could not connect to PostgreSQL at ${redactDatabaseUrl(url)}: ${detail}`;
+  return `could not connect to PostgreSQL at ${maskUrlPassword(url)}: ${detail}`;
 }
