@@ -121,6 +121,13 @@ describeEachStore('Realtime sessions', (store) => {
     expect(rows[0].cost).toBeCloseTo(COST, 12);
   });
 
+  it('answers 502 when the upstream cannot be reached, recording nothing', async () => {
+    const upstream = await start();
+    await upstream.stop();
+    await expect(connect()).rejects.toThrow('refused: 502');
+    expect(await adminClient(() => h.url).queries('?status=all')).toEqual([]);
+  });
+
   it('refuses an upgrade without x-user, with a JSON error, and never opens the upstream', async () => {
     const upstream = await start();
     await expect(connect({})).rejects.toThrow('refused: 401');

@@ -70,11 +70,17 @@ export function createRealtimeRelay(deps: RealtimeDeps) {
       answer.resume();
       upstream.terminate();
     });
+    let opened = false;
     upstream.on('error', (err) => {
-      if (upstream.readyState === WebSocket.CONNECTING || !socket.writable) return;
+      // Before the upgrade completes, the caller still waits for an HTTP answer.
+      if (!opened) {
+        if (socket.writable) refuse(socket, new ApiError(502, 'upstream_unreachable', `the upstream could not be reached (${errorText(err)})`));
+        return;
+      }
       deps.log.warn({ err: errorText(err), user }, 'Realtime upstream error');
     });
     upstream.once('open', () => {
+      opened = true;
       // Its first events (session.created) must wait until the relay listens: unheard, they would be lost.
       upstream.pause();
       server.handleUpgrade(req, socket, head, (client) => relay(deps, client, upstream, { user, model: url.searchParams.get('model') ?? '' }));

@@ -8,7 +8,7 @@ import { OPTIONAL_RATES } from '../../accounting/price-rates.js';
  * (tier_prices), then the default prices (prices), each valid strictly before
  * the query's timestamp; within each, admin before catalog, then the model's
  * own price, its undated base name's, and for a fine-tuned model its base
- * model's (SPEC §3), newest first. A query priced by a default price although
+ * model's, newest first. A query priced by a default price although
  * it ran at another tier, or by a fine-tuned model's base model, says so in
  * its price_fallback bits.
  *
@@ -53,30 +53,30 @@ export const TIER_FALLBACK_COUNT = 'CASE WHEN price_fallback IN (1, 3) THEN 1 EL
 /** Price columns both price tables share, in one order, for the UNION of candidates. */
 const PRICE_COLUMNS = ['model', 'source', 'valid_from', 'per1k_query', 'per1k_answer', 'per1k_cached_query', ...OPTIONAL_RATES.map((r) => r.column)];
 
-/** The best price for a query, as a derived table `p` with tier_rank (0: the query's tier, 1: default prices). */
+/** The best price for a query, as a derived table `chosen` with tier_rank (0: the query's tier, 1: default prices). */
 function chosenPrice(q: CostInputs): string {
   const candidates = (table: string, rank: number, tierCondition: string) =>
-    `SELECT ${PRICE_COLUMNS.map((c) => `t.${c}`).join(', ')}, ${rank} AS tier_rank FROM ${table} t
-     WHERE ${tierCondition}t.model IN (${q('model')}, ${q('base_model')}, ${q('ft_base_model')}) AND t.valid_from < ${q('ts')}`;
-  return `(SELECT * FROM (${candidates('tier_prices', 0, `t.tier = ${q('service_tier')} AND `)}
-            UNION ALL ${candidates('prices', 1, '')}) c
-           ORDER BY c.tier_rank, CASE c.source WHEN 'admin' THEN 0 ELSE 1 END,
-                    CASE WHEN c.model = ${q('model')} THEN 0 WHEN c.model = ${q('base_model')} THEN 1 ELSE 2 END,
-                    c.valid_from DESC
-           LIMIT 1) p`;
+    `SELECT ${PRICE_COLUMNS.map((c) => `price_row.${c}`).join(', ')}, ${rank} AS tier_rank FROM ${table} price_row
+     WHERE ${tierCondition}price_row.model IN (${q('model')}, ${q('base_model')}, ${q('ft_base_model')}) AND price_row.valid_from < ${q('ts')}`;
+  return `(SELECT * FROM (${candidates('tier_prices', 0, `price_row.tier = ${q('service_tier')} AND `)}
+            UNION ALL ${candidates('prices', 1, '')}) candidate
+           ORDER BY candidate.tier_rank, CASE candidate.source WHEN 'admin' THEN 0 ELSE 1 END,
+                    CASE WHEN candidate.model = ${q('model')} THEN 0 WHEN candidate.model = ${q('base_model')} THEN 1 ELSE 2 END,
+                    candidate.valid_from DESC
+           LIMIT 1) chosen`;
 }
 
 /** The rates a query is charged at, long-context ones where its prompt is above the price's threshold. */
 function effectiveRates(q: CostInputs): string {
-  const long = `p.long_context_above IS NOT NULL AND ${q('prompt_tokens')} > p.long_context_above`;
+  const long = `chosen.long_context_above IS NOT NULL AND ${q('prompt_tokens')} > chosen.long_context_above`;
   const inLong = (longRate: string, rate: string) => `CASE WHEN ${long} THEN ${longRate} ELSE ${rate} END`;
-  const query = inLong('COALESCE(p.long_per1k_query, p.per1k_query)', 'p.per1k_query');
+  const query = inLong('COALESCE(chosen.long_per1k_query, chosen.per1k_query)', 'chosen.per1k_query');
   return `SELECT ${query} AS query,
-      ${inLong('COALESCE(p.long_per1k_answer, p.per1k_answer)', 'p.per1k_answer')} AS answer,
-      ${inLong(`COALESCE(p.long_per1k_cached_query, p.per1k_cached_query, ${query})`, 'COALESCE(p.per1k_cached_query, p.per1k_query)')} AS cached,
-      ${inLong(`COALESCE(p.long_per1k_cache_write, p.per1k_cache_write, ${query})`, 'COALESCE(p.per1k_cache_write, p.per1k_query)')} AS cache_write,
-      p.per1k_audio_query, p.per1k_audio_answer, p.per1k_image_query, p.per1k_image_answer, p.per_minute_audio,
-      p.per1k_characters, p.per1k_web_search_calls, p.per1k_file_search_calls, p.per1k_code_interpreter
+      ${inLong('COALESCE(chosen.long_per1k_answer, chosen.per1k_answer)', 'chosen.per1k_answer')} AS answer,
+      ${inLong(`COALESCE(chosen.long_per1k_cached_query, chosen.per1k_cached_query, ${query})`, 'COALESCE(chosen.per1k_cached_query, chosen.per1k_query)')} AS cached,
+      ${inLong(`COALESCE(chosen.long_per1k_cache_write, chosen.per1k_cache_write, ${query})`, 'COALESCE(chosen.per1k_cache_write, chosen.per1k_query)')} AS cache_write,
+      chosen.per1k_audio_query, chosen.per1k_audio_answer, chosen.per1k_image_query, chosen.per1k_image_answer, chosen.per_minute_audio,
+      chosen.per1k_characters, chosen.per1k_web_search_calls, chosen.per1k_file_search_calls, chosen.per1k_code_interpreter
     FROM ${chosenPrice(q)}`;
 }
 
@@ -88,26 +88,26 @@ function effectiveRates(q: CostInputs): string {
 export function unitCostSql(q: CostInputs): string {
   const textPrompt = `(${q('prompt_tokens')} - ${q('cached_tokens')} - ${q('cache_write_tokens')} - ${q('audio_prompt_tokens')} - ${q('image_prompt_tokens')})`;
   const textAnswer = `(${q('completion_tokens')} - ${q('audio_completion_tokens')} - ${q('image_completion_tokens')})`;
-  return `(SELECT (${textPrompt} * r.query
-                  + ${q('cached_tokens')} * r.cached
-                  + ${q('cache_write_tokens')} * r.cache_write
-                  + ${q('audio_prompt_tokens')} * COALESCE(r.per1k_audio_query, r.query)
-                  + ${q('image_prompt_tokens')} * COALESCE(r.per1k_image_query, r.query)
-                  + ${textAnswer} * r.answer
-                  + ${q('audio_completion_tokens')} * COALESCE(r.per1k_audio_answer, r.answer)
-                  + ${q('image_completion_tokens')} * COALESCE(r.per1k_image_answer, r.answer)
-                  + ${q('input_characters')} * COALESCE(r.per1k_characters, 0)
-                  + ${q('web_search_calls')} * COALESCE(r.per1k_web_search_calls, 0)
-                  + ${q('file_search_calls')} * COALESCE(r.per1k_file_search_calls, 0)
-                  + ${q('code_interpreter_containers')} * COALESCE(r.per1k_code_interpreter, 0)) / 1000.0
-                 + ${q('audio_seconds')} * COALESCE(r.per_minute_audio, 0) / 60.0
-           FROM (${effectiveRates(q)}) r)`;
+  return `(SELECT (${textPrompt} * rates.query
+                  + ${q('cached_tokens')} * rates.cached
+                  + ${q('cache_write_tokens')} * rates.cache_write
+                  + ${q('audio_prompt_tokens')} * COALESCE(rates.per1k_audio_query, rates.query)
+                  + ${q('image_prompt_tokens')} * COALESCE(rates.per1k_image_query, rates.query)
+                  + ${textAnswer} * rates.answer
+                  + ${q('audio_completion_tokens')} * COALESCE(rates.per1k_audio_answer, rates.answer)
+                  + ${q('image_completion_tokens')} * COALESCE(rates.per1k_image_answer, rates.answer)
+                  + ${q('input_characters')} * COALESCE(rates.per1k_characters, 0)
+                  + ${q('web_search_calls')} * COALESCE(rates.per1k_web_search_calls, 0)
+                  + ${q('file_search_calls')} * COALESCE(rates.per1k_file_search_calls, 0)
+                  + ${q('code_interpreter_containers')} * COALESCE(rates.per1k_code_interpreter, 0)) / 1000.0
+                 + ${q('audio_seconds')} * COALESCE(rates.per_minute_audio, 0) / 60.0
+           FROM (${effectiveRates(q)}) rates)`;
 }
 
 /** The price_fallback bits of the price unitCostSql chose; NULL when none. */
 export function priceFallbackSql(q: CostInputs): string {
-  return `(SELECT CASE WHEN p.tier_rank = 1 AND ${q('service_tier')} IS NOT NULL AND ${q('service_tier')} <> 'default' THEN ${TIER_FALLBACK} ELSE 0 END
-                + CASE WHEN p.model = ${q('ft_base_model')} AND p.model <> ${q('base_model')} THEN ${BASE_MODEL_FALLBACK} ELSE 0 END
+  return `(SELECT CASE WHEN chosen.tier_rank = 1 AND ${q('service_tier')} IS NOT NULL AND ${q('service_tier')} <> 'default' THEN ${TIER_FALLBACK} ELSE 0 END
+                + CASE WHEN chosen.model = ${q('ft_base_model')} AND chosen.model <> ${q('base_model')} THEN ${BASE_MODEL_FALLBACK} ELSE 0 END
            FROM ${chosenPrice(q)})`;
 }
 
@@ -115,14 +115,15 @@ export function priceFallbackSql(q: CostInputs): string {
 const STORED_ROW: CostInputs = (column) => `queries.${column}`;
 
 /** `SET (cost, priced, price_fallback) = ...` for an UPDATE of stored rows. */
-export const REPRICE_ASSIGNMENT = `(cost, priced, price_fallback) = (SELECT COALESCE(c.v, 0), CASE WHEN c.v IS NULL THEN 0 ELSE 1 END, COALESCE(c.f, 0)
-  FROM (SELECT ${unitCostSql(STORED_ROW)} AS v, ${priceFallbackSql(STORED_ROW)} AS f) c)`;
+export const REPRICE_ASSIGNMENT = `(cost, priced, price_fallback) = (SELECT COALESCE(repriced.v, 0), CASE WHEN repriced.v IS NULL THEN 0 ELSE 1 END,
+    COALESCE(repriced.f, 0)
+  FROM (SELECT ${unitCostSql(STORED_ROW)} AS v, ${priceFallbackSql(STORED_ROW)} AS f) repriced)`;
 
 /**
- * Rows whose cost a price of `model` valid from `validFrom` can change: those
- * of the model itself, of its snapshots and of the fine-tuned models built on
- * it, in (validFrom, next validFrom of the same model, source and tier].
- * Bound parameters: @model, @from, @until (null for open-ended).
+ * Rows whose cost a price of @model can change: those of the model itself, of
+ * its snapshots and of the fine-tuned models built on it. Re-pricing narrows
+ * them to the price's interval, (validFrom, next validFrom of the same model,
+ * source and tier].
  */
 export const MODEL_ROWS = '(queries.model = @model OR queries.base_model = @model OR queries.ft_base_model = @model)';
 
