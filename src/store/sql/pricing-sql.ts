@@ -104,11 +104,18 @@ export function unitCostSql(q: CostInputs): string {
            FROM (${effectiveRates(q)}) rates)`;
 }
 
-/** The price_fallback bits of the price unitCostSql chose; NULL when none. */
+/**
+ * The price_fallback bits of the price unitCostSql chose; NULL when none. Hot
+ * path: a default-tier call of a model that is not fine-tuned (nearly every
+ * call) can fall back to nothing, so it skips the second price lookup.
+ */
 export function priceFallbackSql(q: CostInputs): string {
-  return `(SELECT CASE WHEN chosen.tier_rank = 1 AND ${q('service_tier')} IS NOT NULL AND ${q('service_tier')} <> 'default' THEN ${TIER_FALLBACK} ELSE 0 END
-                + CASE WHEN chosen.model = ${q('ft_base_model')} AND chosen.model <> ${q('base_model')} THEN ${BASE_MODEL_FALLBACK} ELSE 0 END
-           FROM ${chosenPrice(q)})`;
+  const otherTier = `${q('service_tier')} IS NOT NULL AND ${q('service_tier')} <> 'default'`;
+  return `CASE WHEN ${otherTier} OR ${q('ft_base_model')} <> '' THEN
+           (SELECT CASE WHEN chosen.tier_rank = 1 AND ${otherTier} THEN ${TIER_FALLBACK} ELSE 0 END
+                 + CASE WHEN chosen.model = ${q('ft_base_model')} AND chosen.model <> ${q('base_model')} THEN ${BASE_MODEL_FALLBACK} ELSE 0 END
+            FROM ${chosenPrice(q)})
+         ELSE 0 END`;
 }
 
 /** Columns of the queries table as cost inputs, for re-pricing stored rows. */
