@@ -1,4 +1,7 @@
 import OpenAI from 'openai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { adminClient } from './support/admin-client.js';
 import { billedAnswers } from './support/billed-answers.js';
@@ -115,6 +118,27 @@ describeEachStore('service tiers', (store) => {
     expect(byTier.get('batch')).toMatchObject({ per1KQueryTokens: 0.000625, per1KAnswerTokens: 0.005 });
     expect(byTier.get('flex')).toMatchObject({ per1KQueryTokens: 0.000625, per1KAnswerTokens: 0.005 });
     expect(byTier.get('priority')).toMatchObject({ per1KQueryTokens: 0.0025, per1KAnswerTokens: 0.02 });
+  });
+
+  it('takes tier prices and the other rates from the price file too', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'oap-tier-file-')), 'prices.yaml');
+    writeFileSync(
+      file,
+      [
+        'house-model:',
+        '  - { per1KQueryTokens: 0.01, per1KAnswerTokens: 0.02 }',
+        '  - { serviceTier: priority, per1KQueryTokens: 0.02, per1KAnswerTokens: 0.04, per1KAudioQueryTokens: 0.1 }',
+      ].join('\n'),
+    );
+    h = await startHarness(['--prices.catalog=false', `--prices.file=${file}`], { store });
+    h.upstream.behaviour = billedAnswers({
+      serviceTier: 'priority',
+      usage: { ...chatUsage(100, 100), prompt_tokens_details: { cached_tokens: 0, audio_tokens: 40 } },
+    });
+    await client().chat.completions.create({ model: 'house-model', messages: [{ role: 'user', content: 'hi' }] });
+    const [row] = await admin.queries();
+    expect(row).toMatchObject({ serviceTier: 'priority', tierFallback: false, audioQueryTokens: 40 });
+    expect(row.cost).toBeCloseTo((60 * 0.02 + 40 * 0.1 + 100 * 0.04) / 1000, 12);
   });
 
   it('refuses a price for a tier OpenAI does not have', async () => {
