@@ -6,6 +6,7 @@ import { generatePostgresQueries } from './generate-queries-postgres.js';
 import type { Server } from './processes.js';
 import { startProxy } from './servers.js';
 import { median } from './stats.js';
+import { measureCsvExport, timeGroupedReads, type CsvExport, type GroupedReadName, type GroupedTiming } from './usage-views.js';
 
 interface ReadTiming {
   path: string;
@@ -18,7 +19,12 @@ interface ReadTiming {
 export interface HistoryResult {
   history: GeneratedHistory;
   reads: Record<'usageAll' | 'usageAfter' | 'usageUserRange' | 'queriesUserAfter', ReadTiming>;
+  grouped: Record<GroupedReadName, GroupedTiming>;
+  /** Every row as CSV, with the proxy's RSS watched; histories above CSV_EXPORT_MAX_ROWS are not exported. */
+  csv?: CsvExport;
 }
+
+const CSV_EXPORT_MAX_ROWS = 1_000_000;
 
 const TIMED_READS = 7;
 
@@ -64,6 +70,8 @@ async function timeReadsThroughProxy(history: GeneratedHistory, databaseUrl: str
         usageUserRange: await timeRead(base, `/usage?user=${history.users.busiest}&after=${after}&before=${before}`),
         queriesUserAfter: await timeRead(base, `/queries?user=${history.users.middle}&after=${lastDay}`),
       },
+      grouped: await timeGroupedReads(base, history.endAt, after),
+      csv: history.rows <= CSV_EXPORT_MAX_ROWS ? await measureCsvExport(base, proxy.server!.pid) : undefined,
     };
   } finally {
     await proxy.server!.stop();

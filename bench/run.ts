@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { timeHistoryReads, type HistoryResult } from './history-reads.js';
+import type { GroupedReadName } from './usage-views.js';
 import { bigStream, sequential, streamed, throughput, type ThroughputRun } from './measure.js';
 import { parseOptions, USAGE, type BenchOptions } from './options.js';
 import { measurePostgres, type PostgresResult } from './postgres-rows.js';
@@ -82,10 +83,23 @@ async function main(options: BenchOptions): Promise<void> {
     const str = await alternate(options.rounds, targets, (t) => streamed(t, options.streamCalls, options.streamChunks, options.sequentialSeconds, clientCpus));
     const peakUnderLoad = Object.fromEntries(targets.filter((t) => t.server).map((t) => [t.name, memoryMb(t.server!.pid).peak]));
 
+    log(`metrics' cost: ${options.rounds} rounds at 32 connections, metrics on and off`);
+    const metricsOff = await startProxy({
+      upstream,
+      dbPath: join(workDir, 'queries-metrics-off.db'),
+      workDir,
+      cpus: serverCpus,
+      name: 'proxy-metrics-off',
+      proxyFlags: ['--metrics.enabled=false'],
+    });
+    await throughput(metricsOff, 8, 1, clientCpus);
+    const metricsTp = await alternate(options.rounds, [proxy, metricsOff], (t) => throughput(t, 32, options.throughputSeconds, clientCpus));
+    await metricsOff.server?.stop();
+
     log(`a ${options.bigStreamMb} MB streamed answer through the proxy`);
     const big = await rssDuring(proxy.server!.pid, bigStream(proxy, options.bigStreamMb, clientCpus));
     const recorded = (await (await fetch(`http://127.0.0.1:${proxy.server!.port}/usage?status=all`)).json()) as { numQueries: number };
-    Object.assign(raw, { tp32, tp1, seq, str, peakUnderLoad, big, recordedRows: recorded.numQueries });
+    Object.assign(raw, { tp32, tp1, seq, str, peakUnderLoad, big, metricsTp, recordedRows: recorded.numQueries });
     for (const t of targets) await t.server?.stop();
 
     log(`recording throughput: ${options.recordSeconds} s of inserts through the SQLite store`);
@@ -113,7 +127,7 @@ async function main(options: BenchOptions): Promise<void> {
     });
     await upstream.stop();
 
-    const rowsOut = figures({ tp32, tp1, seq, str, peakUnderLoad, big, recording, history, postgres, options });
+    const rowsOut = figures({ tp32, tp1, seq, str, peakUnderLoad, big, metricsTp, recording, history, postgres, options });
     const report: BenchReport = {
       date: new Date(started).toISOString(),
       mode: options.mode,
@@ -152,6 +166,8 @@ interface Measured {
   str: PerTarget<StreamResult>;
   peakUnderLoad: Record<string, number>;
   big: RssDuring<BigStreamResult>;
+  /** The proxy with metrics on and a second one with --metrics.enabled=false, alternating. */
+  metricsTp: PerTarget<ThroughputRun>;
   recording: { rowsPerSecond: number; cpuUsPerRow: number };
   history: HistoryResult[];
   postgres: PostgresResult;
@@ -264,6 +280,15 @@ function figures(m: Measured): Row[] {
     unit: 'ms',
     spread: spread(total),
   });
+  const metricsRatio = perRoundRatio(m.metricsTp, 'proxy', 'proxy-metrics-off');
+  rows.push({
+    figure: 'Throughput metrics on / off, 32 connections',
+    proxy: median(metricsRatio),
+    unit: '×',
+    target: { op: '>=', value: 0.95 },
+    spread: spread(metricsRatio),
+    note: `${median(pick(m.metricsTp, 'proxy', (r) => r.callsPerSecond)).toFixed(0)} vs ${median(pick(m.metricsTp, 'proxy-metrics-off', (r) => r.callsPerSecond)).toFixed(0)} calls/s`,
+  });
   rows.push({ figure: 'Peak RSS under load', proxy: m.peakUnderLoad.proxy, portkey: m.peakUnderLoad.portkey, unit: 'MB', target: { op: '<=', value: 120 } });
   const bigMb = m.big.result.bytes / 1024 ** 2;
   const relayed = m.big.result.endedCleanly && m.big.result.status === 200 ? '' : ', FAILED';
@@ -324,6 +349,7 @@ function figures(m: Measured): Row[] {
       unit: 'ms',
       note: `${h.reads.queriesUserAfter.count.toLocaleString('en')} rows listed`,
     });
+    rows.push(...viewRows(h, size, '', goal));
   }
   if (pg.history) {
     // No target: the PostgreSQL store sums the queries table itself, it keeps no rollups.
@@ -334,6 +360,41 @@ function figures(m: Measured): Row[] {
       proxy: pg.history.reads.usageAfter.medianMs,
       unit: 'ms',
       note: `${pg.history.reads.usageAfter.count.toLocaleString('en')} matched`,
+    });
+    rows.push(...viewRows(pg.history, size, ' (PostgreSQL)', undefined));
+  }
+  return rows;
+}
+
+const GROUPED_READS: Record<GroupedReadName, string> = {
+  byModel: '/usage?groupBy=model',
+  byUser: '/usage?groupBy=user',
+  byDayUtc: '/usage?groupBy=day',
+  byDayBerlin: '/usage?groupBy=day&tz=Europe/Berlin',
+  byDayModelAfter: '/usage?groupBy=day,model&after=…',
+  byDayUserLast30Days: '/usage?groupBy=day,user, last 30 days',
+  byHourLast7Days: '/usage?groupBy=hour, last 7 days',
+};
+
+/** The dashboard's reads over a history: grouped /usage (held to /usage's budget) and the CSV export's memory. */
+function viewRows(h: HistoryResult, size: string, store: string, goal: number | undefined): Row[] {
+  const rows: Row[] = Object.entries(GROUPED_READS).map(([name, figure]) => {
+    const read = h.grouped[name as GroupedReadName];
+    return {
+      figure: `${figure} over ${size}${store}`,
+      proxy: read.medianMs,
+      unit: 'ms',
+      target: goal ? { op: '<=', value: goal } : undefined,
+      note: `${read.groups.toLocaleString('en')} groups`,
+    };
+  });
+  if (h.csv) {
+    rows.push({
+      figure: `RSS growth over a CSV export of ${size} rows${store}`,
+      proxy: h.csv.growthMb,
+      unit: 'MB',
+      target: { op: '<=', value: 50 },
+      note: `${h.csv.rows.toLocaleString('en')} rows, ${h.csv.megabytes.toFixed(0)} MB in ${h.csv.seconds.toFixed(1)} s; ${h.csv.beforeMb.toFixed(0)} → ${h.csv.peakMb.toFixed(0)} MB`,
     });
   }
   return rows;

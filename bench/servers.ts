@@ -51,6 +51,8 @@ export async function startProxy(opts: {
   profileDir?: string;
   name?: string;
   nodeFlags?: string[];
+  /** More flags for the proxy itself, e.g. --metrics.enabled=false. */
+  proxyFlags?: string[];
 }): Promise<Target> {
   const port = await freePort();
   const nodeFlags = [...(opts.nodeFlags ?? []), ...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [])];
@@ -65,6 +67,7 @@ export async function startProxy(opts: {
       `--database.url=${opts.dbPath}`,
       `--server.port=${port}`,
       '--server.host=127.0.0.1',
+      ...(opts.proxyFlags ?? []),
     ],
     port,
     logPath: join(opts.workDir, `${opts.name ?? 'proxy'}.log`),
@@ -73,7 +76,7 @@ export async function startProxy(opts: {
     timeoutMs: 120_000,
   });
   return {
-    name: 'proxy',
+    name: opts.name ?? 'proxy',
     url: `http://127.0.0.1:${port}/v1/chat/completions`,
     headers: { 'content-type': 'application/json', 'x-user': 'bench-user', authorization: 'Bearer sk-caller-key' },
     server,

@@ -185,6 +185,7 @@ describe('GET /usage and /queries', () => {
       cachedQueryTokens: 0,
       reasoningTokens: 0,
       unpricedQueries: 0,
+      estimatedQueries: 0,
       tierFallbackQueries: 0,
     });
   });

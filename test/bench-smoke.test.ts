@@ -46,7 +46,12 @@ describe.skipIf(!process.env.OAP_LONG_TESTS)('npm run bench (smoke, tiny sizes)'
     for (const h of report.history) {
       expect(h.reads.usageAll.count).toBeGreaterThan(0);
       expect(h.reads.usageAll.medianMs).toBeGreaterThan(0);
+      expect(h.grouped.byDayUserLast30Days.groups).toBeGreaterThan(0);
+      // The whole history comes out as CSV, one line per recorded query.
+      expect(h.csv.rows).toBe(h.history.rows);
     }
+    expect(figure('Throughput metrics on / off, 32 connections')?.proxy).toBeGreaterThan(0);
+    expect(figure('/usage?groupBy=day&tz=Europe/Berlin over 5k')?.proxy).toBeGreaterThan(0);
 
     // PostgreSQL: measured, or skipped with its reason in one line (never skipped where CI requires PostgreSQL).
     if (report.postgres.skipped && !process.env.OAP_REQUIRE_POSTGRES) {

@@ -76,6 +76,7 @@ async function recordRandomQueries(r: ReturnType<typeof random>, n: number, toge
         completionTokens: r.int(2000),
         cachedTokens: r.int(100),
         reasoningTokens: r.int(300),
+        estimated: r.int(7) === 0,
       }),
     );
     if (together) recordings.push(recording);

@@ -1,11 +1,14 @@
 import { badRequest } from '../http/errors.js';
-import type { Page, QueryFilter, StatusFilter } from '../store/types.js';
+import type { Page, QueryFilter, StatusFilter, UsageGrouping } from '../store/types.js';
+import { parseGrouping } from './grouping-params.js';
 import { requireZonedTimestamp } from '../http/timestamps.js';
 
 type RawQuery = Record<string, string | string[] | undefined>;
 
 const FILTER_PARAMS = ['user', 'after', 'before', 'endpoint', 'model', 'status'];
-const PAGE_PARAMS = ['limit', 'offset'];
+const PAGE_PARAMS = ['limit', 'offset', 'order'];
+const GROUPING_PARAMS = ['groupBy', 'tz'];
+const ORDERS = ['oldest', 'newest'];
 const STATUS_VALUES: StatusFilter[] = ['ok', 'error', 'all'];
 
 /** Rejects unknown and repeated parameters: a typo must not silently widen a report. */
@@ -25,8 +28,9 @@ export function rejectQueryParams(raw: Record<string, unknown> | undefined): voi
   if (names.length > 0) throw badRequest('unknown_parameter', `unknown parameter '${names[0]}'; this route takes none`);
 }
 
-export function parseFilter(raw: RawQuery, allowPaging = false): { filter: QueryFilter; page: Page } {
-  const q = singleValues(raw, allowPaging ? [...FILTER_PARAMS, ...PAGE_PARAMS] : FILTER_PARAMS);
+/** The filters of /usage and /queries, with paging (/queries) or grouping (/usage). */
+export function parseFilter(raw: RawQuery, also: 'paging' | 'grouping'): { filter: QueryFilter; page: Page; grouping?: UsageGrouping } {
+  const q = singleValues(raw, [...FILTER_PARAMS, ...(also === 'paging' ? PAGE_PARAMS : GROUPING_PARAMS)]);
   const filter: QueryFilter = { status: 'ok' };
   if (q.user !== undefined) {
     if (q.user === '') throw badRequest('invalid_user', "parameter 'user' must not be empty");
@@ -48,7 +52,11 @@ export function parseFilter(raw: RawQuery, allowPaging = false): { filter: Query
   const page: Page = {};
   if (q.limit !== undefined) page.limit = wholeNumber('limit', q.limit, 1);
   if (q.offset !== undefined) page.offset = wholeNumber('offset', q.offset, 0);
-  return { filter, page };
+  if (q.order !== undefined) {
+    if (!ORDERS.includes(q.order)) throw badRequest('invalid_parameter', `parameter 'order' must be oldest or newest, not '${q.order}'`);
+    page.newestFirst = q.order === 'newest';
+  }
+  return { filter, page, grouping: parseGrouping(q.groupBy, q.tz) };
 }
 
 function wholeNumber(name: string, value: string, min: number): number {

@@ -56,6 +56,12 @@ export const CONFIG_KEYS = {
     default: 30_000,
     help: 'how often Batch API jobs created through the proxy are looked at; a running job is polled at twice the wait each time, up to 64 times this',
   },
+  'metrics.enabled': { value: BOOLEAN, default: true, help: 'serve Prometheus metrics at GET /metrics (false: no counting on the hot path either)' },
+  'metrics.user-label': {
+    value: BOOLEAN,
+    default: false,
+    help: 'add a user label to the call, token and cost counters (one series per user, so only for a small number of users)',
+  },
   'log.level': { value: LOG_LEVEL, default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
 } satisfies Record<string, KeySpec>;
 

@@ -15,6 +15,7 @@ export interface Config {
   /** `file` is an absolute path, resolved against the working directory. */
   prices: { catalog: boolean; file?: string };
   batches: { pollIntervalMs: number };
+  metrics: { enabled: boolean; userLabel: boolean };
 }
 
 export class ConfigError extends Error {
@@ -73,6 +74,7 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
     log: { level: value('log.level') },
     prices: { catalog: value('prices.catalog'), file: optionalPath(value('prices.file'), cwd) },
     batches: { pollIntervalMs: value('batches.poll-interval') },
+    metrics: { enabled: value('metrics.enabled'), userLabel: value('metrics.user-label') },
   };
   return { config, warnings };
 }

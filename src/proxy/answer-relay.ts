@@ -66,6 +66,7 @@ export async function relayAnswer(deps: RelayDeps, ctx: CallContext, answer: Dis
   } catch (err) {
     bodyError = err;
   }
+  ctx.upstreamEndedNs = process.hrtime.bigint();
 
   const outcome = bodyError ? outcomeOfBrokenBody(bodyError, ctx.call.reason) : status >= 400 ? 'upstream_error' : 'ok';
   const failedUnrelayed = bodyError && !headSent ? failureBeforeRelay(outcome) : undefined;

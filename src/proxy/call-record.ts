@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { CallOutcome, QueryRecord, RateLimitSnapshot, Store } from '../store/types.js';
+import type { CallMetrics } from './call-metrics.js';
 import type { CallUsage, UsagePolicy } from './call-usage.js';
 import type { InflightCall } from './inflight-calls.js';
 import type { MultipartModelTap } from './multipart-model-tap.js';
@@ -17,6 +18,9 @@ export interface CallContext {
   multipart?: MultipartModelTap;
   usagePolicy: UsagePolicy;
   call: InflightCall;
+  /** From sending the call upstream to the end of its answer (or of the attempt), for the latency metrics. */
+  upstreamStartedNs?: bigint;
+  upstreamEndedNs?: bigint;
 }
 
 /** How a call ended, once its answer (or the lack of one) is known. */
@@ -46,7 +50,11 @@ export const requestedModel = (ctx: CallContext): string | null => ctx.plan?.mod
 /** Resolves once the call's row is committed (database or journal); the answer's end waits for it. */
 export type RecordCall = (ctx: CallContext, facts: CallFacts, rateLimits?: RateLimitSnapshot) => Promise<void>;
 
-export function createCallRecorder(store: Store, log: Logger): RecordCall {
+/** The time the upstream took on this call, in ms (0 if it was never asked). */
+export const upstreamMs = (ctx: CallContext): number =>
+  ctx.upstreamStartedNs === undefined ? 0 : Number((ctx.upstreamEndedNs ?? process.hrtime.bigint()) - ctx.upstreamStartedNs) / 1e6;
+
+export function createCallRecorder(store: Store, log: Logger, metrics: CallMetrics): RecordCall {
   return async function recordCall(ctx, facts, rateLimits) {
     const durationMs = Number(process.hrtime.bigint() - ctx.startedNs) / 1e6;
     const record: QueryRecord = {
@@ -78,7 +86,24 @@ export function createCallRecorder(store: Store, log: Logger): RecordCall {
       streamed: facts.streamed,
       estimated: facts.usage.estimated,
     };
+    const writeStartedNs = process.hrtime.bigint();
     const { cost, journaled } = await store.recordQuery(record, rateLimits);
+    const doneNs = process.hrtime.bigint();
+    metrics.storeWrite(Number(doneNs - writeStartedNs) / 1e6);
+    metrics.callEnded({
+      endpoint: record.endpoint,
+      model: record.model,
+      status: record.status,
+      outcome: record.outcome,
+      user: record.user,
+      promptTokens: record.promptTokens,
+      completionTokens: record.completionTokens,
+      cachedTokens: record.cachedTokens,
+      reasoningTokens: record.reasoningTokens,
+      cost,
+      totalMs: Number(doneNs - ctx.startedNs) / 1e6,
+      upstreamMs: upstreamMs(ctx),
+    });
     log.info(
       {
         user: record.user,

@@ -8,7 +8,8 @@ import type { CommitGate, Store } from '../store/types.js';
 import { relayAnswer, type RelayDeps } from './answer-relay.js';
 import { batchRememberer } from './remember-batch.js';
 import { CALL_FAILURES, failureError, failureOfRequest } from './call-failures.js';
-import { createCallRecorder, requestedModel, type CallContext } from './call-record.js';
+import { NO_CALL_METRICS, type CallMetrics } from './call-metrics.js';
+import { createCallRecorder, requestedModel, upstreamMs, type CallContext } from './call-record.js';
 import { usageForCall } from './call-usage.js';
 import { requireCallerUser } from './caller-user.js';
 import { upstreamRequestHeaders } from './header-policy.js';
@@ -30,6 +31,8 @@ export interface ForwardDeps {
   captureLimitBytes?: number;
   /** Set when Batch API jobs are followed (forward.token is set): when a job created through the proxy is first polled. */
   batchFirstPollAfterMs?: number;
+  /** Counts each call for GET /metrics; a no-op when metrics are off. */
+  metrics?: CallMetrics;
 }
 
 /**
@@ -38,7 +41,8 @@ export interface ForwardDeps {
  * commits the query before the answer's last bytes are released.
  */
 export function createForwardHandler(deps: ForwardDeps) {
-  const recordCall = createCallRecorder(deps.store, deps.log);
+  const metrics = deps.metrics ?? NO_CALL_METRICS;
+  const recordCall = createCallRecorder(deps.store, deps.log, metrics);
   const relay: RelayDeps = {
     recordCall,
     log: deps.log,
@@ -62,6 +66,7 @@ export function createForwardHandler(deps: ForwardDeps) {
     });
     try {
       let answer: Dispatcher.ResponseData;
+      ctx.upstreamStartedNs = process.hrtime.bigint();
       try {
         answer = await deps.upstream.pool.request({
           method: request.method as Dispatcher.HttpMethod,
@@ -71,6 +76,7 @@ export function createForwardHandler(deps: ForwardDeps) {
           signal: call.signal,
         });
       } catch (err) {
+        ctx.upstreamEndedNs = process.hrtime.bigint();
         await failBeforeAnswer(ctx, err, reply);
         return;
       }
@@ -84,6 +90,7 @@ export function createForwardHandler(deps: ForwardDeps) {
   /** No answer came: record the call if the upstream may have seen it, then tell the caller why. */
   async function failBeforeAnswer(ctx: CallContext, err: unknown, reply: FastifyReply): Promise<void> {
     const failure = failureOfRequest(err, ctx.call.reason);
+    if (!failure.recorded) countUnrecorded(ctx, failure.status, failure.outcome ?? 'unreachable');
     if (failure.recorded && failure.outcome) {
       const model = requestedModel(ctx) ?? '';
       const usage = await usageForCall({ policy: ctx.usagePolicy, model, requestJson: ctx.plan?.json });
@@ -97,6 +104,24 @@ export function createForwardHandler(deps: ForwardDeps) {
       return;
     }
     throw failureError(failure);
+  }
+
+  /** A call the upstream never saw is not recorded, but it still counts in the metrics. */
+  function countUnrecorded(ctx: CallContext, status: number, outcome: string): void {
+    metrics.callEnded({
+      endpoint: ctx.endpoint,
+      model: requestedModel(ctx) ?? '',
+      status,
+      outcome,
+      user: ctx.user,
+      promptTokens: 0,
+      completionTokens: 0,
+      cachedTokens: 0,
+      reasoningTokens: 0,
+      cost: 0,
+      totalMs: Number(process.hrtime.bigint() - ctx.startedNs) / 1e6,
+      upstreamMs: upstreamMs(ctx),
+    });
   }
 }
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
 import type { Config } from '../config/load-config.js';
 import { registerAdminRoutes } from '../admin/routes.js';
+import { PrometheusMetrics } from '../proxy/call-metrics.js';
 import { createForwardHandler } from '../proxy/forward-call.js';
 import { InflightCalls } from '../proxy/inflight-calls.js';
 import type { Upstream } from '../proxy/upstream.js';
@@ -54,6 +55,13 @@ export async function buildApp({
   fastify.setErrorHandler(createErrorHandler(log));
   fastify.setNotFoundHandler(notFoundHandler);
 
+  const metrics = config.metrics.enabled
+    ? new PrometheusMetrics({
+        userLabel: config.metrics.userLabel,
+        inflightCalls: () => inflight.size,
+        journalBacklog: () => durability?.health().journal.pending ?? 0,
+      })
+    : undefined;
   const forwardCall = createForwardHandler({
     upstream,
     store,
@@ -61,6 +69,7 @@ export async function buildApp({
     inflight,
     forwardToken: config.forward.token,
     commitGate: durability,
+    metrics,
     // Jobs are polled with the organisation's key; without one the proxy cannot follow them.
     batchFirstPollAfterMs: config.forward.token ? config.batches.pollIntervalMs : undefined,
   });
@@ -74,6 +83,6 @@ export async function buildApp({
     v1.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
     v1.all('/v1/*', forwardCall);
   });
-  await registerAdminRoutes(fastify, { store, durability, catalogOrigins });
+  await registerAdminRoutes(fastify, { store, durability, catalogOrigins, metrics, warn: (msg) => log.warn(msg) });
   return { fastify, inflight };
 }

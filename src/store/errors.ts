@@ -14,3 +14,11 @@ export class StoreUnavailableError extends Error {
 
 /** The database holds a schema written by a newer version of the proxy; starting would risk its data. */
 export class SchemaTooNewError extends Error {}
+
+/** A grouped usage read would hold more groups than allowed: the caller narrows the range or groups by less. */
+export class TooManyGroupsError extends Error {
+  constructor(readonly maxGroups: number) {
+    super(`more than ${maxGroups} groups`);
+    this.name = 'TooManyGroupsError';
+  }
+}

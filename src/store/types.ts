@@ -104,6 +104,26 @@ export interface UsageSummary {
   unpricedQueries: number;
   /** Calls at a tier that had no price of its own, priced at the default tier's. */
   tierFallbackQueries: number;
+  /** Calls whose tokens the proxy counted itself because the upstream reported no usage. */
+  estimatedQueries: number;
+}
+
+/** What /usage can be grouped by: who, what, where, and when (in a time zone). */
+export type GroupField = 'user' | 'model' | 'endpoint' | 'hour' | 'day' | 'month';
+
+export interface UsageGrouping {
+  /** One or two distinct fields, at most one of them a time field. */
+  fields: GroupField[];
+  /** An IANA zone name: where an hour, day or month starts. */
+  timeZone: string;
+  /** Groups beyond this many make the read fail rather than hold them all in memory. */
+  maxGroups: number;
+}
+
+/** One group of a grouped usage read: its field values (a time as the local ISO instant it starts) and its sums. */
+export interface UsageGroup {
+  keys: Partial<Record<GroupField, string>>;
+  usage: UsageSummary;
 }
 
 export interface QueryRow extends Omit<QueryRecord, keyof BilledDetails | 'serviceTier' | 'batchId'>, Required<BilledDetails> {
@@ -135,6 +155,8 @@ export interface DueBatch extends BatchJob {
 export interface Page {
   limit?: number;
   offset?: number;
+  /** Newest first (the dashboard's recent queries); oldest first otherwise. */
+  newestFirst?: boolean;
 }
 
 /** The upstream's rate-limit headers of one answer, as the store keeps them. */
@@ -166,7 +188,9 @@ export interface Store {
   getModel(name: string): Promise<ModelPrices | undefined>;
   listModels(): Promise<ModelPrices[]>;
   usage(filter: QueryFilter): Promise<UsageSummary>;
-  /** Matching rows oldest first, in batches, so callers can stream millions of rows. */
+  /** Usage per group (user, model, endpoint, local hour/day/month); throws TooManyGroupsError past grouping.maxGroups. */
+  usageGroups(filter: QueryFilter, grouping: UsageGrouping): Promise<UsageGroup[]>;
+  /** Matching rows oldest first (or newest first), in batches, so callers can stream millions of rows. */
   queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]>;
   userExists(name: string): Promise<boolean>;
   rateLimits(): Promise<StoredRateLimits>;

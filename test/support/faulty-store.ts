@@ -9,6 +9,8 @@ import type {
   RecordedQuery,
   Store,
   StoredRateLimits,
+  UsageGroup,
+  UsageGrouping,
   UsageSummary,
 } from '../../src/store/types.js';
 import type { ModelPrices, Price, PriceSource } from '../../src/accounting/price.js';
@@ -76,6 +78,10 @@ export class FaultyStore implements Store {
 
   usage(filter: QueryFilter): Promise<UsageSummary> {
     return this.read(() => this.inner.usage(filter));
+  }
+
+  usageGroups(filter: QueryFilter, grouping: UsageGrouping): Promise<UsageGroup[]> {
+    return this.read(() => this.inner.usageGroups(filter, grouping));
   }
 
   async *queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]> {

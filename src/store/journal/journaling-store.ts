@@ -15,6 +15,8 @@ import type {
   RecordedQuery,
   Store,
   StoredRateLimits,
+  UsageGroup,
+  UsageGrouping,
   UsageSummary,
 } from '../types.js';
 import { JournalFile } from './journal-file.js';
@@ -153,6 +155,10 @@ export class JournalingStore implements Store, Durability {
 
   usage(filter: QueryFilter): Promise<UsageSummary> {
     return this.guard(() => this.inner.usage(filter));
+  }
+
+  usageGroups(filter: QueryFilter, grouping: UsageGrouping): Promise<UsageGroup[]> {
+    return this.guard(() => this.inner.usageGroups(filter, grouping));
   }
 
   async *queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]> {

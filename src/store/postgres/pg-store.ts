@@ -18,7 +18,21 @@ import {
   upsertRateLimitsFrom,
 } from '../sql/shared-statements.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
-import type { BatchJob, DueBatch, Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary } from '../types.js';
+import type {
+  BatchJob,
+  DueBatch,
+  Page,
+  QueryFilter,
+  QueryRecord,
+  QueryRow,
+  RecordedQuery,
+  Store,
+  StoredRateLimits,
+  UsageGroup,
+  UsageGrouping,
+  UsageSummary,
+} from '../types.js';
+import { readUsageGroups } from '../sql/grouped-usage-read.js';
 import { LOCK_MODELS_EXCLUSIVE, LOCK_MODELS_SHARED } from './advisory-locks.js';
 import { typedParameter } from './column-types.js';
 import { migratePostgres } from './migrations.js';
@@ -245,6 +259,11 @@ class PostgresStore implements Store {
     const { where, params } = filterWhere(filter);
     const { rows } = await runNamed(this.pool, `SELECT ${USAGE_COLUMNS} FROM queries ${where}`, params);
     return toUsage(rows[0]);
+  }
+
+  /** PostgreSQL keeps no rollups yet: grouped reads sum the queries table. */
+  usageGroups(filter: QueryFilter, grouping: UsageGrouping): Promise<UsageGroup[]> {
+    return readUsageGroups(async (sql, params) => (await runNamed(this.pool, sql, params)).rows, filter, grouping, false);
   }
 
   async *queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]> {

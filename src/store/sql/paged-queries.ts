@@ -5,7 +5,7 @@ import { toQueryRow } from './rows.js';
 const READ_BATCH = 1000;
 
 /**
- * Matching rows oldest first, one keyset page per statement. Each page is a
+ * Matching rows oldest first (newest first with page.newestFirst), one keyset page per statement. Each page is a
  * statement of its own: a long-open cursor would hold a connection (and, in
  * better-sqlite3, block every insert) while the caller streams the answer out.
  */
@@ -18,10 +18,12 @@ export async function* pagedQueries(
   let remaining = page.limit ?? Infinity;
   let offset = page.offset ?? 0;
   let cursor: { ts: number; id: number } | undefined;
+  const past = page.newestFirst ? '<' : '>';
+  const order = page.newestFirst ? 'ts DESC, id DESC' : 'ts, id';
   while (remaining > 0) {
     const size = Math.min(READ_BATCH, remaining);
-    const keyset = cursor ? `${where ? `${where} AND` : 'WHERE'} (ts > @cts OR (ts = @cts AND id > @cid))` : where;
-    const rows = await fetchRows(`SELECT ${QUERY_COLUMNS} FROM queries ${keyset} ORDER BY ts, id LIMIT @size OFFSET @offset`, {
+    const keyset = cursor ? `${where ? `${where} AND` : 'WHERE'} (ts ${past} @cts OR (ts = @cts AND id ${past} @cid))` : where;
+    const rows = await fetchRows(`SELECT ${QUERY_COLUMNS} FROM queries ${keyset} ORDER BY ${order} LIMIT @size OFFSET @offset`, {
       ...params,
       cts: cursor?.ts,
       cid: cursor?.id,

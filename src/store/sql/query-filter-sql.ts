@@ -46,6 +46,7 @@ export const USAGE_COLUMNS = `COUNT(*) AS num_queries,
   COALESCE(SUM(reasoning_tokens), 0) AS reasoning_tokens,
   COALESCE(SUM(cost), 0) AS cost,
   COALESCE(SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END), 0) AS unpriced,
+  COALESCE(SUM(CASE WHEN estimated = 1 THEN 1 ELSE 0 END), 0) AS estimated,
   COALESCE(SUM(${TIER_FALLBACK_COUNT}), 0) AS tier_fallback`;
 
 export const QUERY_COLUMNS = `id, ts, user_name, endpoint, requested_model, model, status, outcome, duration_ms,

@@ -17,6 +17,7 @@ export function toUsage(row: Record<string, unknown>): UsageSummary {
     cost: num(row.cost),
     unpricedQueries: num(row.unpriced),
     tierFallbackQueries: num(row.tier_fallback),
+    estimatedQueries: num(row.estimated),
   };
 }
 

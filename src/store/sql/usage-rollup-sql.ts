@@ -28,17 +28,27 @@ export const bucketOf = (ts: number, span: number): number => Math.floor(ts / sp
 
 const bucketSql = (column: string) => `(${column} - (((${column} % @span) + @span) % @span))`;
 
-const SUM_COLUMNS = ['num_queries', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced', 'tier_fallback'];
+const SUM_COLUMNS = [
+  'num_queries',
+  'prompt_tokens',
+  'completion_tokens',
+  'cached_tokens',
+  'reasoning_tokens',
+  'cost',
+  'unpriced',
+  'estimated',
+  'tier_fallback',
+];
 const ROLLUP_KEY = ['per_user', 'user_name', 'span', 'bucket', 'model', 'endpoint', 'success'];
 const INSERT_COLUMNS = `per_user, user_name, span, bucket, model, base_model, ft_base_model, endpoint, success, ${SUM_COLUMNS.join(', ')}`;
 const ADD_EXCLUDED = SUM_COLUMNS.map((c) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ');
-const ADDED = '@n, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced, @tierFallback';
+const ADDED = '@n, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced, @estimated, @tierFallback';
 
 /**
  * Adds recorded queries to the all-users day and 30-day rows, in the
  * insert's transaction. Parameters: @day, @month (bucket starts), @model,
  * @baseModel, @ftBaseModel, @endpoint, @success (0/1), and the sums: @n, the token
- * counts, @cost, @unpriced, @tierFallback. RollupAdds computes them.
+ * counts, @cost, @unpriced, @estimated, @tierFallback. RollupAdds computes them.
  */
 export const ADD_TO_ALL_USERS_ROLLUP = `INSERT INTO usage_rollup (${INSERT_COLUMNS})
   VALUES (0, '', ${DAY_MS}, @day, @model, @baseModel, @ftBaseModel, @endpoint, @success, ${ADDED}),
@@ -69,9 +79,13 @@ export interface RecordedFacts {
   completionTokens: number;
   cachedTokens: number;
   reasoningTokens: number;
+  estimated: boolean;
 }
 
-type RollupSums = Record<'n' | 'promptTokens' | 'completionTokens' | 'cachedTokens' | 'reasoningTokens' | 'cost' | 'unpriced' | 'tierFallback', number>;
+type RollupSums = Record<
+  'n' | 'promptTokens' | 'completionTokens' | 'cachedTokens' | 'reasoningTokens' | 'cost' | 'unpriced' | 'estimated' | 'tierFallback',
+  number
+>;
 type RowPlace = { model: string; baseModel: string; ftBaseModel: string; endpoint: string; success: number };
 export type AllUsersAdd = RollupSums & RowPlace & { day: number; month: number };
 export type UserAdd = RollupSums & RowPlace & { user: string; month: number };
@@ -111,6 +125,7 @@ export class RollupAdds {
         reasoningTokens: 0,
         cost: 0,
         unpriced: 0,
+        estimated: 0,
         tierFallback: 0,
       };
       this.allUsers.set(allKey, all);
@@ -133,6 +148,7 @@ export class RollupAdds {
         reasoningTokens: 0,
         cost: 0,
         unpriced: 0,
+        estimated: 0,
         tierFallback: 0,
       };
       this.perUser.set(userKey, mine);
@@ -159,6 +175,7 @@ function addTo(sums: RollupSums, q: RecordedFacts, row: PricedRow): void {
   sums.cost += row.cost;
   sums.unpriced += row.priced ? 0 : 1;
   sums.tierFallback += row.tierFallback ? 1 : 0;
+  sums.estimated += q.estimated ? 1 : 0;
 }
 
 const SUCCESS_VALUE = `CASE WHEN ${SUCCESS_CONDITION} THEN 1 ELSE 0 END`;
@@ -187,7 +204,7 @@ export function recomputeFromQueriesSql(perUser: boolean, scope: RollupScope): R
     insert: `INSERT INTO usage_rollup (${INSERT_COLUMNS})
       SELECT ${perUser ? 1 : 0}, ${user}, @span, ${bucketSql('ts')}, model, MAX(base_model), MAX(ft_base_model), endpoint, ${SUCCESS_VALUE},
         COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost),
-        SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END), SUM(${TIER_FALLBACK_COUNT})
+        SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN estimated = 1 THEN 1 ELSE 0 END), SUM(${TIER_FALLBACK_COUNT})
       FROM queries WHERE ts >= @lo AND ts < @hi${modelWhere}
       GROUP BY ${perUser ? 'user_name, ' : ''}${bucketSql('ts')}, model, endpoint, ${SUCCESS_VALUE}`,
   };
@@ -271,7 +288,17 @@ export function usageFromRollupSql(filter: QueryFilter): { sql: string; params: 
 }
 
 /** The output names of USAGE_COLUMNS, which toUsage reads. */
-const OUTPUT_COLUMNS = ['num_queries', 'query_tokens', 'answer_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced', 'tier_fallback'];
+export const OUTPUT_COLUMNS = [
+  'num_queries',
+  'query_tokens',
+  'answer_tokens',
+  'cached_tokens',
+  'reasoning_tokens',
+  'cost',
+  'unpriced',
+  'estimated',
+  'tier_fallback',
+];
 
 const ROLLUP_USAGE_COLUMNS = `COALESCE(SUM(num_queries), 0) AS num_queries,
   COALESCE(SUM(prompt_tokens), 0) AS query_tokens,
@@ -280,6 +307,7 @@ const ROLLUP_USAGE_COLUMNS = `COALESCE(SUM(num_queries), 0) AS num_queries,
   COALESCE(SUM(reasoning_tokens), 0) AS reasoning_tokens,
   COALESCE(SUM(cost), 0) AS cost,
   COALESCE(SUM(unpriced), 0) AS unpriced,
+  COALESCE(SUM(estimated), 0) AS estimated,
   COALESCE(SUM(tier_fallback), 0) AS tier_fallback`;
 
 function rangeConditions(column: string, from: number | undefined, to: number | undefined, i: number, params: Record<string, unknown>): string[] {

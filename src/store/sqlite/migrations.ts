@@ -75,6 +75,12 @@ export const SQLITE_MIGRATIONS: Migration[] = [
        unpriced INTEGER NOT NULL,
        PRIMARY KEY (per_user, user_name, span, bucket, model, endpoint, success)
      ) WITHOUT ROWID;`);
+    // Filled by the billing step below, which rebuilds the rollup with every column.
+  },
+  // Estimated calls counted in the rollups too, for /usage's estimatedQueries; older binaries' adds leave it at 0.
+  // Filled by the next step's rebuild: a rebuild here would read columns the next step adds.
+  (db) => {
+    db.exec('ALTER TABLE usage_rollup ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0');
   },
   // Everything OpenAI bills by (sql/billing-schema-sql.ts); the rollup is then rebuilt from the rows already there.
   (db) => {

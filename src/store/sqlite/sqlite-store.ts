@@ -31,7 +31,21 @@ import {
   priceStatements,
 } from '../sql/shared-statements.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
-import type { BatchJob, DueBatch, Page, QueryFilter, QueryRecord, QueryRow, RecordedQuery, Store, StoredRateLimits, UsageSummary } from '../types.js';
+import type {
+  BatchJob,
+  DueBatch,
+  Page,
+  QueryFilter,
+  QueryRecord,
+  QueryRow,
+  RecordedQuery,
+  Store,
+  StoredRateLimits,
+  UsageGroup,
+  UsageGrouping,
+  UsageSummary,
+} from '../types.js';
+import { readUsageGroups } from '../sql/grouped-usage-read.js';
 import { importOriginalIfPresent, type ImportReport } from './import-original.js';
 import { migrateSqlite } from './migrations.js';
 
@@ -329,6 +343,10 @@ class SqliteStore implements Store {
   async usage(filter: QueryFilter): Promise<UsageSummary> {
     const { sql, params } = usageFromRollupSql(filter);
     return toUsage(this.db.prepare(sql).get(params) as Record<string, unknown>);
+  }
+
+  usageGroups(filter: QueryFilter, grouping: UsageGrouping): Promise<UsageGroup[]> {
+    return readUsageGroups((sql, params) => this.db.prepare(sql).all(params) as Record<string, unknown>[], filter, grouping, true);
   }
 
   async *queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]> {
