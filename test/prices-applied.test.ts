@@ -170,7 +170,7 @@ describe('prices across restarts and from a price file', () => {
 
   it('a bad price file stops start-up with a message naming the key', async () => {
     writeFileSync(join(dir, 'broken.yaml'), 'gpt-4o:\n  per1KQueryTokens: -0.1\n');
-    await expect(start(['--prices.file=broken.yaml'])).rejects.toThrow(/prices\.file .*broken\.yaml: gpt-4o: per1KQueryTokens must be a number of at least 0/);
+    await expect(start(['--prices.file=broken.yaml'])).rejects.toThrow(/prices\.file .*broken\.yaml: gpt-4o: per1KQueryTokens must be a number from 0 to 1000/);
     proxy = undefined;
   });
 });

@@ -111,7 +111,7 @@ describe('prices.file and prices.catalog', () => {
     ['a missing file', null, /prices\.file .*missing\.yaml: cannot be read \(ENOENT\)/],
     ['invalid YAML', 'gpt-4o: [unclosed', /prices\.file .*: is neither valid YAML nor JSON/],
     ['a list at the top', '- gpt-4o', /prices\.file .*: must hold a mapping of model names to prices/],
-    ['a negative price', 'gpt-4o:\n  per1KQueryTokens: -1', /prices\.file .*: gpt-4o: per1KQueryTokens must be a number of at least 0/],
+    ['a negative price', 'gpt-4o:\n  per1KQueryTokens: -1', /prices\.file .*: gpt-4o: per1KQueryTokens must be a number from 0 to 1000/],
     ['a price that is text', 'gpt-4o:\n  per1KAnswerTokens: cheap', /gpt-4o: per1KAnswerTokens must be a number/],
     [
       'a validFrom without a zone',

@@ -13,11 +13,17 @@ export function baseModelName(model: string): string {
   return base === '' ? model : base;
 }
 
-/** The rule every model name the proxy stores must meet, whoever sends it. */
-export function requireModelName(name: string): string {
-  if (!name || name.length > 256) throw badRequest('invalid_model_name', 'a model name must have 1 to 256 characters');
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) throw badRequest('invalid_model_name', 'a model name must not contain control characters');
-  if (name.trim() !== name) throw badRequest('invalid_model_name', 'a model name must not begin or end with spaces');
+/** What is wrong with a model name, or undefined: the rule every model name the proxy stores must meet, whoever sends it. */
+export function modelNameProblem(name: string): string | undefined {
+  if (!name || name.length > 256) return 'a model name must have 1 to 256 characters';
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return 'a model name must not contain control characters';
+  if (name.trim() !== name) return 'a model name must not begin or end with spaces';
+  return undefined;
+}
+
+/** The name, if it meets the rule; otherwise a 400 with `code` naming the problem. */
+export function requireModelName(name: string, code = 'invalid_model_name'): string {
+  const problem = modelNameProblem(name);
+  if (problem) throw badRequest(code, problem);
   return name;
 }

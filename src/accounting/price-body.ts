@@ -5,6 +5,13 @@ import { OPTIONAL_RATES, SERVICE_TIERS, isServiceTier } from './price-rates.js';
 
 const TEXT_RATES = ['per1KQueryTokens', 'per1KAnswerTokens', 'per1KCachedQueryTokens'] as const;
 const BODY_FIELDS = new Set(['validFrom', 'serviceTier', ...TEXT_RATES, ...OPTIONAL_RATES.map((r) => r.field)]);
+/**
+ * Dollars per 1,000 tokens (or calls, or characters, or per minute); the dearest model sold today costs well under one.
+ * The bound keeps every cost (at most 2^53 tokens times this) and every sum of costs a finite number.
+ */
+const MAX_PRICE_PER_1K = 1000;
+/** A prompt-size threshold, in tokens: no call comes near a billion. */
+const MAX_THRESHOLD_TOKENS = 1_000_000_000;
 
 /**
  * One price as the admin API (`POST /model/{name}`) and `prices.file` spell it.
@@ -26,7 +33,10 @@ export function parsePriceBody(body: unknown): Price {
   const amount = (key: string, unit: string): number | undefined => {
     const v = b[key];
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw badRequest('invalid_price', `${key} must be a number of at least 0 (${unit})`);
+    const max = key === 'longContextAbovePromptTokens' ? MAX_THRESHOLD_TOKENS : MAX_PRICE_PER_1K;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > max) {
+      throw badRequest('invalid_price', `${key} must be a number from 0 to ${max} (${unit})`);
+    }
     return v;
   };
   const price: Price = {

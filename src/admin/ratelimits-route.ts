@@ -15,4 +15,11 @@ export function registerRateLimitsRoute(app: FastifyInstance, { store }: { store
   });
 }
 
-const windowView = (w: RateLimitWindow) => ({ maximum: w.maximum, remaining: w.remaining, reset: w.reset === null ? null : isoUtc(w.reset) });
+// The widest range a Date can show; a stored reset outside it (written before durations were bounded) shows as null.
+const MAX_DATE_MS = 8.64e15;
+
+const windowView = (w: RateLimitWindow) => ({
+  maximum: w.maximum,
+  remaining: w.remaining,
+  reset: w.reset === null || !Number.isFinite(w.reset) || Math.abs(w.reset) > MAX_DATE_MS ? null : isoUtc(w.reset),
+});

@@ -25,6 +25,21 @@ export const CONFIG_KEYS = {
     default: 900_000,
     help: 'longest silence from the upstream (before headers or between bytes); long reasoning calls need it long',
   },
+  'forward.organization': {
+    value: TEXT,
+    help: 'OpenAI-Organization sent with every call (the organisation of the key that calls bill); unset, none is sent',
+  },
+  'forward.project': { value: TEXT, help: 'OpenAI-Project sent with every call (the project of the key that calls bill); unset, none is sent' },
+  'forward.caller-organization': {
+    value: BOOLEAN,
+    default: false,
+    help: "let callers' OpenAI-Organization and OpenAI-Project headers through (they choose what to bill); off, they are dropped",
+  },
+  'forward.streams-usage-unasked': {
+    value: BOOLEAN,
+    default: false,
+    help: "the upstream streams usage even when not asked (OpenRouter does): don't ask for it, and pass its usage chunk on to callers",
+  },
   'database.url': {
     value: DATABASE,
     default: 'openai-queries.db',

@@ -6,7 +6,16 @@ import { CONFIG_KEYS, KEY_ALIASES, envNameOf, type ConfigKey, type KeySpec } fro
 import { withoutSecret } from './shown-value.js';
 
 export interface Config {
-  forward: { url: string; token?: string; connectTimeoutMs: number; idleTimeoutMs: number };
+  forward: {
+    url: string;
+    token?: string;
+    connectTimeoutMs: number;
+    idleTimeoutMs: number;
+    organization?: string;
+    project?: string;
+    callerOrganization: boolean;
+    streamsUsageUnasked: boolean;
+  };
   database: { url: string; poolSize: number };
   /** Unset: derived from database.url (see store/journal/journal-path.ts). */
   journal: { path?: string };
@@ -62,6 +71,10 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
       token: value('forward.token'),
       connectTimeoutMs: value('forward.connect-timeout'),
       idleTimeoutMs: value('forward.idle-timeout'),
+      organization: value('forward.organization'),
+      project: value('forward.project'),
+      callerOrganization: value('forward.caller-organization'),
+      streamsUsageUnasked: value('forward.streams-usage-unasked'),
     },
     database: { url: value('database.url'), poolSize: value('database.pool-size') },
     journal: { path: value('journal.path') },

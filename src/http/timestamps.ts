@@ -20,14 +20,14 @@ export function parseZonedTimestamp(text: string): number | undefined {
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
   if (hour > 23 || minute > 59 || second > 59 || offsetH > 23 || offsetM > 59) return undefined;
   const millis = frac ? Math.floor(Number(frac.padEnd(3, '0').slice(0, 3))) : 0;
-  const local = Date.UTC(year, month - 1, day, hour, minute, second, millis);
+  const local = utc(year, month - 1, day, hour, minute, second, millis);
   if (zulu) return local;
   const offset = (offsetH * 60 + offsetM) * 60_000;
   return sign === '+' ? local - offset : local + offset;
 }
 
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return new Date(utc(year, month, 0)).getUTCDate();
 }
 
 /** Parses a timestamp given as the named parameter, or throws a 400 naming it. */
@@ -43,3 +43,10 @@ export function requireZonedTimestamp(name: string, value: unknown): number {
 }
 
 export const isoUtc = (epochMs: number) => new Date(epochMs).toISOString();
+
+/** Date.UTC, except that years 0 to 99 are those years, not 1900 to 1999. */
+function utc(year: number, monthIndex: number, day: number, hour = 0, minute = 0, second = 0, millis = 0): number {
+  const date = new Date(Date.UTC(2000, monthIndex, day, hour, minute, second, millis));
+  date.setUTCFullYear(year, monthIndex, day);
+  return date.getTime();
+}

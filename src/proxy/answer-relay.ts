@@ -5,11 +5,15 @@ import { errorText } from '../common/error-text.js';
 import { openAiErrorBody } from '../http/errors.js';
 import { failureBeforeRelay, failureError, outcomeOfBrokenBody } from './call-failures.js';
 import { requestedModel, type CallContext, type RecordCall } from './call-record.js';
+import { AnswerCapture } from './answer-capture.js';
+import type { CaptureBudget } from './capture-budget.js';
 import { noUsage, usageForCall, type CallUsage } from './call-usage.js';
+import { modelNameProblem } from '../accounting/model-names.js';
 import { clientResponseHeaders } from './header-policy.js';
 import { JsonUsageTap } from './json-usage-tap.js';
 import { readRateLimitHeaders } from './rate-limit-headers.js';
-import { SseUsageTap, parseEventData } from './sse-usage-tap.js';
+import { SseUsageTap } from './sse-usage-tap.js';
+import type { TokenCounter } from './token-counter.js';
 import type { ToolCalls } from './usage.js';
 import { writeWithBackpressure } from './write-with-backpressure.js';
 
@@ -20,6 +24,9 @@ export interface RelayDeps {
   log: Logger;
   /** How much of an answer is kept for counting it when the upstream gives no usage. */
   captureLimit: number;
+  /** What all calls in flight together may keep for counting. */
+  captureBudget: CaptureBudget;
+  counter: TokenCounter;
 }
 
 /**
@@ -47,63 +54,71 @@ export async function relayAnswer(deps: RelayDeps, ctx: CallContext, answer: Dis
     return writeWithBackpressure(out, part);
   };
 
-  const sse = streamed ? new SseUsageTap(ctx.plan?.hideUsageOnlyChunk ?? false, deps.captureLimit) : undefined;
+  const sse = streamed ? new SseUsageTap(ctx.plan?.hideUsageOnlyChunk ?? false, new AnswerCapture(deps.captureLimit, deps.captureBudget)) : undefined;
   // Exactly one of the two taps reads the answer.
-  const json = sse ? undefined : new JsonUsageTap(deps.captureLimit);
-  let lastChunk: Buffer | undefined;
-  let bodyError: unknown;
+  const json = sse ? undefined : new JsonUsageTap(deps.captureLimit, deps.captureBudget);
+  const capture = (sse ?? (json as JsonUsageTap)).capture;
   try {
-    for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-      if (sse) {
-        for (const part of sse.push(chunk)) await writeWithBackpressure(out, part);
-      } else {
-        // One chunk behind: the last one is released only after the commit.
-        if (lastChunk) await release(lastChunk);
-        lastChunk = chunk;
-        json?.push(chunk);
+    let lastChunk: Buffer | undefined;
+    let bodyError: unknown;
+    try {
+      for await (const chunk of answer.body as AsyncIterable<Buffer>) {
+        if (sse) {
+          for (const part of sse.push(chunk)) await writeWithBackpressure(out, part);
+        } else {
+          // One chunk behind: the last one is released only after the commit.
+          if (lastChunk) await release(lastChunk);
+          lastChunk = chunk;
+          json?.push(chunk);
+        }
       }
+    } catch (err) {
+      bodyError = err;
     }
-  } catch (err) {
-    bodyError = err;
-  }
-  ctx.upstreamEndedNs = process.hrtime.bigint();
+    ctx.upstreamEndedNs = process.hrtime.bigint();
 
-  const outcome = bodyError ? outcomeOfBrokenBody(bodyError, ctx.call.reason) : status >= 400 ? 'upstream_error' : 'ok';
-  const failedUnrelayed = bodyError && !headSent ? failureBeforeRelay(outcome) : undefined;
-  const read = sse ? await streamUsage(ctx, sse, status) : await jsonUsage(ctx, json as JsonUsageTap, status);
-  const rateLimits = status < 300 ? readRateLimitHeaders(answer.headers, Date.now()) : undefined;
+    const outcome = bodyError ? outcomeOfBrokenBody(bodyError, ctx.call.reason) : status >= 400 ? 'upstream_error' : 'ok';
+    const failedUnrelayed = bodyError && !headSent ? failureBeforeRelay(outcome) : undefined;
+    const read = sse ? await streamUsage(deps.counter, ctx, sse, status) : await jsonUsage(deps.counter, ctx, json as JsonUsageTap, status);
+    // Counted: what was kept for counting is not needed while the call commits.
+    capture.release();
+    const rateLimits = status < 300 ? readRateLimitHeaders(answer.headers, Date.now()) : undefined;
 
-  try {
-    const facts = {
-      status: failedUnrelayed?.status ?? status,
-      outcome,
-      model: read.model,
-      streamed,
-      usage: read.usage,
-      serviceTier: read.serviceTier,
-      tools: read.tools,
-    };
-    await deps.recordCall(ctx, facts, rateLimits);
-    if (deps.rememberBatch && outcome === 'ok' && status === 200) await deps.rememberBatch(ctx, read.parsed);
-  } catch (err) {
-    // Not committed: the caller must not see a complete answer.
-    deps.log.error({ err: errorText(err), user: ctx.user, endpoint: ctx.endpoint }, 'could not record the call; breaking off its answer');
-    out.destroy();
-    return;
+    try {
+      const facts = {
+        status: failedUnrelayed?.status ?? status,
+        outcome,
+        model: read.model,
+        streamed,
+        usage: read.usage,
+        serviceTier: read.serviceTier,
+        tools: read.tools,
+      };
+      await deps.recordCall(ctx, facts, rateLimits);
+      if (deps.rememberBatch && outcome === 'ok' && status === 200) await deps.rememberBatch(ctx, read.parsed);
+    } catch (err) {
+      // Not committed: the caller must not see a complete answer.
+      deps.log.error({ err: errorText(err), user: ctx.user, endpoint: ctx.endpoint }, 'could not record the call; breaking off its answer');
+      out.destroy();
+      return;
+    }
+    if (failedUnrelayed && !out.destroyed) {
+      out.writeHead(failedUnrelayed.status, { 'content-type': 'application/json; charset=utf-8' });
+      out.end(openAiErrorBody(failureError(failedUnrelayed)));
+      return;
+    }
+    if (bodyError || out.destroyed) {
+      // Broken off upstream (or by shutdown): the caller sees an error, never a clean end.
+      out.destroy();
+      return;
+    }
+    for (const part of sse ? sse.held : lastChunk ? [lastChunk] : []) await release(part);
+    if (!headSent) out.writeHead(status, headers);
+    out.end();
+  } finally {
+    // Whatever happened, the bytes kept for counting go back to the budget all calls share.
+    capture.release();
   }
-  if (failedUnrelayed && !out.destroyed) {
-    out.writeHead(failedUnrelayed.status, { 'content-type': 'application/json; charset=utf-8' });
-    out.end(openAiErrorBody(failureError(failedUnrelayed)));
-    return;
-  }
-  if (bodyError || out.destroyed) {
-    // Broken off upstream (or by shutdown): the caller sees an error, never a clean end.
-    out.destroy();
-    return;
-  }
-  for (const part of sse ? sse.held : lastChunk ? [lastChunk] : []) await release(part);
-  if (!headSent) out.writeHead(status, headers);
-  out.end();
 }
 
 /** What the answer says the call cost: usage (or a count), the model, the service tier and built-in tool calls. */
@@ -115,28 +130,26 @@ interface AnswerRead {
   parsed?: unknown;
 }
 
-async function streamUsage(ctx: CallContext, sse: SseUsageTap, status: number): Promise<AnswerRead> {
+async function streamUsage(counter: TokenCounter, ctx: CallContext, sse: SseUsageTap, status: number): Promise<AnswerRead> {
   sse.finish();
-  const model = sse.model ?? firstEventModel(sse) ?? requestedModel(ctx) ?? '';
+  const model = answeredModel(sse.model ?? sse.firstModel, ctx);
   const billed = { serviceTier: sse.serviceTier, tools: sse.tools };
   if (status >= 400 && !sse.usage) return { model, usage: noUsage(), ...billed };
   const answer = { capture: sse.capture, streamed: true };
-  return { model, usage: await usageForCall({ policy: ctx.usagePolicy, reported: sse.usage, model, requestJson: ctx.plan?.json, answer }), ...billed };
+  const usage = await usageForCall({ counter, policy: ctx.usagePolicy, reported: sse.usage, model, requestJson: ctx.plan?.json, answer });
+  return { model, usage, ...billed };
 }
 
-async function jsonUsage(ctx: CallContext, json: JsonUsageTap, status: number): Promise<AnswerRead> {
+async function jsonUsage(counter: TokenCounter, ctx: CallContext, json: JsonUsageTap, status: number): Promise<AnswerRead> {
   const read = json.result();
-  const model = read.model ?? requestedModel(ctx) ?? '';
+  const model = answeredModel(read.model, ctx);
   const billed = { serviceTier: read.serviceTier, tools: read.tools, parsed: read.parsed };
   if (status >= 400 && !read.usage) return { model, usage: noUsage(), ...billed };
   const answer = { capture: json.capture, streamed: false, parsed: read.parsed };
-  return { model, usage: await usageForCall({ policy: ctx.usagePolicy, reported: read.usage, model, requestJson: ctx.plan?.json, answer }), ...billed };
+  const usage = await usageForCall({ counter, policy: ctx.usagePolicy, reported: read.usage, model, requestJson: ctx.plan?.json, answer });
+  return { model, usage, ...billed };
 }
 
-/** The answered model of a stream that never sent usage: the first event names it. */
-function firstEventModel(sse: SseUsageTap): string | undefined {
-  const head = sse.capture.chunks.length ? sse.capture.chunks[0].toString('utf8', 0, 8192) : '';
-  const first = parseEventData(head.split(/\r?\n\r?\n/)[0] ?? '') as { model?: unknown; response?: { model?: unknown } } | undefined;
-  const model = first?.model ?? first?.response?.model;
-  return typeof model === 'string' ? model : undefined;
-}
+/** The model the answer names, unless it is no model name (the caller's then stands for it). */
+const answeredModel = (named: string | undefined, ctx: CallContext): string =>
+  (named !== undefined && modelNameProblem(named) === undefined ? named : undefined) ?? requestedModel(ctx) ?? '';

@@ -1,11 +1,13 @@
 import type { LooseJson } from '../common/loose-json.js';
+import { eventLines } from './sse-event-splitter.js';
 import { parseEventData } from './sse-usage-tap.js';
 
 /** The generated text of a streamed answer, as far as it was captured, for counting its tokens. */
 export function streamedAnswerText(sse: string): string[] {
   const out: string[] = [];
-  for (const event of sse.split(/\r?\n\r?\n/)) {
-    const obj = parseEventData(event) as LooseJson | undefined;
+  // Line by line: each data line of a stream event holds one JSON object, whatever the lines end with.
+  for (const line of eventLines(sse)) {
+    const obj = parseEventData(line) as LooseJson | undefined;
     if (!obj || typeof obj !== 'object') continue;
     if (Array.isArray(obj.choices)) {
       for (const choice of obj.choices) {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { errorText } from '../common/error-text.js';
 import type { DueBatch, QueryRecord, Store } from '../store/types.js';
+import { type BillingHeaders, upstreamRequestHeaders } from './header-policy.js';
 import { upstreamPath, type Upstream } from './upstream.js';
 import { batchOutputLines } from './batch-output-lines.js';
 
@@ -14,6 +15,8 @@ export interface BatchPollerOptions {
   log: Logger;
   /** The organisation's key: the only credential a job is ever polled with. */
   forwardToken: string;
+  /** The organisation and project the proxy's calls bill (forward.organization, forward.project), which own the jobs. */
+  billing?: BillingHeaders;
   /** How often to look for due jobs, and the first wait between polls of one job (it doubles, up to 64 times this). */
   intervalMs: number;
 }
@@ -143,8 +146,8 @@ export class BatchPoller {
   private get(path: string): Promise<Dispatcher.ResponseData> {
     return this.o.upstream.pool.request({
       method: 'GET',
-      path: upstreamPath(this.o.upstream, path),
-      headers: { authorization: `Bearer ${this.o.forwardToken}`, 'accept-encoding': 'identity' },
+      path: upstreamPath(this.o.upstream, path, ''),
+      headers: upstreamRequestHeaders({}, { forwardToken: this.o.forwardToken, bodyReplaced: false, billing: this.o.billing }),
     });
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { modelNameProblem } from '../accounting/model-names.js';
 import type { CallOutcome, QueryRecord, RateLimitSnapshot, Store } from '../store/types.js';
 import type { CallMetrics } from './call-metrics.js';
 import type { CallUsage, UsagePolicy } from './call-usage.js';
@@ -45,7 +46,13 @@ function speechCharacters(json: Record<string, unknown> | undefined): number {
 }
 
 /** The model the caller asked for: from the JSON body, or from the `model` field of a multipart upload. */
-export const requestedModel = (ctx: CallContext): string | null => ctx.plan?.model ?? ctx.multipart?.model ?? null;
+export const requestedModel = (ctx: CallContext): string | null => ctx.plan?.model ?? multipartModel(ctx) ?? null;
+
+/** A multipart upload's `model` field is read as it streams upstream, too late to refuse: one that is no model name is not recorded. */
+const multipartModel = (ctx: CallContext): string | undefined => {
+  const model = ctx.multipart?.model;
+  return model !== undefined && modelNameProblem(model) === undefined ? model : undefined;
+};
 
 /** Resolves once the call's row is committed (database or journal); the answer's end waits for it. */
 export type RecordCall = (ctx: CallContext, facts: CallFacts, rateLimits?: RateLimitSnapshot) => Promise<void>;

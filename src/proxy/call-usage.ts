@@ -1,6 +1,7 @@
 import type { Usage } from './usage.js';
 import type { AnswerCapture } from './answer-capture.js';
 import { jsonAnswerText, streamedAnswerText } from './answer-text.js';
+import type { TokenCounter } from './token-counter.js';
 import { countTextTokens, estimatePromptTokens } from './token-estimate.js';
 
 export interface CallUsage extends Usage {
@@ -34,6 +35,7 @@ const ZERO: Usage = {
  * tokenizer, and marked as estimated.
  */
 export async function usageForCall(input: {
+  counter: TokenCounter;
   policy: UsagePolicy;
   reported?: Usage;
   model: string;
@@ -60,12 +62,12 @@ export async function usageForCall(input: {
       estimated: false,
     };
   if (input.policy === 'reported') return noUsage();
-  const promptTokens = input.requestJson ? await estimatePromptTokens(input.model, input.requestJson) : 0;
+  const promptTokens = input.requestJson ? await estimatePromptTokens(input.counter, input.model, input.requestJson) : 0;
   let completionTokens = 0;
   if (input.policy === 'estimate' && input.answer && input.answer.capture.totalBytes > 0) {
     const { capture, streamed, parsed } = input.answer;
     const texts = streamed ? streamedAnswerText(capture.text()) : jsonAnswerText(parsed ?? safeParse(capture.text()));
-    completionTokens = capture.extrapolate(await countTextTokens(input.model, texts));
+    completionTokens = capture.extrapolate(await countTextTokens(input.counter, input.model, texts));
   }
   return { ...ZERO, promptTokens, completionTokens, estimated: true };
 }

@@ -12,11 +12,15 @@ import { NO_CALL_METRICS, type CallMetrics } from './call-metrics.js';
 import { createCallRecorder, requestedModel, upstreamMs, type CallContext } from './call-record.js';
 import { usageForCall } from './call-usage.js';
 import { requireCallerUser } from './caller-user.js';
-import { upstreamRequestHeaders } from './header-policy.js';
+import { upstreamRequestHeaders, type BillingHeaders } from './header-policy.js';
 import type { InflightCalls } from './inflight-calls.js';
 import { MultipartModelTap, multipartBoundary } from './multipart-model-tap.js';
 import { planJsonRequest, requiresJsonBody, type RequestPlan } from './request-plan.js';
+import type { CaptureBudget } from './capture-budget.js';
+import { normaliseTarget } from './target-path.js';
+import type { TokenCounter } from './token-counter.js';
 import { upstreamPath, type Upstream } from './upstream.js';
+import { requestUpstream, type SendProgress } from './upstream-request.js';
 import { usagePolicyFor } from './usage-policy.js';
 
 export interface ForwardDeps {
@@ -33,7 +37,18 @@ export interface ForwardDeps {
   batchFirstPollAfterMs?: number;
   /** Counts each call for GET /metrics; a no-op when metrics are off. */
   metrics?: CallMetrics;
+  /** What all calls in flight together may keep of their answers for counting. */
+  captureBudget: CaptureBudget;
+  /** Counts tokens (off the event loop) when the upstream gives no usage. */
+  counter: TokenCounter;
+  /** The organisation and project calls bill. */
+  billing?: BillingHeaders;
+  /** False for upstreams that stream usage unasked: streams are then forwarded without include_usage. */
+  askForUsage?: boolean;
 }
+
+// TRACE would echo the request, key included, back from the upstream; CONNECT never reaches a route (server/app.ts).
+const NEVER_FORWARDED = new Set(['TRACE', 'CONNECT']);
 
 /**
  * The hot path: every /v1/* call. Checks the caller and the body, forwards the
@@ -46,16 +61,24 @@ export function createForwardHandler(deps: ForwardDeps) {
   const relay: RelayDeps = {
     recordCall,
     log: deps.log,
-    captureLimit: deps.captureLimitBytes ?? 4 * 1024 * 1024,
+    captureLimit: deps.captureLimitBytes ?? 512 * 1024,
+    captureBudget: deps.captureBudget,
     rememberBatch: deps.batchFirstPollAfterMs === undefined ? undefined : batchRememberer(deps.store, deps.batchFirstPollAfterMs),
+    counter: deps.counter,
   };
+  const askForUsage = deps.askForUsage ?? true;
 
   return async function forwardCall(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const arrivedAt = Date.now();
     const startedNs = process.hrtime.bigint();
+    // The one reading of the target: what the call is, what is recorded and what goes upstream.
+    const target = normaliseTarget(request.raw.url ?? request.url);
+    if (NEVER_FORWARDED.has(request.method)) {
+      throw new ApiError(405, 'method_not_allowed', `${request.method} is not forwarded: it would reach the upstream with the organisation's key`);
+    }
     const user = requireCallerUser(request.headers['x-user']);
-    const endpoint = pathOf(request.url);
-    const { plan, body, multipart } = requestBody(request, endpoint);
+    const endpoint = target.path;
+    const { plan, body, multipart } = requestBody(request, endpoint, askForUsage);
     if (deps.commitGate && !deps.commitGate.canCommit()) throw failureError(CALL_FAILURES.cannotRecord);
 
     const call = deps.inflight.start();
@@ -64,36 +87,42 @@ export function createForwardHandler(deps: ForwardDeps) {
     out.on('close', () => {
       if (!out.writableFinished) call.abort('client_aborted');
     });
+    const progress: SendProgress = { sent: false };
     try {
       let answer: Dispatcher.ResponseData;
       ctx.upstreamStartedNs = process.hrtime.bigint();
       try {
-        answer = await deps.upstream.pool.request({
+        const options: Dispatcher.RequestOptions = {
           method: request.method as Dispatcher.HttpMethod,
-          path: upstreamPath(deps.upstream, request.url),
-          headers: upstreamRequestHeaders(request.headers, { forwardToken: deps.forwardToken, bodyReplaced: plan !== undefined }),
+          path: upstreamPath(deps.upstream, target.path, target.query),
+          headers: upstreamRequestHeaders(request.headers, { forwardToken: deps.forwardToken, bodyReplaced: plan !== undefined, billing: deps.billing }),
           body,
           signal: call.signal,
-        });
+        };
+        answer = await requestUpstream(deps.upstream.pool, options, progress);
       } catch (err) {
         ctx.upstreamEndedNs = process.hrtime.bigint();
-        await failBeforeAnswer(ctx, err, reply);
+        await failBeforeAnswer(ctx, err, progress, reply);
         return;
       }
       reply.hijack();
-      await relayAnswer(relay, ctx, answer, out);
+      await relayAnswer(relay, ctx, answer, out).catch((err) => {
+        // Never leave a caller waiting on an answer the relay could not finish.
+        deps.log.error({ err: errorText(err), user, endpoint }, 'relaying an answer failed; breaking it off');
+        out.destroy();
+      });
     } finally {
       call.done();
     }
   };
 
   /** No answer came: record the call if the upstream may have seen it, then tell the caller why. */
-  async function failBeforeAnswer(ctx: CallContext, err: unknown, reply: FastifyReply): Promise<void> {
-    const failure = failureOfRequest(err, ctx.call.reason);
+  async function failBeforeAnswer(ctx: CallContext, err: unknown, progress: SendProgress, reply: FastifyReply): Promise<void> {
+    const failure = failureOfRequest(err, ctx.call.reason, progress.sent);
     if (!failure.recorded) countUnrecorded(ctx, failure.status, failure.outcome ?? 'unreachable');
     if (failure.recorded && failure.outcome) {
       const model = requestedModel(ctx) ?? '';
-      const usage = await usageForCall({ policy: ctx.usagePolicy, model, requestJson: ctx.plan?.json });
+      const usage = await usageForCall({ counter: deps.counter, policy: ctx.usagePolicy, model, requestJson: ctx.plan?.json });
       await recordCall(ctx, { status: failure.status, outcome: failure.outcome, model, streamed: ctx.plan?.stream ?? false, usage }).catch((commitErr) =>
         deps.log.error({ err: errorText(commitErr) }, 'could not record a failed call'),
       );
@@ -125,10 +154,14 @@ export function createForwardHandler(deps: ForwardDeps) {
   }
 }
 
-function requestBody(request: FastifyRequest, endpoint: string): { plan?: RequestPlan; body?: Buffer | Readable; multipart?: MultipartModelTap } {
+function requestBody(
+  request: FastifyRequest,
+  endpoint: string,
+  askForUsage: boolean,
+): { plan?: RequestPlan; body?: Buffer | Readable; multipart?: MultipartModelTap } {
   const raw = request.body;
   if (Buffer.isBuffer(raw)) {
-    const plan = planJsonRequest(raw, endpoint);
+    const plan = planJsonRequest(raw, endpoint, askForUsage);
     return { plan, body: plan.body };
   }
   if (raw !== undefined && raw !== null) {
@@ -145,9 +178,4 @@ function requestBody(request: FastifyRequest, endpoint: string): { plan?: Reques
     throw new ApiError(400, 'missing_body', `${endpoint} takes a JSON body with a 'model'`);
   }
   return {};
-}
-
-function pathOf(url: string): string {
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
 }

@@ -1,9 +1,14 @@
 const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001, µs: 0.001, μs: 0.001, ns: 0.000001 };
 const PART = /(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|μs|ns)/y;
 
+// Rate-limit windows reset within minutes or days; a longer "duration" is a broken header, and far longer ones
+// (99999999999h) would make a reset time no date can show.
+const MAX_MS = 366 * 24 * 3_600_000;
+
 /**
  * Milliseconds in a Go-formatted duration (`120ms`, `6m0s`, `1h2m3.5s`), as
- * OpenAI writes in x-ratelimit-reset-*. Undefined when it is not one.
+ * OpenAI writes in x-ratelimit-reset-*. Undefined when it is not one, or
+ * when it is longer than a year.
  */
 export function parseGoDuration(text: string): number | undefined {
   if (text === '0') return 0;
@@ -16,5 +21,5 @@ export function parseGoDuration(text: string): number | undefined {
     if (!m || m.index !== start) return undefined;
     total += Number(m[1]) * UNIT_MS[m[2]];
   }
-  return total;
+  return total <= MAX_MS ? total : undefined;
 }

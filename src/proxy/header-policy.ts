@@ -18,14 +18,31 @@ const HOP_BY_HOP = [
 const NOT_FORWARDED_UP = new Set([...HOP_BY_HOP, 'host', 'x-user', 'expect', 'accept-encoding']);
 const NOT_FORWARDED_DOWN = new Set(HOP_BY_HOP);
 
-export function upstreamRequestHeaders(client: IncomingHttpHeaders, opts: { forwardToken?: string; bodyReplaced: boolean }): Record<string, string | string[]> {
+// Which organisation and project of the key a call bills: the proxy's to decide, not the caller's (unless allowed).
+const BILLING = ['openai-organization', 'openai-project'] as const;
+
+/** The organisation and project calls bill, and whether callers may choose their own. */
+export interface BillingHeaders {
+  organization?: string;
+  project?: string;
+  callersChoose: boolean;
+}
+
+export function upstreamRequestHeaders(
+  client: IncomingHttpHeaders,
+  opts: { forwardToken?: string; bodyReplaced: boolean; billing?: BillingHeaders },
+): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const listed = connectionListed(client.connection);
+  const callersChoose = opts.billing?.callersChoose ?? false;
   for (const [name, value] of Object.entries(client)) {
     if (value === undefined || NOT_FORWARDED_UP.has(name) || listed.has(name)) continue;
     if (name === 'content-length' && opts.bodyReplaced) continue;
+    if (!callersChoose && (name === BILLING[0] || name === BILLING[1])) continue;
     out[name] = value;
   }
+  if (opts.billing?.organization && out[BILLING[0]] === undefined) out[BILLING[0]] = opts.billing.organization;
+  if (opts.billing?.project && out[BILLING[1]] === undefined) out[BILLING[1]] = opts.billing.project;
   if (opts.forwardToken) out.authorization = `Bearer ${opts.forwardToken}`;
   out['accept-encoding'] = 'identity';
   return out;

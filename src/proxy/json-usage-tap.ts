@@ -1,4 +1,5 @@
 import { AnswerCapture } from './answer-capture.js';
+import type { CaptureBudget } from './capture-budget.js';
 import { type AnswerFacts, normaliseUsage, usageAndModelOf } from './usage.js';
 
 /** Answers up to this size are parsed whole; larger ones (embeddings) are read from their ends. */
@@ -16,8 +17,8 @@ export class JsonUsageTap {
   private tail: Buffer[] = [];
   private tailBytes = 0;
 
-  constructor(captureLimitBytes: number) {
-    this.capture = new AnswerCapture(Math.max(captureLimitBytes, PARSE_WHOLE_BELOW));
+  constructor(captureLimitBytes: number, budget?: CaptureBudget) {
+    this.capture = new AnswerCapture(Math.max(captureLimitBytes, PARSE_WHOLE_BELOW), budget);
   }
 
   push(chunk: Buffer): void {
@@ -83,11 +84,20 @@ const stringValue = (key: string) => new RegExp(`(?<!\\\\)"${key}"\\s*:\\s*"((?:
 
 function firstStringValue(text: string, key: string): string | undefined {
   const m = stringValue(key).exec(text);
-  return m ? (JSON.parse(`"${m[1]}"`) as string) : undefined;
+  return m ? jsonString(m[1]) : undefined;
 }
 
 function lastStringValue(text: string, key: string): string | undefined {
   let last: string | undefined;
   for (const m of text.matchAll(stringValue(key))) last = m[1];
-  return last === undefined ? undefined : (JSON.parse(`"${last}"`) as string);
+  return last === undefined ? undefined : jsonString(last);
+}
+
+/** The string a JSON string literal's inside spells; undefined for a broken escape (`\q`, `\u12`) in a malformed answer. */
+function jsonString(inside: string): string | undefined {
+  try {
+    return JSON.parse(`"${inside}"`) as string;
+  } catch {
+    return undefined;
+  }
 }

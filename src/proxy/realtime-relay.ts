@@ -6,6 +6,7 @@ import { errorText } from '../common/error-text.js';
 import { ApiError } from '../http/errors.js';
 import type { CommitGate, QueryRecord, Store } from '../store/types.js';
 import { requireCallerUser } from './caller-user.js';
+import type { BillingHeaders } from './header-policy.js';
 import { normaliseUsage } from './usage.js';
 import type { Upstream } from './upstream.js';
 
@@ -15,6 +16,7 @@ export interface RealtimeDeps {
   log: Logger;
   forwardToken?: string;
   commitGate?: CommitGate;
+  billing?: BillingHeaders;
 }
 
 const REALTIME_PATH = '/v1/realtime';
@@ -23,7 +25,8 @@ const HIGH_WATER_BYTES = 1024 * 1024;
 const RESPONSE_DONE = Buffer.from('"response.done"');
 const SESSION_EVENT = Buffer.from('"session.');
 /** Headers of the caller's upgrade that go upstream; everything else (x-user, cookies, its own key) stays here. */
-const FORWARDED_HEADERS = ['openai-beta', 'openai-organization', 'openai-project', 'user-agent'];
+const FORWARDED_HEADERS = ['openai-beta', 'user-agent'];
+const BILLING_HEADERS = ['openai-organization', 'openai-project'];
 
 /**
  * Forwards `GET /v1/realtime` WebSocket upgrades: the caller is named by
@@ -52,10 +55,13 @@ export function createRealtimeRelay(deps: RealtimeDeps) {
       return;
     }
     const headers: Record<string, string> = {};
-    for (const name of FORWARDED_HEADERS) {
+    // The organisation and project billed are the proxy's to set, as on every other call (header-policy.ts).
+    for (const name of deps.billing?.callersChoose ? [...FORWARDED_HEADERS, ...BILLING_HEADERS] : FORWARDED_HEADERS) {
       const v = req.headers[name];
       if (typeof v === 'string') headers[name] = v;
     }
+    if (deps.billing?.organization && headers['openai-organization'] === undefined) headers['openai-organization'] = deps.billing.organization;
+    if (deps.billing?.project && headers['openai-project'] === undefined) headers['openai-project'] = deps.billing.project;
     const auth = deps.forwardToken ? `Bearer ${deps.forwardToken}` : req.headers.authorization;
     if (auth) headers.authorization = auth;
     const target = `${deps.upstream.origin.replace(/^http/, 'ws')}${deps.upstream.basePath}/realtime${url.search}`;

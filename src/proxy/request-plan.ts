@@ -1,5 +1,6 @@
 import { ApiError, badRequest } from '../http/errors.js';
 import { errorText } from '../common/error-text.js';
+import { modelNameProblem } from '../accounting/model-names.js';
 
 /** Endpoints whose requests must name a model, and whose streams get include_usage. */
 const MODEL_REQUIRED = new Set(['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/responses']);
@@ -17,8 +18,12 @@ export interface RequestPlan {
 
 const INCLUDE_USAGE = Buffer.from('"stream_options":{"include_usage":true},');
 
-/** One JSON.parse to read `model` and `stream`; the bytes forwarded stay the caller's. */
-export function planJsonRequest(raw: Buffer, endpoint: string): RequestPlan {
+/**
+ * One JSON.parse to read `model` and `stream`; the bytes forwarded stay the
+ * caller's, except that a stream gets `include_usage` when `askForUsage` is
+ * set (it is not for upstreams that stream usage unasked).
+ */
+export function planJsonRequest(raw: Buffer, endpoint: string, askForUsage = true): RequestPlan {
   if (raw.length === 0) throw badRequest('invalid_json', 'the request body is empty; send a JSON object that names a model');
   let json: unknown;
   try {
@@ -34,12 +39,15 @@ export function planJsonRequest(raw: Buffer, endpoint: string): RequestPlan {
   if (model !== undefined && (typeof model !== 'string' || model === '')) {
     throw badRequest('invalid_model', "'model' must be a non-empty string");
   }
+  // The same rule as the admin API's: a name that could never be priced is not forwarded, nor listed in /models.
+  const problem = typeof model === 'string' ? modelNameProblem(model) : undefined;
+  if (problem) throw badRequest('invalid_model', `'model' is not a model name: ${problem}`);
   if (model === undefined && MODEL_REQUIRED.has(endpoint)) {
     throw badRequest('missing_model', "the request body must name a 'model'");
   }
   const stream = body.stream === true;
   const plan: RequestPlan = { body: raw, json: body, model: (model as string) ?? null, stream, hideUsageOnlyChunk: false };
-  if (!stream || !INCLUDE_USAGE_ENDPOINTS.has(endpoint)) return plan;
+  if (!stream || !askForUsage || !INCLUDE_USAGE_ENDPOINTS.has(endpoint)) return plan;
 
   const options = body.stream_options;
   if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {

@@ -1,118 +1,133 @@
+import type { AnswerCapture } from './answer-capture.js';
+import { eventLines, SseEventSplitter } from './sse-event-splitter.js';
 import { type ToolCalls, type Usage, usageAndModelOf } from './usage.js';
-import { AnswerCapture } from './answer-capture.js';
 
 const USAGE_KEY = Buffer.from('"usage"');
 const DONE = Buffer.from('[DONE]');
-const LF2 = Buffer.from('\n\n');
-const CRLF2 = Buffer.from('\r\n\r\n');
+/** An event larger than this is relayed as it comes, unread (no stream event of OpenAI's comes near it). */
+const MAX_EVENT_BYTES = 4 * 1024 * 1024;
+
+type Kind = 'pass' | 'usage' | 'drop' | 'done';
 
 /**
  * Watches a server-sent-event stream as it is relayed, without buffering it.
  *
  * Hot path: most chunks are whole events with no usage object and no [DONE],
  * and are returned as they came, untouched. Only an event that carries a
- * `usage` object is parsed. That event, `[DONE]`, and everything after the
- * first of them are held back, so the caller can commit the query before the
- * end of the answer is released. The usage-only chunk the proxy itself asked
- * for (`choices: []`) is dropped when `hideUsageOnlyChunk` is set.
+ * `usage` object is parsed, and the last usage reported wins (some upstreams
+ * report it on every chunk). The latest usage event and `[DONE]` are held back
+ * until a later event shows they were not the end, so the caller can commit
+ * the query before the end of the answer is released; what is held is at most
+ * those two events. The usage-only chunk the proxy itself asked for
+ * (`choices: []`) is dropped when `hideUsageOnlyChunk` is set.
  */
 export class SseUsageTap {
   usage?: Usage;
   model?: string;
   serviceTier?: string;
   tools?: ToolCalls;
-  readonly held: Buffer[] = [];
-  readonly capture: AnswerCapture;
-  private pending: Buffer | null = null;
-  private holding = false;
+  /** The model named by the first event, for streams that never report usage. */
+  firstModel?: string;
+  held: Buffer[] = [];
+  private readonly splitter = new SseEventSplitter(MAX_EVENT_BYTES);
+  private heldDone = false;
+  private firstChunk = true;
 
   constructor(
     private readonly hideUsageOnlyChunk: boolean,
-    captureLimitBytes: number,
-  ) {
-    this.capture = new AnswerCapture(captureLimitBytes);
-  }
+    readonly capture: AnswerCapture,
+  ) {}
 
   /** The parts of `chunk` to forward now, in order. */
   push(chunk: Buffer): Buffer[] {
     this.capture.add(chunk);
-    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.pending = null;
-    if (!this.holding && endsAtEventBoundary(buf) && !hasUsageObject(buf, 0, buf.length) && buf.indexOf(DONE) === -1) {
-      return [buf];
+    if (this.firstChunk) {
+      this.firstChunk = false;
+      this.firstModel = modelOfFirstEvent(chunk);
+    }
+    if (this.held.length === 0 && this.splitter.idle && endsAtEventBoundary(chunk) && !hasUsageObject(chunk, 0, chunk.length) && chunk.indexOf(DONE) === -1) {
+      return [chunk];
     }
     const out: Buffer[] = [];
-    let start = 0;
-    let forwardFrom = 0;
-    for (;;) {
-      const boundary = nextBoundary(buf, start);
-      if (!boundary) break;
-      const end = boundary.index + boundary.length;
-      if (this.holding) {
-        this.held.push(buf.subarray(start, end));
-      } else {
-        const kind = this.classify(buf, start, boundary.index);
-        if (kind === 'drop' || kind === 'hold') {
-          if (start > forwardFrom) out.push(buf.subarray(forwardFrom, start));
-          forwardFrom = end;
-          if (kind === 'hold') {
-            this.holding = true;
-            this.held.push(buf.subarray(start, end));
-          }
-        }
+    for (const part of this.splitter.push(chunk)) {
+      if (!part.whole) {
+        this.release(out);
+        out.push(part.bytes);
+        continue;
       }
-      start = end;
+      this.take(part.bytes, out);
     }
-    if (!this.holding && start > forwardFrom) out.push(buf.subarray(forwardFrom, start));
-    if (start < buf.length) this.pending = buf.subarray(start);
     return out;
   }
 
-  /** At the end of the stream: an unterminated last event is released with the held ones. */
+  /** At the end of the stream: an unterminated last event is held with the rest. */
   finish(): void {
-    if (this.pending) {
-      const kind = this.holding ? 'hold' : this.classify(this.pending, 0, this.pending.length);
-      if (kind !== 'drop') this.held.push(this.pending);
-      this.pending = null;
+    const last = this.splitter.finish();
+    if (!last) return;
+    if (last.whole && this.classify(last.bytes) === 'drop') return;
+    this.held.push(last.bytes);
+  }
+
+  private take(event: Buffer, out: Buffer[]): void {
+    const kind = this.classify(event);
+    if (kind === 'pass') {
+      this.release(out);
+      out.push(event);
+    } else if (kind === 'drop') {
+      // The usage-only chunk the proxy asked for: what was held before it was not the end.
+      this.release(out);
+    } else if (kind === 'usage') {
+      this.release(out);
+      this.held.push(event);
+    } else {
+      if (this.heldDone) this.release(out);
+      this.held.push(event);
+      this.heldDone = true;
     }
   }
 
-  private classify(buf: Buffer, start: number, end: number): 'pass' | 'hold' | 'drop' {
-    if (hasUsageObject(buf, start, end)) {
-      const event = parseEventData(buf.toString('utf8', start, end));
-      const { usage, model, serviceTier, tools } = usageAndModelOf(event);
+  /** A later event came: what was held was not the end of the answer. */
+  private release(out: Buffer[]): void {
+    if (this.held.length === 0) return;
+    for (const b of this.held) out.push(b);
+    this.held = [];
+    this.heldDone = false;
+  }
+
+  private classify(event: Buffer): Kind {
+    if (hasUsageObject(event, 0, event.length)) {
+      const parsed = parseEventData(event.toString('utf8'));
+      const { usage, model, serviceTier, tools } = usageAndModelOf(parsed);
       if (usage) {
         this.usage = usage;
         if (model) this.model = model;
         if (serviceTier) this.serviceTier = serviceTier;
         if (tools) this.tools = tools;
-        const choices = (event as { choices?: unknown }).choices;
-        if (this.hideUsageOnlyChunk && Array.isArray(choices) && choices.length === 0) return 'drop';
-        return 'hold';
+        const choices = (parsed as { choices?: unknown }).choices;
+        return this.hideUsageOnlyChunk && Array.isArray(choices) && choices.length === 0 ? 'drop' : 'usage';
       }
     }
-    return isDoneEvent(buf, start, end) ? 'hold' : 'pass';
+    return isDoneEvent(event) ? 'done' : 'pass';
   }
 }
 
+/** The model the stream's first event names (when the first chunk holds it whole), for streams that never report usage. */
+function modelOfFirstEvent(chunk: Buffer): string | undefined {
+  const head = chunk.toString('utf8', 0, Math.min(chunk.length, 8192));
+  return usageAndModelOf(parseEventData(head.split(/\r\n\r\n|\n\n|\r\r/)[0])).model;
+}
+
 /** `data: [DONE]` and nothing else; "[DONE]" inside generated text must not hold the stream back. */
-function isDoneEvent(buf: Buffer, start: number, end: number): boolean {
-  if (end - start > 32) return false;
-  const text = buf.toString('latin1', start, end).trim();
+function isDoneEvent(event: Buffer): boolean {
+  if (event.length > 32) return false;
+  const text = event.toString('latin1').trim();
   return text === 'data: [DONE]' || text === 'data:[DONE]';
 }
 
+/** Ends with `\n\n` or `\r\n\r\n` (or `\n\r\n`): whatever is inside, the next chunk starts a new event. */
 function endsAtEventBoundary(buf: Buffer): boolean {
   const n = buf.length;
-  return n >= 2 && buf[n - 1] === 0x0a && (buf[n - 2] === 0x0a || (n >= 4 && buf[n - 2] === 0x0d && buf[n - 3] === 0x0a));
-}
-
-function nextBoundary(buf: Buffer, from: number): { index: number; length: number } | undefined {
-  const lf = buf.indexOf(LF2, from);
-  const crlf = buf.indexOf(CRLF2, from);
-  if (lf === -1 && crlf === -1) return undefined;
-  if (crlf === -1 || (lf !== -1 && lf < crlf)) return { index: lf, length: 2 };
-  return { index: crlf, length: 4 };
+  return n >= 2 && buf[n - 1] === 0x0a && (buf[n - 2] === 0x0a || (n >= 3 && buf[n - 2] === 0x0d && buf[n - 3] === 0x0a));
 }
 
 /** True when `"usage"` appears as a key with an object value (not `"usage":null`) in [start, end). */
@@ -138,9 +153,8 @@ const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0
 
 /** The JSON in an event's data lines, or undefined. */
 export function parseEventData(event: string): unknown {
-  const lines = event.split(/\r?\n/);
   const data: string[] = [];
-  for (const line of lines) {
+  for (const line of eventLines(event)) {
     if (line.startsWith('data:')) data.push(line.slice(line[5] === ' ' ? 6 : 5));
   }
   if (data.length === 0) return undefined;

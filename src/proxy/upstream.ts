@@ -40,7 +40,7 @@ export function createUpstream(opts: { url: string; connectTimeoutMs: number; id
   };
 }
 
-/** The upstream path for a client's `/v1/...` path (query string kept as sent). */
-export function upstreamPath(upstream: Upstream, clientUrl: string): string {
-  return upstream.basePath + clientUrl.replace(/^\/v1(?=\/|\?|$)/, '');
+/** The upstream path for a call's normalised `/v1/...` path and its query string as sent. */
+export function upstreamPath(upstream: Upstream, path: string, query: string): string {
+  return upstream.basePath + path.slice(3) + query;
 }

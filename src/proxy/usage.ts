@@ -21,8 +21,12 @@ export interface ToolCalls {
   codeInterpreterContainers: number;
 }
 
-const count = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : 0);
-const seconds = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
+// No call comes near a billion tokens; a larger count is a broken upstream, and capping it keeps every cost and every
+// sum of tokens or costs (SQLite's SUM stops at 2^63) a finite number.
+const MAX_TOKENS = 1_000_000_000;
+
+const count = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.min(Math.round(v), MAX_TOKENS) : 0);
+const seconds = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.min(v, MAX_TOKENS) : 0);
 
 /**
  * Reads an upstream `usage` object in any of OpenAI's shapes: chat and

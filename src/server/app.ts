@@ -4,12 +4,17 @@ import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
 import type { Config } from '../config/load-config.js';
 import { registerAdminRoutes } from '../admin/routes.js';
 import { PrometheusMetrics } from '../proxy/call-metrics.js';
+import { CaptureBudget } from '../proxy/capture-budget.js';
 import { createForwardHandler } from '../proxy/forward-call.js';
 import { InflightCalls } from '../proxy/inflight-calls.js';
+import type { TokenCounter } from '../proxy/token-counter.js';
 import type { Upstream } from '../proxy/upstream.js';
 import type { Durability } from '../store/types.js';
 import type { Store } from '../store/types.js';
-import { clientErrorHandler, createErrorHandler, frameworkErrorHandler, notFoundHandler } from './error-handler.js';
+import { clientErrorHandler, createErrorHandler, frameworkErrorHandler, notFoundHandler, refuseConnect } from './error-handler.js';
+
+// What all calls in flight together keep of their answers for counting them (each keeps at most 512 KB).
+const CAPTURE_BUDGET_BYTES = 64 * 1024 ** 2;
 
 export interface AppDeps {
   config: Config;
@@ -21,6 +26,8 @@ export interface AppDeps {
   catalogOrigins?: ReadonlyMap<string, CatalogOrigin>;
   /** Whether calls can be committed now (checked before forwarding), and what /health reports. */
   durability?: Durability;
+  /** Counts tokens, off the event loop, for calls the upstream gave no usage for. */
+  counter: TokenCounter;
 }
 
 export interface App {
@@ -36,6 +43,7 @@ export async function buildApp({
   inflight = new InflightCalls(),
   durability,
   catalogOrigins = new Map(),
+  counter,
 }: AppDeps): Promise<App> {
   const fastify = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -69,10 +77,16 @@ export async function buildApp({
     inflight,
     forwardToken: config.forward.token,
     commitGate: durability,
+    counter,
+    captureBudget: new CaptureBudget(CAPTURE_BUDGET_BYTES),
+    billing: { organization: config.forward.organization, project: config.forward.project, callersChoose: config.forward.callerOrganization },
+    askForUsage: !config.forward.streamsUsageUnasked,
     metrics,
     // Jobs are polled with the organisation's key; without one the proxy cannot follow them.
     batchFirstPollAfterMs: config.forward.token ? config.batches.pollIntervalMs : undefined,
   });
+  // CONNECT never reaches a route: Node hands it to this event, and would otherwise drop the connection without a word.
+  fastify.server.on('connect', refuseConnect);
   await fastify.register(async (v1) => {
     v1.removeAllContentTypeParsers();
     // JSON is read once (to find model and stream) and forwarded as the caller's bytes.

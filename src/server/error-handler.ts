@@ -1,7 +1,8 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { StoreUnavailableError } from '../store/errors.js';
 import { ApiError, openAiErrorBody } from '../http/errors.js';
 
@@ -31,7 +32,13 @@ function fromFastify(err: FastifyError): ApiError | undefined {
   return undefined;
 }
 
-const isOpenAiPath = (url: string) => url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?');
+/** The path of a request target; an absolute-form target (`https://host/v1/models`) is read for its path too. */
+const targetPath = (url: string) => url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?]*/i, '');
+
+const isOpenAiPath = (url: string) => {
+  const path = targetPath(url);
+  return path === '/v1' || path.startsWith('/v1/') || path.startsWith('/v1?');
+};
 
 function sendError(request: FastifyRequest, reply: FastifyReply, err: ApiError): void {
   if (isOpenAiPath(request.url)) {
@@ -88,5 +95,14 @@ export function clientErrorHandler(err: NodeJS.ErrnoException & { reason?: strin
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     () => socket.destroy(),
+  );
+}
+
+/** CONNECT asks the proxy to open a tunnel; it never does. Answered on the socket, as no route sees it. */
+export function refuseConnect(request: IncomingMessage, socket: Duplex): void {
+  const body = openAiErrorBody(new ApiError(405, 'method_not_allowed', `CONNECT ${request.url ?? ''} is not forwarded: this proxy opens no tunnels`));
+  socket.end(
+    `HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }

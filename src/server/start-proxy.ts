@@ -4,6 +4,7 @@ import type { Config } from '../config/load-config.js';
 import { buildApp, type App } from './app.js';
 import { BatchPoller } from '../proxy/batch-poller.js';
 import { createRealtimeRelay } from '../proxy/realtime-relay.js';
+import { createTokenCounter } from '../proxy/token-counter.js';
 import { createUpstream } from '../proxy/upstream.js';
 import { JournalingStore } from '../store/journal/journaling-store.js';
 import { defaultJournalPath } from '../store/journal/journal-path.js';
@@ -35,12 +36,15 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
   }
   log.info({ models: catalog.prices.size, file: config.prices.file ?? null, bundled: config.prices.catalog }, 'catalog prices loaded');
   const upstream = createUpstream(config.forward);
-  const app = await buildApp({ config, store, durability: store, upstream, log, catalogOrigins: catalog.origins });
-  const realtime = createRealtimeRelay({ upstream, store, log, forwardToken: config.forward.token, commitGate: store });
+  // The tokenizers load in the background now, so that the first call needing an estimate does not wait for them.
+  const counter = createTokenCounter();
+  const app = await buildApp({ config, store, durability: store, upstream, log, catalogOrigins: catalog.origins, counter });
+  const billing = { organization: config.forward.organization, project: config.forward.project, callersChoose: config.forward.callerOrganization };
+  const realtime = createRealtimeRelay({ upstream, store, log, forwardToken: config.forward.token, commitGate: store, billing });
   app.fastify.server.on('upgrade', realtime.handleUpgrade);
   await app.fastify.listen({ port: config.server.port, host: config.server.host });
   const batches = config.forward.token
-    ? new BatchPoller({ upstream, store, log, forwardToken: config.forward.token, intervalMs: config.batches.pollIntervalMs })
+    ? new BatchPoller({ upstream, store, log, forwardToken: config.forward.token, intervalMs: config.batches.pollIntervalMs, billing })
     : undefined;
   batches?.start();
   const address = app.fastify.server.address();
@@ -65,6 +69,7 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
       realtime.close();
       await closed;
       await upstream.close().catch(() => undefined);
+      await counter.close();
       await store.close();
     })());
   return { app, store, url: `http://${host}:${port}`, stop };

@@ -5,7 +5,16 @@ import type { ModelPrices, Price, PriceSource } from '../accounting/price.js';
  * rest are calls broken off or never answered (see proxy/call-failures.ts).
  * Rows imported from the original proxy are `ok` or `upstream_error`.
  */
-export type CallOutcome = 'ok' | 'upstream_error' | 'timeout' | 'upstream_aborted' | 'client_aborted' | 'shutdown' | 'unreachable';
+export type CallOutcome =
+  | 'ok'
+  | 'upstream_error'
+  | 'timeout'
+  | 'upstream_aborted'
+  | 'upstream_bad_answer'
+  | 'upstream_closed'
+  | 'client_aborted'
+  | 'shutdown'
+  | 'unreachable';
 
 /** The tokens of one call, as the upstream reported them (or as estimated). Declared once for every layer. */
 export interface TokenCounts {

@@ -190,7 +190,7 @@ describe('bad input on the admin API: a specific 4xx naming the problem', () => 
   ])('rejects a price that is %s with 400 naming the field', async (_what, value) => {
     const body = `{"validFrom":"2024-01-01T00:00:00Z","per1KQueryTokens":${JSON.stringify(value) ?? 'null'}}`;
     const res = await post('gpt-4o', value === Number.POSITIVE_INFINITY ? body.replace('null', '1e400') : body);
-    expectAdminError(res, 400, 'invalid_price', /per1KQueryTokens must be a number of at least 0/);
+    expectAdminError(res, 400, 'invalid_price', /per1KQueryTokens must be a number from 0 to 1000/);
   });
 
   it('rejects NaN, which JSON cannot carry, as invalid JSON', async () => {
@@ -292,5 +292,71 @@ describe('bad input on the admin API: a specific 4xx naming the problem', () => 
     expect((await send('/health', { method: 'GET' })).status).toBe(200);
     const rows = (await (await fetch(`${h.url}/queries?status=all`)).json()) as { user: string }[];
     expect(rows.map((r) => r.user).sort()).toEqual(['jürgen', 'up']);
+  });
+});
+
+describe('bad input a caller or an upstream may try on purpose (hardening)', () => {
+  it.each(['/v1/chat/%63ompletions', '/v1/chat/completions/', '/v1//chat/completions', '/v1/./chat/completions'])(
+    'records a call through the respelled path %s under /v1/chat/completions, with its tokens',
+    async (path) => {
+      const res = await send(path, { headers: asUser('respelled'), body: chatBody({ stream: true }) });
+      expect(res.status).toBe(200);
+      expect(h.upstream.last.url).toBe(CHAT);
+      const [row] = (await (await fetch(`${h.url}/queries?user=respelled&limit=1`)).json()) as Record<string, any>[];
+      expect(row).toMatchObject({ endpoint: CHAT, estimated: false, queryTokens: 12 });
+    },
+  );
+
+  it.each(['/v1/../../other/x', '/v1/./../admin', '/v1/%2e%2e/%2e%2e/other', '/v1/files/..%2f..%2f..%2fother', '/v1/..'])(
+    'refuses the dot-segment path %s with 400 invalid_path, forwarding nothing',
+    async (path) => {
+      const forwarded = h.upstream.received.length;
+      const reply = await rawRequest(`GET ${path} HTTP/1.1\r\nhost: x\r\nx-user: dots\r\nconnection: close\r\n\r\n`);
+      expect(reply).toMatch(/^HTTP\/1\.1 400/);
+      expect(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)).error).toMatchObject({ code: 'invalid_path' });
+      expect(h.upstream.received.length).toBe(forwarded);
+    },
+  );
+
+  it('refuses an absolute-form target with 400 invalid_target in the OpenAI shape, forwarding nothing', async () => {
+    const forwarded = h.upstream.received.length;
+    const reply = await rawRequest('GET https://host.example/v1/models HTTP/1.1\r\nhost: host.example\r\nx-user: a\r\nconnection: close\r\n\r\n');
+    expect(reply).toMatch(/^HTTP\/1\.1 400/);
+    expect(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)).error).toMatchObject({ code: 'invalid_target' });
+    expect(h.upstream.received.length).toBe(forwarded);
+  });
+
+  it('relays a CR-only stream and reads its usage', async () => {
+    const usage = { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 };
+    h.upstream.behaviour = {
+      kind: 'custom',
+      handle: (_req, _body, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end(
+          `data: {"model":"gpt-4o","choices":[{"index":0,"delta":{"content":"Hi"}}]}\r\rdata: {"model":"gpt-4o","choices":[],"usage":${JSON.stringify(usage)}}\r\rdata: [DONE]\r\r`,
+        );
+      },
+    };
+    const res = await send(CHAT, { headers: asUser('cr-only'), body: chatBody({ stream: true }) });
+    h.upstream.behaviour = { kind: 'chat' };
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('data: [DONE]\r\r');
+    const [row] = (await (await fetch(`${h.url}/queries?user=cr-only`)).json()) as Record<string, any>[];
+    expect(row).toMatchObject({ queryTokens: 9, answerTokens: 2, estimated: false });
+  });
+
+  it.each(['99999999999h', '1e400s', '9999999999999999999999ms'])('keeps /ratelimits answering after a reset duration of %s', async (reset) => {
+    h.upstream.behaviour = {
+      kind: 'json',
+      status: 200,
+      body: { model: 'gpt-4o', choices: [], usage: { prompt_tokens: 1, completion_tokens: 1 } },
+      headers: { 'x-ratelimit-limit-tokens': '100', 'x-ratelimit-remaining-tokens': '99', 'x-ratelimit-reset-tokens': reset },
+    };
+    const res = await send(CHAT, { headers: asUser('durations'), body: chatBody() });
+    h.upstream.behaviour = { kind: 'chat' };
+    expect(res.status).toBe(200);
+    const limits = await send('/ratelimits', { method: 'GET' });
+    expect(limits.status).toBe(200);
+    expect(limits.json.tokens).toEqual({ maximum: 100, remaining: 99, reset: null });
   });
 });

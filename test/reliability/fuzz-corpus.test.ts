@@ -125,7 +125,20 @@ const CONTENT_TYPES = [
   undefined,
 ];
 const USERS = ['alice', 'bob', ' carol ', 'd'.repeat(256), 'e'.repeat(257), '', 'x\ty', 'openai/user', "o'brien"];
-const V1_PATHS = ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/responses', '/v1/models', '/v1/files'];
+const V1_PATHS = [
+  '/v1/chat/completions',
+  '/v1/completions',
+  '/v1/embeddings',
+  '/v1/responses',
+  '/v1/models',
+  '/v1/files',
+  // Respellings and dot segments: normalised, or refused with a 400.
+  '/v1/chat/%63ompletions',
+  '/v1//chat/completions/',
+  '/v1/./responses',
+  '/v1/../../other',
+  '/v1/files/..%2F..%2Fx',
+];
 const QUERY_PARAMS = ['user', 'after', 'before', 'limit', 'offset', 'endpoint', 'model', 'status', 'x', 'user[]', '__proto__'];
 
 function randomQuery(): string {
