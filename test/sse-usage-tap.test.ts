@@ -84,7 +84,7 @@ describe('SseUsageTap', () => {
     const { forwarded, held } = run(tap, [...events, DONE]);
     expect(forwarded).toBe(events.slice(0, 19).join(''));
     expect(held).toBe(events[19] + DONE);
-    expect(tap.usage).toEqual({ promptTokens: 12, completionTokens: 20, cachedTokens: 0, reasoningTokens: 0 });
+    expect(tap.usage).toMatchObject({ promptTokens: 12, completionTokens: 20, cachedTokens: 0, reasoningTokens: 0, audioPromptTokens: 0 });
   });
 
   it('reads CR-only streams, split anywhere', () => {
