@@ -154,7 +154,7 @@ function relay(deps: RealtimeDeps, client: WebSocket, upstream: WebSocket, sessi
 
 /** A `response.done` event as a query; session.created/updated name the model when the URL did not. */
 async function recordResponse(deps: RealtimeDeps, session: { user: string; model: string }, frame: Buffer): Promise<void> {
-  let event: { type?: unknown; response?: { usage?: unknown; status?: unknown } };
+  let event: { type?: unknown; response?: { usage?: unknown } };
   try {
     event = JSON.parse(frame.toString('utf8'));
   } catch {
@@ -171,7 +171,8 @@ async function recordResponse(deps: RealtimeDeps, session: { user: string; model
     requestedModel: session.model || null,
     model: session.model,
     status: 200,
-    outcome: event.response?.status === 'completed' ? 'ok' : 'upstream_aborted',
+    // A response that ended cancelled or incomplete is still billed for what it used: it is an answer, not a failure.
+    outcome: 'ok',
     ...usage,
     streamed: true,
     estimated: false,
