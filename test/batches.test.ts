@@ -5,6 +5,7 @@ import { adminClient } from './support/admin-client.js';
 import { describeEachStore } from './support/each-store.js';
 import { FORWARD_TOKEN, startHarness, type Harness } from './support/proxy-harness.js';
 import { UpstreamStandIn } from './support/upstream-stand-in.js';
+import type { QueryRecord, RateLimitSnapshot, Store } from '../src/store/types.js';
 
 /**
  * A stand-in for OpenAI's Batch API: POST /v1/batches creates `batch_abc`,
@@ -111,10 +112,10 @@ async function waitFor<T>(what: () => Promise<T | undefined>, ms = 5000): Promis
 const batchRows = async (url: string) => ((await adminClient(() => url).queries()) as Record<string, any>[]).filter((r) => r.batchId === 'batch_abc');
 
 describeEachStore('Batch API jobs', (store) => {
-  async function start(api: BatchApi, databaseUrl?: string) {
+  async function start(api: BatchApi, databaseUrl?: string, wrapStore?: (s: Store) => Store) {
     const upstream = new UpstreamStandIn();
     upstream.behaviour = { kind: 'custom', handle: api.handle };
-    const h = await startHarness(POLL, { store, upstream, databaseUrl });
+    const h = await startHarness(POLL, { store, upstream, databaseUrl, wrapStore });
     harnesses.push(h);
     return h;
   }
@@ -182,6 +183,37 @@ describeEachStore('Batch API jobs', (store) => {
     await waitFor(async () => ((await batchRows(second.url)).length === 2 ? true : undefined));
     await new Promise((r) => setTimeout(r, 300));
     expect(await batchRows(third.url)).toHaveLength(2);
+  });
+
+  it('keeps the results of a job that ends while the database cannot take them, in the journal, and writes each once', async () => {
+    const api = new BatchApi();
+    api.status = 'completed';
+    let databaseDown = true;
+    // The database refuses the result rows only: the job itself is read and finished as usual.
+    const refusingResults = (inner: Store): Store =>
+      new Proxy(inner, {
+        get(target, name) {
+          if (name === 'recordQuery') {
+            return (q: QueryRecord, r?: RateLimitSnapshot) =>
+              databaseDown && q.batchId ? Promise.reject(new Error('SQLITE_FULL: database or disk is full (injected)')) : target.recordQuery(q, r);
+          }
+          const value = Reflect.get(target, name);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    const h = await start(api, undefined, refusingResults);
+    await create(h);
+    await waitFor(async () => (h.proxy.store.health().journal.pending === 2 ? true : undefined));
+    expect(await batchRows(h.url)).toEqual([]);
+    databaseDown = false;
+    await h.proxy.store.runPass();
+    await h.proxy.store.runPass();
+    const rows = await batchRows(h.url);
+    expect(rows.map((r) => [r.queryTokens, r.serviceTier])).toEqual([
+      [1000, 'batch'],
+      [500, 'batch'],
+    ]);
+    expect(rows.map((r) => r.cost)).toEqual(BATCH_COSTS.map((c) => expect.closeTo(c, 12)));
   });
 
   it('finishes a failed job without an output file, counting nothing', async () => {
