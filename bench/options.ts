@@ -22,6 +22,10 @@ export interface BenchOptions {
   recordConcurrency: number;
   /** Size of the generated PostgreSQL history the /usage reads are timed on. */
   postgresHistoryRows: number;
+  /** Journal lines replayed into PostgreSQL while calls keep being recorded. */
+  postgresReplayRows: number;
+  /** History of one model re-priced while calls of that model are timed. */
+  postgresRepriceRows: number;
 }
 
 const MODES = {
@@ -37,6 +41,8 @@ const MODES = {
     historySizes: [1_000_000, 10_000_000],
     recordConcurrency: 16,
     postgresHistoryRows: 1_000_000,
+    postgresReplayRows: 20_000,
+    postgresRepriceRows: 150_000,
   },
   quick: {
     rounds: 3,
@@ -50,6 +56,8 @@ const MODES = {
     historySizes: [1_000_000],
     recordConcurrency: 16,
     postgresHistoryRows: 100_000,
+    postgresReplayRows: 10_000,
+    postgresRepriceRows: 150_000,
   },
   // For the smoke test: every phase runs, on sizes too small to mean anything.
   tiny: {
@@ -64,6 +72,8 @@ const MODES = {
     historySizes: [2_000, 5_000],
     recordConcurrency: 16,
     postgresHistoryRows: 2_000,
+    postgresReplayRows: 500,
+    postgresRepriceRows: 2_000,
   },
 };
 

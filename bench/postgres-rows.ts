@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { timePostgresHistoryReads, type HistoryResult } from './history-reads.js';
+import { measureReplay, measureRepriceStall, type ReplayResult, type RepriceStallResult } from './postgres-faults.js';
 import { createBenchDatabase, postgresUnreachable, type BenchDatabase } from './postgres-database.js';
 import { runToCompletion, type Server } from './processes.js';
 
@@ -20,6 +21,8 @@ export interface PostgresResult {
   sequential?: RecordingResult;
   concurrent?: RecordingResult;
   history?: HistoryResult;
+  replay?: ReplayResult;
+  repriceStall?: RepriceStallResult;
 }
 
 /** Runs `work` on a fresh database, dropped afterwards whatever happens. */
@@ -41,6 +44,8 @@ export async function measurePostgres(opts: {
   recordSeconds: number;
   concurrency: number;
   historyRows: number;
+  replayRows: number;
+  repriceRows: number;
   upstream: Server;
   cpus?: string;
   log: (line: string) => void;
@@ -62,5 +67,9 @@ export async function measurePostgres(opts: {
   opts.log(`recording throughput: ${opts.recordSeconds} s of inserts through the PostgreSQL store, ${opts.concurrency} calls at once`);
   const concurrent = await record(opts.concurrency);
   const history = await onFreshDatabase((db) => timePostgresHistoryReads(opts.historyRows, db.url, opts));
-  return { sequential, concurrent, history };
+  opts.log(`journal replay: ${opts.replayRows} journaled calls into PostgreSQL, ${opts.concurrency} callers recording meanwhile`);
+  const replay = await onFreshDatabase((db) => measureReplay(db.url, { rows: opts.replayRows, concurrency: opts.concurrency }));
+  opts.log(`re-pricing ${opts.repriceRows} rows of one model while calls of that model are recorded`);
+  const repriceStall = await onFreshDatabase((db) => measureRepriceStall(db.url, { rows: opts.repriceRows }));
+  return { sequential, concurrent, history, replay, repriceStall };
 }

@@ -3,6 +3,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { timeHistoryReads, type HistoryResult } from './history-reads.js';
 import type { GroupedReadName } from './usage-views.js';
+import { metricsCpuUsPerCall } from './metrics-cost.js';
 import { bigStream, sequential, streamed, throughput, type ThroughputRun } from './measure.js';
 import { parseOptions, USAGE, type BenchOptions } from './options.js';
 import { measurePostgres, type PostgresResult } from './postgres-rows.js';
@@ -95,11 +96,12 @@ async function main(options: BenchOptions): Promise<void> {
     await throughput(metricsOff, 8, 1, clientCpus);
     const metricsTp = await alternate(options.rounds, [proxy, metricsOff], (t) => throughput(t, 32, options.throughputSeconds, clientCpus));
     await metricsOff.server?.stop();
+    const metricsUs = metricsCpuUsPerCall();
 
     log(`a ${options.bigStreamMb} MB streamed answer through the proxy`);
     const big = await rssDuring(proxy.server!.pid, bigStream(proxy, options.bigStreamMb, clientCpus));
     const recorded = (await (await fetch(`http://127.0.0.1:${proxy.server!.port}/usage?status=all`)).json()) as { numQueries: number };
-    Object.assign(raw, { tp32, tp1, seq, str, peakUnderLoad, big, metricsTp, recordedRows: recorded.numQueries });
+    Object.assign(raw, { tp32, tp1, seq, str, peakUnderLoad, big, metricsTp, metricsUs, recordedRows: recorded.numQueries });
     for (const t of targets) await t.server?.stop();
 
     log(`recording throughput: ${options.recordSeconds} s of inserts through the SQLite store`);
@@ -121,13 +123,15 @@ async function main(options: BenchOptions): Promise<void> {
       recordSeconds: options.recordSeconds,
       concurrency: options.recordConcurrency,
       historyRows: options.postgresHistoryRows,
+      replayRows: options.postgresReplayRows,
+      repriceRows: options.postgresRepriceRows,
       upstream,
       cpus: serverCpus,
       log,
     });
     await upstream.stop();
 
-    const rowsOut = figures({ tp32, tp1, seq, str, peakUnderLoad, big, metricsTp, recording, history, postgres, options });
+    const rowsOut = figures({ tp32, tp1, seq, str, peakUnderLoad, big, metricsTp, metricsUs, recording, history, postgres, options });
     const report: BenchReport = {
       date: new Date(started).toISOString(),
       mode: options.mode,
@@ -168,6 +172,8 @@ interface Measured {
   big: RssDuring<BigStreamResult>;
   /** The proxy with metrics on and a second one with --metrics.enabled=false, alternating. */
   metricsTp: PerTarget<ThroughputRun>;
+  /** CPU µs that counting one call for /metrics costs, measured in-process. */
+  metricsUs: number;
   recording: { rowsPerSecond: number; cpuUsPerRow: number };
   history: HistoryResult[];
   postgres: PostgresResult;
@@ -289,6 +295,14 @@ function figures(m: Measured): Row[] {
     spread: spread(metricsRatio),
     note: `${median(pick(m.metricsTp, 'proxy', (r) => r.callsPerSecond)).toFixed(0)} vs ${median(pick(m.metricsTp, 'proxy-metrics-off', (r) => r.callsPerSecond)).toFixed(0)} calls/s`,
   });
+  const cpuPerCall = median(pick(m.tp32, 'proxy', (r) => r.cpuUsPerCall));
+  rows.push({
+    figure: 'Metrics: CPU per call counted, share of the CPU per call at 32 connections',
+    proxy: (100 * m.metricsUs) / cpuPerCall,
+    unit: '%',
+    target: { op: '<=', value: 5 },
+    note: `${m.metricsUs.toFixed(2)} µs of ${cpuPerCall.toFixed(0)} µs, in-process`,
+  });
   rows.push({ figure: 'Peak RSS under load', proxy: m.peakUnderLoad.proxy, portkey: m.peakUnderLoad.portkey, unit: 'MB', target: { op: '<=', value: 120 } });
   const bigMb = m.big.result.bytes / 1024 ** 2;
   const relayed = m.big.result.endedCleanly && m.big.result.status === 200 ? '' : ', FAILED';
@@ -362,6 +376,25 @@ function figures(m: Measured): Row[] {
       note: `${pg.history.reads.usageAfter.count.toLocaleString('en')} matched`,
     });
     rows.push(...viewRows(pg.history, size, ' (PostgreSQL)', undefined));
+  }
+  if (pg.replay) {
+    rows.push({
+      figure: 'Journal replay into PostgreSQL, with calls recorded meanwhile',
+      proxy: pg.replay.rowsPerSecond,
+      unit: 'rows/s',
+      target: { op: '>=', value: 2_000 },
+      note: `${pg.replay.rows.toLocaleString('en')} lines; ${pg.replay.liveCalls.toLocaleString('en')} calls from ${pg.replay.concurrency} callers meanwhile`,
+    });
+  }
+  if (pg.repriceStall) {
+    const r = pg.repriceStall;
+    rows.push({
+      figure: `Recording a call of a model while ${sizeLabel(r.rows)} of its rows are re-priced (PostgreSQL), slowest`,
+      proxy: r.during.max,
+      unit: 'ms',
+      target: { op: '<=', value: 50 },
+      note: `p50 ${r.during.p50.toFixed(1)} ms, p99 ${r.during.p99.toFixed(1)} ms over ${r.during.calls} calls in ${r.repriceSeconds.toFixed(1)} s; ${r.before.p50.toFixed(1)} ms before`,
+    });
   }
   return rows;
 }

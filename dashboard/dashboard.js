@@ -95,7 +95,7 @@ async function refresh() {
       api(withParams('usage', params, { groupBy: 'model' })),
       api(withParams('usage', params, { groupBy: 'endpoint' })),
       api('models'),
-      api('ratelimits'),
+      api('ratelimits?by=model'),
     ]);
     state.view = { params, tz, bucket, seriesBy };
     showTotals(totals);
@@ -345,7 +345,19 @@ async function addPrice(event) {
   }
 }
 
-function showLimits(limits) {
+/** One heading per model, with a bar for each of its windows (requests, tokens). */
+function showLimits(byModel) {
+  const parts = [];
+  for (const [model, limits] of Object.entries(byModel)) {
+    const heading = document.createElement('h3');
+    heading.textContent = model || '(no model)';
+    parts.push(heading, ...limitBars(model, limits));
+  }
+  if (parts.length === 0) parts.push(Object.assign(document.createElement('p'), { textContent: 'No upstream answer has reported rate limits yet.' }));
+  $('limits').replaceChildren(...parts);
+}
+
+function limitBars(model, limits) {
   const parts = [];
   for (const kind of ['requests', 'tokens']) {
     const w = limits[kind];
@@ -354,7 +366,7 @@ function showLimits(limits) {
     const box = document.createElement('div');
     box.className = 'bar';
     const label = document.createElement('div');
-    label.id = `limit-${kind}`;
+    label.id = `limit-${model}-${kind}`.replace(/[^\w-]/g, '_');
     label.textContent = `${kind}: ${w.remaining === null ? '?' : count(w.remaining)} of ${w.maximum === null ? '?' : count(w.maximum)} left${w.reset ? `, resets ${new Date(w.reset).toLocaleTimeString()}` : ''}`;
     const track = document.createElement('div');
     track.className = 'bar-track';
@@ -370,8 +382,7 @@ function showLimits(limits) {
     box.append(label, track);
     parts.push(box);
   }
-  if (parts.length === 0) parts.push(Object.assign(document.createElement('p'), { textContent: 'No upstream answer has reported rate limits yet.' }));
-  $('limits').replaceChildren(...parts);
+  return parts;
 }
 
 /** A CSV download that carries the admin token: a plain link cannot send a header. */

@@ -51,6 +51,7 @@ describe.skipIf(!process.env.OAP_LONG_TESTS)('npm run bench (smoke, tiny sizes)'
       expect(h.csv.rows).toBe(h.history.rows);
     }
     expect(figure('Throughput metrics on / off, 32 connections')?.proxy).toBeGreaterThan(0);
+    expect(figure('Metrics: CPU per call counted')?.proxy).toBeGreaterThan(0);
     expect(figure('/usage?groupBy=day&tz=Europe/Berlin over 5k')?.proxy).toBeGreaterThan(0);
 
     // PostgreSQL: measured, or skipped with its reason in one line (never skipped where CI requires PostgreSQL).

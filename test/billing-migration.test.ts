@@ -66,8 +66,13 @@ describe('the billing columns on an SQLite ledger of the previous version', () =
   it('are added without changing a row, and an older binary can still insert', async () => {
     const path = join(dir, 'queries.db');
     const before = new Database(path);
-    const previous = SQLITE_MIGRATIONS.length - 1;
-    for (const step of SQLITE_MIGRATIONS.slice(0, previous)) typeof step === 'string' ? before.exec(step) : step(before);
+    // The billing schema is the last two steps: its DDL, then naming the fine-tuned rows.
+    const previous = SQLITE_MIGRATIONS.length - 2;
+    for (const step of SQLITE_MIGRATIONS.slice(0, previous)) {
+      if (typeof step === 'string') before.exec(step);
+      else if (typeof step === 'function') step(before);
+      else before.exec(step.ddl);
+    }
     before.exec(`CREATE TABLE proxy_schema (version INTEGER NOT NULL); INSERT INTO proxy_schema VALUES (${previous}); ${OLD_ROWS}; ${OLD_PRICE}`);
     before.close();
     store = await openSqliteStore({ path });

@@ -110,6 +110,10 @@ browserDescribe('the dashboard in a real browser', () => {
     expect(firstUser).toBe(fewest.user);
 
     expect(await page.locator('#recent tbody tr').count()).toBe(25);
+    // Rate limits per model, as /ratelimits?by=model has them: the live call's model.
+    const limits = await (await fetch(`${h.url}/ratelimits?by=model`)).json();
+    expect(await page.locator('#limits h3').allTextContents()).toEqual(Object.keys(limits));
+    expect(await page.locator('#limits [role="meter"]').count()).toBe(2);
     await page.screenshot({ path: join(SCREENSHOT_DIR, 'dashboard-desktop.png'), fullPage: true });
     expect(browser.foreignRequests).toEqual([]);
     expect(browser.pageErrors).toEqual([]);

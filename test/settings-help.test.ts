@@ -9,6 +9,7 @@ import { ConfigError, loadConfig } from '../src/config/load-config.js';
 import { settingsPage } from '../src/config/settings-page.js';
 import { maskUrlPassword, shownValue } from '../src/config/shown-value.js';
 import { builtProxyMain } from './support/built-proxy.js';
+import { startChildProxy } from './support/child-proxy.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const packageVersion = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string;
@@ -101,14 +102,17 @@ describe('secrets wherever configuration is printed', () => {
     expect(err!.message).not.toContain('sk-live-123');
   });
 
-  it('the command reports a PostgreSQL database it cannot reach with the password masked', async () => {
-    const err = await run(['--server.port=0', '--database.url=postgres://proxy:s3cret@127.0.0.1:1/ledger']).then(
-      () => undefined,
-      (e) => e,
-    );
-    const output = String(err?.stdout) + String(err?.stderr);
-    expect(err?.code).toBe(1);
-    expect(output).toContain('postgres://proxy:***@127.0.0.1:1/ledger');
-    expect(output).not.toContain('s3cret');
+  it('the command starts with a PostgreSQL database it cannot reach, and reports it with the password masked', async () => {
+    const proxy = await startChildProxy(['--database.url=postgres://proxy:s3cret@127.0.0.1:1/ledger'], { cwd: mkdtempSync(join(tmpdir(), 'oap-help-')) });
+    try {
+      const health = await (await fetch(`${proxy.url}/health`)).json();
+      expect(health).toMatchObject({ status: 'degraded', database: { writable: false } });
+      const output = `${proxy.logs.join('\n')}\n${JSON.stringify(health)}`;
+      expect(output).toContain('postgres://proxy:***@127.0.0.1:1/ledger');
+      expect(output).not.toContain('s3cret');
+    } finally {
+      proxy.kill('SIGKILL');
+      await proxy.exited;
+    }
   });
 });

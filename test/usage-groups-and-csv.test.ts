@@ -134,6 +134,7 @@ describeEachStore('grouped /usage and CSV exports', (store) => {
     const viaAccept = await get('/queries?status=all', { accept: 'text/csv' });
     expect(viaAccept.type).toMatch(/^text\/csv/);
     expect(viaAccept.text).toBe((await get('/queries.csv?status=all')).text);
+    expect((await get('/queries?status=all', { accept: 'application/json, text/csv' })).type).toMatch(/^application\/json/);
     const grouped = await get('/usage?groupBy=user,model', { accept: 'text/csv' });
     expect(grouped.status).toBe(200);
     const [header, ...rows] = parseCsv(grouped.text);

@@ -1,18 +1,31 @@
 import type { FastifyInstance } from 'fastify';
-import type { RateLimitWindow } from '../store/types.js';
-import type { Store } from '../store/types.js';
-import { rejectQueryParams } from './query-params.js';
+import { badRequest } from '../http/errors.js';
 import { isoUtc } from '../http/timestamps.js';
+import type { RateLimitWindow, Store, StoredRateLimits } from '../store/types.js';
 
+/**
+ * GET /ratelimits: what the latest successful upstream answer said about the
+ * organisation's limits; with by=model, the latest per answered model (each
+ * model has limits of its own upstream).
+ */
 export function registerRateLimitsRoute(app: FastifyInstance, { store }: { store: Store }): void {
   app.get<{ Querystring: Record<string, unknown> }>('/ratelimits', async (request) => {
-    rejectQueryParams(request.query);
-    const limits = await store.rateLimits();
+    const { by, ...rest } = request.query ?? {};
+    const unknown = Object.keys(rest)[0];
+    if (unknown !== undefined) throw badRequest('unknown_parameter', `unknown parameter '${unknown}'; known: by`);
+    if (by === undefined) return limitsView(await store.rateLimits());
+    if (by !== 'model') throw badRequest('invalid_parameter', `parameter 'by' takes only 'model', not '${String(by)}'`);
     const out: Record<string, unknown> = {};
-    if (limits.requests) out.requests = windowView(limits.requests);
-    if (limits.tokens) out.tokens = windowView(limits.tokens);
+    for (const [model, limits] of await store.modelRateLimits()) out[model] = limitsView(limits);
     return out;
   });
+}
+
+function limitsView(limits: StoredRateLimits) {
+  const out: Record<string, unknown> = {};
+  if (limits.requests) out.requests = windowView(limits.requests);
+  if (limits.tokens) out.tokens = windowView(limits.tokens);
+  return out;
 }
 
 // The widest range a Date can show; a stored reset outside it (written before durations were bounded) shows as null.

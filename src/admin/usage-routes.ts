@@ -42,7 +42,11 @@ export function registerUsageRoutes(app: FastifyInstance, { store }: { store: St
   app.get<{ Querystring: RawQuery }>('/queries.csv', queries);
 }
 
-const wantsCsv = (request: Request) => request.url.split('?')[0].endsWith('.csv') || /\btext\/csv\b/.test(request.headers.accept ?? '');
+/** A .csv path, or an Accept header that asks for CSV and not JSON (clients that take either get JSON, as before). */
+const wantsCsv = (request: Request) => {
+  const accept = request.headers.accept ?? '';
+  return request.url.split('?')[0].endsWith('.csv') || (/\btext\/csv\b/.test(accept) && !/\bapplication\/json\b/.test(accept));
+};
 
 function sendCsv(reply: FastifyReply, filename: string, body: string | Readable) {
   reply.header('content-type', 'text/csv; charset=utf-8; header=present');

@@ -9,10 +9,13 @@ export interface StoreOptions {
   poolSize?: number;
 }
 
-/** The store database.url names, schema created and migrated. */
+/**
+ * The store database.url names, schema created and migrated. A PostgreSQL server that cannot be reached does not stop
+ * the proxy: the store migrates once it answers, and the journal keeps the calls meanwhile.
+ */
 export async function openStore(databaseUrl: string, log: Logger, opts: StoreOptions = {}): Promise<Store> {
   const target = parseDatabaseUrl(databaseUrl);
   const storeLog = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m) };
-  if (target.kind === 'postgres') return openPostgresStore({ url: target.url, poolSize: opts.poolSize, log: storeLog });
+  if (target.kind === 'postgres') return openPostgresStore({ url: target.url, poolSize: opts.poolSize, log: storeLog, whenUnreachable: 'start' });
   return openSqliteStore({ path: target.path, log: storeLog });
 }

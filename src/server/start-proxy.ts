@@ -25,16 +25,22 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
   warnAboutRiskySettings(config, log);
   const catalog = await loadPriceCatalog(config.prices);
   const database = opts.store ?? (await openStore(config.database.url, log, { poolSize: config.database.poolSize }));
-  // Every store sits under the journal: a failing database write becomes a journal line, not a lost call.
+  // Every store sits under the journal: a failing database write becomes a journal line, not a lost call. The
+  // catalog's prices are written as part of catching up, so a database that is down at start-up gets them once it answers.
   let store: JournalingStore;
   try {
-    await database.replaceCatalogPrices(catalog.prices);
-    store = await JournalingStore.open(database, { journalPath: config.journal.path ?? defaultJournalPath(config.database.url), log });
+    store = await JournalingStore.open(database, {
+      journalPath: config.journal.path ?? defaultJournalPath(config.database.url),
+      log,
+      catchUp: async () => {
+        await database.replaceCatalogPrices(catalog.prices);
+        log.info({ models: catalog.prices.size, file: config.prices.file ?? null, bundled: config.prices.catalog }, 'catalog prices loaded');
+      },
+    });
   } catch (err) {
     if (!opts.store) await database.close();
     throw err;
   }
-  log.info({ models: catalog.prices.size, file: config.prices.file ?? null, bundled: config.prices.catalog }, 'catalog prices loaded');
   const upstream = createUpstream(config.forward);
   // The tokenizers load in the background now, so that the first call needing an estimate does not wait for them.
   const counter = createTokenCounter();

@@ -184,6 +184,15 @@ export interface RateLimitSnapshot {
 
 export type StoredRateLimits = { requests?: RateLimitWindow; tokens?: RateLimitWindow };
 
+/** A call replayed from the journal: its id is stored with the row, so replaying it twice inserts it once. */
+export interface JournaledRecord {
+  query: QueryRecord;
+  journalId: string;
+  rateLimits?: RateLimitSnapshot;
+  /** Set when a first attempt's COMMIT went unanswered: skipped if that transaction did commit. */
+  inDoubtTxid?: string;
+}
+
 /**
  * The one async interface every store implements; the proxy and the admin API
  * see nothing else. recordQuery resolves only once the row is committed.
@@ -191,6 +200,15 @@ export type StoredRateLimits = { requests?: RateLimitWindow; tokens?: RateLimitW
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   recordQuery(query: QueryRecord, rateLimits?: RateLimitSnapshot): Promise<RecordedQuery>;
+  /** Journal replay: many calls in one transaction; entries already in the table are skipped. */
+  recordJournaled(entries: JournaledRecord[]): Promise<void>;
+  /**
+   * Work that needs the database and was left undone: the schema (a store
+   * opened during an outage migrates once the database answers) and the
+   * re-pricing an earlier run did not finish. Rejects while the database
+   * cannot be reached; run again until it resolves.
+   */
+  catchUp(): Promise<void>;
   putPrice(model: string, price: Price, source: PriceSource): Promise<void>;
   /** Replaces every catalog price at once (start-up). */
   replaceCatalogPrices(prices: Map<string, Price[]>): Promise<void>;
@@ -211,6 +229,8 @@ export interface Store {
   deferBatch(id: string, nextPollAt: number, attempts: number): Promise<void>;
   /** Its results are counted: never polled again. */
   finishBatch(id: string, finalStatus: string, finishedAt: number): Promise<void>;
+  /** The latest rate-limit headers of each answered model, by model name. */
+  modelRateLimits(): Promise<Map<string, StoredRateLimits>>;
   close(): Promise<void>;
 }
 

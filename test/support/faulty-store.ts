@@ -2,6 +2,7 @@ import type { RateLimitSnapshot } from '../../src/store/types.js';
 import type {
   BatchJob,
   DueBatch,
+  JournaledRecord,
   Page,
   QueryFilter,
   QueryRecord,
@@ -59,6 +60,16 @@ export class FaultyStore implements Store {
     return this.inner.recordQuery(query, rateLimits);
   }
 
+  async recordJournaled(entries: JournaledRecord[]): Promise<void> {
+    if (this.gate) await this.gate.opened;
+    if (this.failWrites) throw new Error('SQLITE_FULL: database or disk is full (injected)');
+    return this.inner.recordJournaled(entries);
+  }
+
+  catchUp(): Promise<void> {
+    return this.inner.catchUp();
+  }
+
   async putPrice(model: string, price: Price, source: PriceSource): Promise<void> {
     if (this.failWrites) throw new Error('SQLITE_FULL: database or disk is full (injected)');
     return this.inner.putPrice(model, price, source);
@@ -111,6 +122,10 @@ export class FaultyStore implements Store {
 
   finishBatch(id: string, finalStatus: string, finishedAt: number): Promise<void> {
     return this.write(() => this.inner.finishBatch(id, finalStatus, finishedAt));
+  }
+
+  modelRateLimits(): Promise<Map<string, StoredRateLimits>> {
+    return this.read(() => this.inner.modelRateLimits());
   }
 
   close(): Promise<void> {

@@ -61,6 +61,8 @@ export async function startHarness(overrides: string[] = [], opts: HarnessOption
       `--forward.url=${upstreamUrl}`,
       ...(opts.withToken === false ? [] : [`--forward.token=${FORWARD_TOKEN}`]),
       `--database.url=${databaseUrl}`,
+      // Each harness its own journal (PostgreSQL's default is the working directory, which test files share).
+      `--journal.path=${join(dir, 'queries.journal')}`,
       '--server.port=0',
       ...overrides,
     ],

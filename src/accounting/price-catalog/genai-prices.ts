@@ -1,5 +1,6 @@
 import { findProvider, type MatchLogic, type ModelInfo, type ModelPrice } from '@pydantic/genai-prices';
 import { fineTunedRatesName } from '../fine-tuned-names.js';
+import { perThousandFromPerMillion } from '../money.js';
 import { baseModelName } from '../model-names.js';
 import type { OptionalRateField } from '../price-rates.js';
 import type { Price } from '../price.js';
@@ -82,12 +83,13 @@ function tokenPrice(p: ModelPrice, validFrom: number): Price | undefined {
 /** Dollars per million tokens to dollars per thousand; a tiered price gives its base tier. */
 function perThousand(v: ModelPrice[string]): number | undefined {
   const perMillion = typeof v === 'number' ? v : v && typeof v.base === 'number' ? v.base : undefined;
-  return perMillion === undefined ? undefined : perMillion / 1000;
+  return perMillion === undefined ? undefined : perThousandFromPerMillion(perMillion);
 }
 
 /** OpenAI's tiered prices have one tier above the base: the whole call is priced by it once the prompt is above its start. */
 const firstTierStart = (v: ModelPrice[string]): number | undefined => (v && typeof v === 'object' ? v.tiers[0]?.start : undefined);
-const longContextPerThousand = (v: ModelPrice[string]): number | undefined => (v && typeof v === 'object' && v.tiers[0] ? v.tiers[0].price / 1000 : undefined);
+const longContextPerThousand = (v: ModelPrice[string]): number | undefined =>
+  v && typeof v === 'object' && v.tiers[0] ? perThousandFromPerMillion(v.tiers[0].price) : undefined;
 
 /**
  * The exact names a catalog model is priced under: its id when its own match

@@ -1,3 +1,4 @@
+import { perThousandFromPerMillion } from '../money.js';
 import type { Price } from '../price.js';
 import type { PriceTable } from './price-table.js';
 
@@ -51,9 +52,9 @@ export function withPublishedTierPrices(catalog: PriceTable): PriceTable {
       tiers.push({
         validFrom: defaults[defaults.length - 1].validFrom,
         serviceTier: 'priority',
-        per1KQueryTokens: priority.input / 1000,
-        per1KCachedQueryTokens: priority.cached / 1000,
-        per1KAnswerTokens: priority.output / 1000,
+        per1KQueryTokens: perThousandFromPerMillion(priority.input),
+        per1KCachedQueryTokens: perThousandFromPerMillion(priority.cached),
+        per1KAnswerTokens: perThousandFromPerMillion(priority.output),
       });
     }
     out.set(model, [...prices, ...tiers]);

@@ -7,17 +7,19 @@ export interface JournalEntry {
   id: string;
   query: QueryRecord;
   rateLimits?: RateLimitSnapshot;
+  /** The transaction that may have committed this call already (its COMMIT's answer was lost); replay asks first. */
+  inDoubtTxid?: string;
 }
 
 const FORMAT = 1;
 
 /** A record that already has an id (a Batch API result line) keeps it, so the journal cannot count it a second time. */
-export function newJournalEntry(query: QueryRecord, rateLimits?: RateLimitSnapshot): JournalEntry {
-  return { id: query.journalId ?? randomUUID(), query, rateLimits };
+export function newJournalEntry(query: QueryRecord, rateLimits?: RateLimitSnapshot, inDoubtTxid?: string): JournalEntry {
+  return { id: query.journalId ?? randomUUID(), query, rateLimits, inDoubtTxid };
 }
 
 export function encodeJournalEntry(entry: JournalEntry): Buffer {
-  return Buffer.from(`${JSON.stringify({ v: FORMAT, id: entry.id, query: entry.query, rateLimits: entry.rateLimits })}\n`);
+  return Buffer.from(`${JSON.stringify({ v: FORMAT, id: entry.id, query: entry.query, rateLimits: entry.rateLimits, inDoubtTxid: entry.inDoubtTxid })}\n`);
 }
 
 const STRING_FIELDS = ['user', 'endpoint', 'model', 'outcome'] as const;
@@ -61,7 +63,8 @@ export function decodeJournalEntry(line: string): JournalEntry | undefined {
   }
   if (typeof q.serviceTier === 'string') query.serviceTier = q.serviceTier;
   if (typeof q.batchId === 'string') query.batchId = q.batchId;
-  return { id: raw.id, query, rateLimits: decodeRateLimits(raw.rateLimits) };
+  const inDoubtTxid = typeof raw.inDoubtTxid === 'string' && /^\d+$/.test(raw.inDoubtTxid) ? raw.inDoubtTxid : undefined;
+  return { id: raw.id, query, rateLimits: decodeRateLimits(raw.rateLimits), inDoubtTxid };
 }
 
 function decodeRateLimits(raw: unknown): RateLimitSnapshot | undefined {

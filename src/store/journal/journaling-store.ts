@@ -1,12 +1,13 @@
 import type { Logger } from 'pino';
 import { errorText } from '../../common/error-text.js';
-import { StoreUnavailableError } from '../errors.js';
+import { CommitInDoubtError, StoreUnavailableError } from '../errors.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
 import type {
   BatchJob,
   DueBatch,
   Durability,
   DurabilityHealth,
+  JournaledRecord,
   Page,
   QueryFilter,
   RateLimitSnapshot,
@@ -30,7 +31,15 @@ export interface JournalingOptions {
   retryMaxMs?: number;
   /** Calls answered while neither the database nor the journal took writes, kept in memory until one does. */
   maxUnsaved?: number;
+  /**
+   * Start-up work that needs the database beyond the store's own (the catalog's prices), run after the store has
+   * caught up and before the journal is replayed; until both have succeeded, /health says degraded.
+   */
+  catchUp?: () => Promise<void>;
 }
+
+/** Journal lines written to the database per transaction when replaying (group commit). */
+const REPLAY_BATCH = 500;
 
 /**
  * A Store decorator that makes "committed" mean "in the database, or in a
@@ -43,6 +52,12 @@ export interface JournalingOptions {
  * the row (a unique column), so an entry replayed twice, after a crash in the
  * middle of a pass, is inserted once. The file is emptied only when it has
  * been replayed to its end and nothing was appended meanwhile.
+ *
+ * The database need not be reachable when the proxy starts: calls go to the
+ * journal until the store has caught up (schema, unfinished re-prices, the
+ * catalog's prices), which every retry pass tries first. Replay runs in the
+ * background, in batches of one transaction each, so the proxy listens at
+ * once however long the journal is.
  *
  * If the journal cannot be written either, the call is kept in memory and
  * retried, recordQuery rejects (the proxy breaks off that answer), and
@@ -63,6 +78,8 @@ export class JournalingStore implements Store, Durability {
   private retryTimer?: NodeJS.Timeout;
   private pass?: Promise<void>;
   private closed = false;
+  private caughtUp = false;
+  private readonly catchUpWork?: () => Promise<void>;
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
   private readonly maxUnsaved: number;
@@ -80,18 +97,21 @@ export class JournalingStore implements Store, Durability {
     this.retryMaxMs = opts.retryMaxMs ?? 2_000;
     this.maxUnsaved = opts.maxUnsaved ?? 10_000;
     this.retryDelayMs = this.retryInitialMs;
+    this.catchUpWork = opts.catchUp;
   }
 
-  /** Opens the journal and replays whatever a previous run left in it (the database may still be down: then later). */
+  /**
+   * Opens the journal, tries once to bring the database up to date (with the database up, prices are current before
+   * the first call), and starts replaying in the background whatever a previous run left in the journal. The
+   * database may be down: then all of it happens once it answers.
+   */
   static async open(inner: Store, opts: JournalingOptions): Promise<JournalingStore> {
     const journal = await JournalFile.open(opts.journalPath, opts.log);
     let pending = 0;
     for await (const _line of journal.linesFrom(0)) pending++;
     const store = new JournalingStore(inner, journal, pending, opts.log, opts);
-    if (pending > 0) {
-      opts.log.info(`journal ${opts.journalPath} holds ${pending} calls from an earlier run; replaying them into the database`);
-      await store.runPass();
-    }
+    if (pending > 0) opts.log.info(`journal ${opts.journalPath} holds ${pending} calls from an earlier run; replaying them into the database`);
+    if ((await store.tryCatchUp()) && pending > 0) void store.runPass();
     return store;
   }
 
@@ -100,7 +120,7 @@ export class JournalingStore implements Store, Durability {
   }
 
   health(): DurabilityHealth {
-    const healthy = this.storeWritable && this.journalWritable && this.pending === 0 && this.unsaved.length === 0;
+    const healthy = this.caughtUp && this.storeWritable && this.journalWritable && this.pending === 0 && this.unsaved.length === 0;
     return {
       status: healthy ? 'ok' : 'degraded',
       acceptingCalls: this.canCommit(),
@@ -116,14 +136,16 @@ export class JournalingStore implements Store, Durability {
   }
 
   async recordQuery(query: QueryRecord, rateLimits?: RateLimitSnapshot): Promise<RecordedQuery> {
+    let inDoubtTxid: string | undefined;
     if (this.storeWritable) {
       try {
         return await this.inner.recordQuery(query, rateLimits);
       } catch (err) {
         this.storeFailed(err);
+        if (err instanceof CommitInDoubtError) inDoubtTxid = err.txid;
       }
     }
-    const entry = newJournalEntry(query, rateLimits);
+    const entry = newJournalEntry(query, rateLimits, inDoubtTxid);
     try {
       await this.journal.append(encodeJournalEntry(entry));
     } catch (err) {
@@ -135,6 +157,14 @@ export class JournalingStore implements Store, Durability {
     this.journalWritable = true;
     this.scheduleRetry();
     return { cost: 0, priced: false, journaled: true };
+  }
+
+  recordJournaled(entries: JournaledRecord[]): Promise<void> {
+    return this.guard(() => this.inner.recordJournaled(entries));
+  }
+
+  catchUp(): Promise<void> {
+    return this.guard(() => this.inner.catchUp());
   }
 
   putPrice(model: string, price: Price, source: PriceSource): Promise<void> {
@@ -193,6 +223,10 @@ export class JournalingStore implements Store, Durability {
     return this.guard(() => this.inner.finishBatch(id, finalStatus, finishedAt));
   }
 
+  modelRateLimits(): Promise<Map<string, StoredRateLimits>> {
+    return this.guard(() => this.inner.modelRateLimits());
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
@@ -215,6 +249,7 @@ export class JournalingStore implements Store, Durability {
   }
 
   private async retry(): Promise<void> {
+    if (!this.caughtUp && !(await this.tryCatchUp())) return;
     const before = { pending: this.pending, unsaved: this.unsaved.length };
     await this.saveUnsaved();
     await this.replayJournal();
@@ -236,12 +271,25 @@ export class JournalingStore implements Store, Durability {
     this.scheduleRetry();
   }
 
+  /** The store's catch-up, then ours; on failure calls go to the journal and a retry is scheduled. */
+  private async tryCatchUp(): Promise<boolean> {
+    try {
+      await this.inner.catchUp();
+      await this.catchUpWork?.();
+    } catch (err) {
+      this.storeFailed(err);
+      return false;
+    }
+    this.caughtUp = true;
+    return true;
+  }
+
   /** Calls held in memory go to the database if it works again, else to the journal if that does. */
   private async saveUnsaved(): Promise<void> {
     while (this.unsaved.length > 0) {
       const entry = this.unsaved[0];
       try {
-        await this.inner.recordQuery({ ...entry.query, journalId: entry.id }, entry.rateLimits);
+        await this.inner.recordJournaled([{ query: entry.query, journalId: entry.id, rateLimits: entry.rateLimits, inDoubtTxid: entry.inDoubtTxid }]);
         this.storeRecovered();
       } catch (storeErr) {
         this.lastStoreError = errorText(storeErr);
@@ -260,18 +308,33 @@ export class JournalingStore implements Store, Durability {
 
   private async replayJournal(): Promise<void> {
     if (this.pending === 0) return;
+    let batch: JournaledRecord[] = [];
+    let lines = 0;
+    let batchEnd = this.replayedThrough;
+    const write = async () => {
+      if (batch.length > 0) {
+        await this.inner.recordJournaled(batch);
+        this.storeRecovered();
+      }
+      this.replayedThrough = batchEnd;
+      this.pending -= lines;
+      batch = [];
+      lines = 0;
+    };
     try {
       for await (const line of this.journal.linesFrom(this.replayedThrough)) {
         const entry = decodeJournalEntry(line.text);
-        if (entry) {
-          await this.inner.recordQuery({ ...entry.query, journalId: entry.id }, entry.rateLimits);
-          this.storeRecovered();
-        } else {
-          this.log.error({ line: line.text.slice(0, 2000) }, `journal ${this.journal.path}: skipped a line that is not a journal entry`);
+        if (entry) batch.push({ query: entry.query, journalId: entry.id, rateLimits: entry.rateLimits, inDoubtTxid: entry.inDoubtTxid });
+        else this.log.error({ line: line.text.slice(0, 2000) }, `journal ${this.journal.path}: skipped a line that is not a journal entry`);
+        lines++;
+        batchEnd = line.end;
+        if (batch.length >= REPLAY_BATCH) {
+          await write();
+          // Closing: what is written so far stays written; the rest waits in the journal for the next run.
+          if (this.closed) return;
         }
-        this.replayedThrough = line.end;
-        this.pending--;
       }
+      await write();
     } catch (err) {
       this.storeFailed(err);
       return;

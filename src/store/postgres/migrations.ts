@@ -55,6 +55,26 @@ export const POSTGRES_MIGRATIONS: string[] = [
   // Journal replays (src/store/journal): a replayed entry carries its id, and is skipped if it is already here.
   `ALTER TABLE queries ADD COLUMN journal_id TEXT;
    CREATE UNIQUE INDEX queries_journal_id ON queries (journal_id) WHERE journal_id IS NOT NULL;`,
+  // The latest rate-limit headers per answered model, for the dashboard (GET /ratelimits?by=model).
+  `CREATE TABLE model_rate_limits (
+     model TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     maximum BIGINT,
+     remaining BIGINT,
+     reset BIGINT,
+     observed_at BIGINT NOT NULL,
+     PRIMARY KEY (model, kind)
+   );`,
+  // Re-prices still to finish (postgres/repricer.ts): written with the price, deleted with the last window.
+  `CREATE TABLE reprice_intents (
+     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     model TEXT NOT NULL,
+     from_ts BIGINT NOT NULL,
+     until_ts BIGINT,
+     next_id BIGINT NOT NULL,
+     last_id BIGINT NOT NULL,
+     created_at BIGINT NOT NULL
+   );`,
   // Everything OpenAI bills by (sql/billing-schema-sql.ts); rows of fine-tuned models get their base names.
   `${billingSchemaSql('postgres').join(';\n')};\n${POSTGRES_FINE_TUNED_NAMES}`,
 ];

@@ -1,11 +1,14 @@
 import { maskUrlPassword } from '../../config/shown-value.js';
 import pg from 'pg';
+import { handleConnectionErrors } from './connection-errors.js';
+import { withSessionSettings } from './connection-settings.js';
 
 export interface PoolOptions {
   /** postgres:// or postgresql:// URL in any form libpq accepts (password, ?sslmode=, ?options=, ?host=/socket/dir). */
   url: string;
   max?: number;
-  onIdleError?: (message: string) => void;
+  /** A connection broke (server restart, failover, pg_terminate_backend); the statement on it, if any, failed. */
+  onConnectionLost?: (message: string) => void;
 }
 
 // BIGINT (epoch ms, ids, counts) as JS numbers: every value the proxy stores is far below 2^53.
@@ -18,20 +21,16 @@ const types = {
 } as pg.CustomTypesConfig;
 
 /** A pooled connection to the database the URL names. */
-export function createPool({ url, max = 10, onIdleError }: PoolOptions): pg.Pool {
+export function createPool({ url, max = 10, onConnectionLost }: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
-    connectionString: url,
+    ...withSessionSettings(url),
     max,
     types,
     application_name: 'openai-api-proxy',
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
   });
-  // An idle client losing its connection (server restart) emits here; unhandled it would end the process.
-  pool.on('error', (err) => onIdleError?.(`PostgreSQL connection lost: ${err.message}`));
-  // JIT compiling cost ~45 ms on a re-price of a few thousand rows here and never pays off for the proxy's short
-  // statements. Queued before the connection's first query; servers without the setting (before 11) just refuse it.
-  pool.on('connect', (client) => void client.query('SET jit = off').catch(() => undefined));
+  handleConnectionErrors(pool, (message) => onConnectionLost?.(message));
   return pool;
 }
 

@@ -2,10 +2,10 @@ import type pg from 'pg';
 import type { RateLimitSnapshot } from '../types.js';
 import { pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
 import { BATCHES_SQL, toDueBatch } from '../sql/batches-sql.js';
-import { MODEL_ROWS, REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
+import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
 import { USAGE_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
-import { groupPrices, modelsWithPrices, toUsage } from '../sql/rows.js';
+import { groupPrices, modelsWithPrices, toModelRateLimits, toUsage } from '../sql/rows.js';
 import {
   ALL_PRICES,
   CATALOG_PRICES,
@@ -15,12 +15,15 @@ import {
   PRICES_OF_MODEL,
   priceParams,
   priceStatements,
+  upsertModelRateLimitsFrom,
   upsertRateLimitsFrom,
 } from '../sql/shared-statements.js';
+import { baseModelName } from '../../accounting/model-names.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
 import type {
   BatchJob,
   DueBatch,
+  JournaledRecord,
   Page,
   QueryFilter,
   QueryRecord,
@@ -33,54 +36,54 @@ import type {
   UsageSummary,
 } from '../types.js';
 import { readUsageGroups } from '../sql/grouped-usage-read.js';
-import { LOCK_MODELS_EXCLUSIVE, LOCK_MODELS_SHARED } from './advisory-locks.js';
+import { LOCK_MODELS_EXCLUSIVE, LOCK_MODELS_SHARED, LOCK_REPRICE } from './advisory-locks.js';
 import { typedParameter } from './column-types.js';
-import { migratePostgres } from './migrations.js';
 import { changedCatalogModels } from '../sql/catalog-changes.js';
-import { createPool, describeConnectError } from './pg-pool.js';
+import { insertJournaled } from './journal-replay.js';
+import { createPool } from './pg-pool.js';
+import { PostgresRepricer, type RepriceOptions } from './repricer.js';
+import { SchemaGate, isOutage } from './schema-gate.js';
 import { RateLimitWriter, type RateLimitRow } from './rate-limit-writer.js';
 import { Statement, inTransaction, runNamed } from './statements.js';
 import { errorText } from '../../common/error-text.js';
+import { CommitInDoubtError } from '../errors.js';
 
-/** Re-pricing more rows than inOneGo is split into id windows, one transaction each, so inserts of the model are not held up long. */
-interface RepriceLimits {
-  inOneGo: number;
-  window: number;
-}
-const REPRICE_LIMITS: RepriceLimits = { inOneGo: 20_000, window: 50_000 };
+const REPRICE: RepriceOptions = { window: 20_000 };
+/** How often an instance looks for re-prices another one left unfinished (it also looks at start-up). */
+const SWEEP_MS = 60_000;
 
 export interface PostgresStoreOptions {
   url: string;
   poolSize?: number;
   log?: { warn: (msg: string) => void; info: (msg: string) => void };
-  reprice?: RepriceLimits;
+  reprice?: RepriceOptions;
+  /**
+   * 'start': when the server cannot be reached (down, restarting, failing over), open anyway and migrate once it
+   * answers (the proxy, whose journal keeps the calls meanwhile). 'fail' (migrate-data): report it at once.
+   */
+  whenUnreachable?: 'start' | 'fail';
 }
 
 /** PostgreSQL behind the Store interface: the schema migrated under an advisory lock, then a pooled store. */
-export async function openPostgresStore({ url, poolSize, log, reprice = REPRICE_LIMITS }: PostgresStoreOptions): Promise<Store> {
-  const pool = createPool({ url, max: poolSize, onIdleError: (m) => log?.warn(m) });
-  let client: pg.PoolClient;
+export async function openPostgresStore({ url, poolSize, log, reprice = REPRICE, whenUnreachable = 'fail' }: PostgresStoreOptions): Promise<Store> {
+  const pool = createPool({ url, max: poolSize, onConnectionLost: (m) => log?.warn(m) });
+  const schema = new SchemaGate(pool, url);
   try {
-    client = await pool.connect();
+    await schema.ensure();
   } catch (err) {
-    await pool.end().catch(() => undefined);
-    throw new Error(describeConnectError(url, err));
+    if (whenUnreachable === 'fail' || !isOutage(err)) {
+      await pool.end().catch(() => undefined);
+      throw err;
+    }
+    log?.warn(`${errorText(err)}; starting anyway, the schema is brought up to date once the database answers`);
   }
-  try {
-    await migratePostgres(client);
-  } catch (err) {
-    client.release(true);
-    await pool.end().catch(() => undefined);
-    throw err;
-  }
-  client.release();
-  return new PostgresStore(pool, reprice, log);
+  return new PostgresStore(pool, schema, reprice, log);
 }
 
 const insertQuerySql = (journalId?: string) => `WITH new_model AS (
      INSERT INTO models (name, first_seen) SELECT @model::text, @ts::bigint WHERE @model::text <> ''
      ON CONFLICT (name) DO NOTHING)
-   ${pricedInsertSql(typedParameter, '', journalId)} RETURNING cost, priced`;
+   ${pricedInsertSql(typedParameter, '', journalId)} RETURNING cost, priced, txid_current()::text AS txid`;
 const INSERT_QUERY = new Statement('oap_insert_query', insertQuerySql());
 /** Journal replays: an entry inserted before is skipped, not inserted twice. */
 const INSERT_JOURNALED_QUERY = new Statement('oap_insert_journaled_query', insertQuerySql('@journal_id::text'));
@@ -93,21 +96,57 @@ const UPSERT_RATE_LIMITS = new Statement(
   upsertRateLimitsFrom('SELECT * FROM unnest(@kinds::text[], @maximums::bigint[], @remainings::bigint[], @resets::bigint[], @observedAts::bigint[])'),
 );
 
-const repriceRange = (until: number | null) => `${MODEL_ROWS} AND ts > @from${until === null ? '' : ' AND ts <= @until'}`;
+const UPSERT_MODEL_RATE_LIMITS = new Statement(
+  'oap_upsert_model_rate_limits',
+  upsertModelRateLimitsFrom(
+    'SELECT * FROM unnest(@models::text[], @kinds::text[], @maximums::bigint[], @remainings::bigint[], @resets::bigint[], @observedAts::bigint[])',
+  ),
+);
+
+interface InsertedRow {
+  cost: number;
+  priced: number;
+  /** The inserting transaction, for asking later whether it committed (txid_status). */
+  txid: string;
+}
 
 class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   private readonly rateLimitWriter: RateLimitWriter;
+  private readonly repricer: PostgresRepricer;
+  private readonly sweep: NodeJS.Timeout;
 
   constructor(
     private readonly pool: pg.Pool,
-    private readonly limits: RepriceLimits,
-    log?: PostgresStoreOptions['log'],
+    private readonly schema: SchemaGate,
+    reprice: RepriceOptions,
+    private readonly log?: PostgresStoreOptions['log'],
   ) {
     this.rateLimitWriter = new RateLimitWriter(
       (rows) => this.writeRateLimits(rows),
       (err) => log?.warn(`could not store rate limits: ${errorText(err)}`),
     );
+    this.repricer = new PostgresRepricer(pool, reprice);
+    // Another instance may die half way through a re-price; whichever instance looks next finishes it.
+    this.sweep = setInterval(() => {
+      if (this.schema.ready) this.resumeRepricing().catch(() => undefined);
+    }, SWEEP_MS);
+    this.sweep.unref();
+  }
+
+  async catchUp(): Promise<void> {
+    await this.schema.ensure();
+    await this.resumeRepricing();
+  }
+
+  private async resumeRepricing(): Promise<void> {
+    const resumed = await this.repricer.resumeAbandoned();
+    if (resumed > 0) this.log?.info(`finished ${resumed} re-price(s) an earlier run left unfinished`);
+  }
+
+  /** Resolves at once on the hot path; migrates first when the store was opened during an outage. */
+  private ready(): Promise<void> | undefined {
+    return this.schema.ready ? undefined : this.schema.ensure();
   }
 
   /**
@@ -116,34 +155,55 @@ class PostgresStore implements Store {
    * before the answer's last bytes go out.
    */
   async recordQuery(query: QueryRecord, rateLimits?: RateLimitSnapshot): Promise<RecordedQuery> {
+    await this.ready();
     const values = recordValues(query);
-    const row = await inTransaction(this.pool, async (client): Promise<InsertedRow | undefined> => {
-      await LOCK_SHARED.run(client, { models: [values.model, values.base_model, values.ft_base_model] });
-      const { rows } =
-        query.journalId === undefined
-          ? await INSERT_QUERY.run<InsertedRow>(client, values)
-          : await INSERT_JOURNALED_QUERY.run<InsertedRow>(client, { ...values, journal_id: query.journalId });
-      return rows[0];
-    });
-    if (rateLimits) this.rateLimitWriter.offer(rateLimits);
+    const row = await inTransaction(
+      this.pool,
+      async (client) => {
+        await LOCK_SHARED.run(client, { models: [values.model, values.base_model, values.ft_base_model] });
+        const { rows } =
+          query.journalId === undefined
+            ? await INSERT_QUERY.run<InsertedRow>(client, values)
+            : await INSERT_JOURNALED_QUERY.run<InsertedRow>(client, { ...values, journal_id: query.journalId });
+        return rows[0] as InsertedRow | undefined;
+      },
+      // The row may be in the table although COMMIT went unanswered: the journal's replay asks the server first.
+      (inserted, err) => (inserted ? new CommitInDoubtError(inserted.txid, err) : (err as Error)),
+    );
+    if (rateLimits) this.rateLimitWriter.offer(rateLimits, query.model);
     // No row: this journal entry was replayed before.
     return row ? { cost: row.cost, priced: row.priced === 1 } : { cost: 0, priced: false };
   }
 
+  async recordJournaled(entries: JournaledRecord[]): Promise<void> {
+    await this.ready();
+    await insertJournaled(this.pool, entries);
+    // The writer keeps the newest observation per model and kind, as the live path does.
+    for (const e of entries) if (e.rateLimits) this.rateLimitWriter.offer(e.rateLimits, e.query.model);
+  }
+
+  /**
+   * Stores the price and the intent to re-price the rows it covers in one
+   * short transaction that holds the model's lock exclusively (an insert of
+   * the model either committed before, and is re-priced, or waits these few
+   * milliseconds and reads the new price), then re-prices them.
+   */
   async putPrice(model: string, price: Price, source: PriceSource): Promise<void> {
-    const rest = await inTransaction(this.pool, async (client) => {
+    await this.ready();
+    const intent = await inTransaction(this.pool, async (client) => {
       await LOCK_EXCLUSIVE.run(client, { models: [model] });
       const statements = priceStatements(price);
       const params = priceParams(model, source, price);
       await runNamed(client, statements.upsert, params);
       await INSERT_MODEL.run(client, { name: model, first_seen: Date.now() });
       const { rows } = await runNamed<{ v: number | null }>(client, statements.nextFrom, params);
-      return this.repriceFirstWindow(client, model, price.validFrom, rows[0].v);
+      return this.repricer.recordIntent(client, model, price.validFrom, rows[0].v);
     });
-    await this.repriceRemainingWindows(rest);
+    await this.repricer.finish(intent);
   }
 
   async replaceCatalogPrices(prices: Map<string, Price[]>): Promise<void> {
+    await this.ready();
     // One transaction with the re-pricing, as in SQLite: a crash cannot leave new catalog prices beside rows
     // priced by the old ones, which a restart (seeing no change) would never mend. Instances starting together
     // serialise on the models' locks; the second finds nothing changed.
@@ -158,6 +218,7 @@ class PostgresStore implements Store {
         // One statement per price: a few hundred at start-up, and only for the models whose prices changed.
         for (const p of prices.get(model) ?? []) await runNamed(client, priceStatements(p).insert, priceParams(model, 'catalog', p));
       }
+      await runNamed(client, LOCK_REPRICE, { models: changed.map(baseModelName) });
       await runNamed(
         client,
         `UPDATE queries SET ${REPRICE_ASSIGNMENT}
@@ -167,57 +228,8 @@ class PostgresStore implements Store {
     });
   }
 
-  /**
-   * Re-prices the rows a price change of `model` covers, (from, until], the
-   * model and its snapshots, inside the caller's transaction that holds the
-   * model's lock exclusively: an insert of the model either committed before
-   * (and is re-priced here) or waits and then reads the new price. Small spans
-   * are done here; a large one returns the windows still to do.
-   */
-  private async repriceFirstWindow(client: pg.ClientBase, model: string, from: number, until: number | null): Promise<RepriceWindows | undefined> {
-    const range = repriceRange(until);
-    const params = { model, from, until };
-    const { rows } = await runNamed<{ n: number; lo: number | null; hi: number | null }>(
-      client,
-      `SELECT COUNT(*) AS n, MIN(id) AS lo, MAX(id) AS hi FROM queries WHERE ${range}`,
-      params,
-    );
-    const span = rows[0];
-    if (span.n === 0 || span.lo === null || span.hi === null) return undefined;
-    const windowEnd = span.n <= this.limits.inOneGo ? span.hi : Math.min(span.lo + this.limits.window - 1, span.hi);
-    await runNamed(client, `UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE ${range} AND id >= @lo AND id <= @hi`, {
-      ...params,
-      lo: span.lo,
-      hi: windowEnd,
-    });
-    return windowEnd < span.hi ? { model, from, until, lo: windowEnd + 1, hi: span.hi } : undefined;
-  }
-
-  /**
-   * The rest of a large re-price, one window per transaction. Rows inserted
-   * meanwhile were priced at the new price already; re-pricing recomputes
-   * from the prices table, so a window that runs after yet another price
-   * change is still right.
-   */
-  private async repriceRemainingWindows(windows: RepriceWindows | undefined): Promise<void> {
-    if (!windows) return;
-    const { model, from, until } = windows;
-    const range = repriceRange(until);
-    for (let lo = windows.lo; lo <= windows.hi; lo += this.limits.window) {
-      await inTransaction(this.pool, async (client) => {
-        await LOCK_EXCLUSIVE.run(client, { models: [model] });
-        await runNamed(client, `UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE ${range} AND id >= @lo AND id <= @hi`, {
-          model,
-          from,
-          until,
-          lo,
-          hi: Math.min(lo + this.limits.window - 1, windows.hi),
-        });
-      });
-    }
-  }
-
   async getModel(name: string): Promise<ModelPrices | undefined> {
+    await this.ready();
     const [known, prices] = await Promise.all([
       this.pool.query('SELECT 1 FROM models WHERE name = $1', [name]),
       runNamed(this.pool, PRICES_OF_MODEL, { model: name }),
@@ -227,6 +239,7 @@ class PostgresStore implements Store {
   }
 
   async listModels(): Promise<ModelPrices[]> {
+    await this.ready();
     // COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
     const [names, all] = await Promise.all([
       this.pool.query<{ name: string }>(`SELECT name FROM (${MODEL_NAMES}) n ORDER BY name COLLATE "C"`),
@@ -256,26 +269,31 @@ class PostgresStore implements Store {
   }
 
   async usage(filter: QueryFilter): Promise<UsageSummary> {
+    await this.ready();
     const { where, params } = filterWhere(filter);
     const { rows } = await runNamed(this.pool, `SELECT ${USAGE_COLUMNS} FROM queries ${where}`, params);
     return toUsage(rows[0]);
   }
 
   /** PostgreSQL keeps no rollups yet: grouped reads sum the queries table. */
-  usageGroups(filter: QueryFilter, grouping: UsageGrouping): Promise<UsageGroup[]> {
+  async usageGroups(filter: QueryFilter, grouping: UsageGrouping): Promise<UsageGroup[]> {
+    await this.ready();
     return readUsageGroups(async (sql, params) => (await runNamed(this.pool, sql, params)).rows, filter, grouping, false);
   }
 
   async *queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]> {
+    await this.ready();
     yield* pagedQueries(filter, page, async (sql, params) => (await runNamed(this.pool, sql, params)).rows);
   }
 
   async userExists(name: string): Promise<boolean> {
+    await this.ready();
     const { rowCount } = await this.pool.query('SELECT 1 FROM queries WHERE user_name = $1 LIMIT 1', [name]);
     return (rowCount ?? 0) > 0;
   }
 
   async rateLimits(): Promise<StoredRateLimits> {
+    await this.ready();
     // What this instance saw last is written before it is read back.
     await this.rateLimitWriter.flush();
     const { rows } = await this.pool.query<{ kind: string; maximum: number | null; remaining: number | null; reset: number | null }>(
@@ -288,31 +306,40 @@ class PostgresStore implements Store {
     return out;
   }
 
-  async close(): Promise<void> {
+  async modelRateLimits(): Promise<Map<string, StoredRateLimits>> {
     await this.rateLimitWriter.flush();
+    // COLLATE "C": byte order, as SQLite sorts.
+    const { rows } = await this.pool.query('SELECT model, kind, maximum, remaining, reset FROM model_rate_limits ORDER BY model COLLATE "C", kind');
+    return toModelRateLimits(rows);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweep);
+    // A re-price in progress stops after its current window; its intent stays for the next instance.
+    this.repricer.stop();
+    await this.rateLimitWriter.flush().catch(() => undefined);
     await this.pool.end();
   }
 
   private async writeRateLimits(rows: RateLimitRow[]): Promise<void> {
-    await UPSERT_RATE_LIMITS.run(this.pool, {
+    await UPSERT_MODEL_RATE_LIMITS.run(this.pool, {
+      models: rows.map((r) => r.model),
       kinds: rows.map((r) => r.kind),
       maximums: rows.map((r) => r.maximum),
       remainings: rows.map((r) => r.remaining),
       resets: rows.map((r) => r.reset),
       observedAts: rows.map((r) => r.observedAt),
     });
+    // The overall rows take the newest of each kind: one statement may not update a row twice.
+    const newest = new Map<string, RateLimitRow>();
+    for (const r of rows) if ((newest.get(r.kind)?.observedAt ?? -Infinity) <= r.observedAt) newest.set(r.kind, r);
+    const overall = [...newest.values()];
+    await UPSERT_RATE_LIMITS.run(this.pool, {
+      kinds: overall.map((r) => r.kind),
+      maximums: overall.map((r) => r.maximum),
+      remainings: overall.map((r) => r.remaining),
+      resets: overall.map((r) => r.reset),
+      observedAts: overall.map((r) => r.observedAt),
+    });
   }
-}
-
-interface InsertedRow {
-  cost: number;
-  priced: number;
-}
-
-interface RepriceWindows {
-  model: string;
-  from: number;
-  until: number | null;
-  lo: number;
-  hi: number;
 }

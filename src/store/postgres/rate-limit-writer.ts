@@ -1,6 +1,8 @@
 import type { RateLimitSnapshot, RateLimitWindow } from '../types.js';
 
 export interface RateLimitRow extends RateLimitWindow {
+  /** The answered model: its own limits are kept per model as well. */
+  model: string;
   kind: 'requests' | 'tokens';
   observedAt: number;
 }
@@ -12,9 +14,11 @@ export interface RateLimitRow extends RateLimitWindow {
  * call's commit. Instead the newest snapshot per kind waits here and one
  * upsert at a time writes it; the upsert itself only ever moves a row forward
  * in time, so instances racing each other still end on the newest answer.
+ * The same holds per model (the headers of one model's answers are its own
+ * limits): the newest snapshot per model and kind waits here.
  */
 export class RateLimitWriter {
-  private readonly pending = new Map<'requests' | 'tokens', RateLimitRow>();
+  private readonly pending = new Map<string, RateLimitRow>();
   private writing: Promise<void> | undefined;
 
   constructor(
@@ -22,12 +26,15 @@ export class RateLimitWriter {
     private readonly onError: (err: unknown) => void,
   ) {}
 
-  offer(snapshot: RateLimitSnapshot): void {
+  offer(snapshot: RateLimitSnapshot, model: string): void {
     for (const kind of ['requests', 'tokens'] as const) {
       const window = snapshot[kind];
       if (!window) continue;
-      const waiting = this.pending.get(kind);
-      if (!waiting || waiting.observedAt <= snapshot.observedAt) this.pending.set(kind, { kind, ...window, observedAt: snapshot.observedAt });
+      const key = `${model}\u0000${kind}`;
+      const waiting = this.pending.get(key);
+      if (!waiting || waiting.observedAt <= snapshot.observedAt) {
+        this.pending.set(key, { model, kind, maximum: window.maximum, remaining: window.remaining, reset: window.reset, observedAt: snapshot.observedAt });
+      }
     }
     if (this.pending.size > 0) this.writing ??= this.drain();
   }

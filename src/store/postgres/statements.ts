@@ -27,20 +27,30 @@ export function runNamed<R extends pg.QueryResultRow = Record<string, unknown>>(
   return db.query<R>(sql.text, bindPositional(sql, params));
 }
 
-/** Runs `work` in one transaction on one pooled connection; a broken connection is not returned to the pool. */
-export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` in one transaction on one pooled connection; a broken connection is not returned to the pool. When
+ * `inDoubt` is given and COMMIT itself fails, the error it makes is thrown instead: the transaction may have committed.
+ */
+export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, inDoubt?: (result: T, err: unknown) => Error): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
     await client.query('BEGIN');
     const result = await work(client);
-    await client.query('COMMIT');
+    try {
+      await client.query('COMMIT');
+    } catch (err) {
+      broken = err as Error;
+      throw inDoubt ? inDoubt(result, err) : err;
+    }
     return result;
   } catch (err) {
-    try {
-      await client.query('ROLLBACK');
-    } catch (rollbackErr) {
-      broken = rollbackErr as Error;
+    if (!broken) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackErr) {
+        broken = rollbackErr as Error;
+      }
     }
     throw err;
   } finally {

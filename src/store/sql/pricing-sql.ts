@@ -1,3 +1,4 @@
+import { dollarsRoundedToNanosSql } from '../../accounting/money.js';
 import { OPTIONAL_RATES } from '../../accounting/price-rates.js';
 
 /**
@@ -81,14 +82,15 @@ function effectiveRates(q: CostInputs): string {
 }
 
 /**
- * The cost of one query in dollars, or NULL when no price covers it. Token
+ * The cost of one query in dollars, rounded to whole nano-dollars
+ * (accounting/money.ts), or NULL when no price covers it. Token
  * details are parts of prompt_tokens and completion_tokens (the proxy clamps
  * them so), so the text tokens are what is left.
  */
 export function unitCostSql(q: CostInputs): string {
   const textPrompt = `(${q('prompt_tokens')} - ${q('cached_tokens')} - ${q('cache_write_tokens')} - ${q('audio_prompt_tokens')} - ${q('image_prompt_tokens')})`;
   const textAnswer = `(${q('completion_tokens')} - ${q('audio_completion_tokens')} - ${q('image_completion_tokens')})`;
-  return `(SELECT (${textPrompt} * rates.query
+  const dollars = `(${textPrompt} * rates.query
                   + ${q('cached_tokens')} * rates.cached
                   + ${q('cache_write_tokens')} * rates.cache_write
                   + ${q('audio_prompt_tokens')} * COALESCE(rates.per1k_audio_query, rates.query)
@@ -100,7 +102,8 @@ export function unitCostSql(q: CostInputs): string {
                   + ${q('web_search_calls')} * COALESCE(rates.per1k_web_search_calls, 0)
                   + ${q('file_search_calls')} * COALESCE(rates.per1k_file_search_calls, 0)
                   + ${q('code_interpreter_containers')} * COALESCE(rates.per1k_code_interpreter, 0)) / 1000.0
-                 + ${q('audio_seconds')} * COALESCE(rates.per_minute_audio, 0) / 60.0
+                 + ${q('audio_seconds')} * COALESCE(rates.per_minute_audio, 0) / 60.0`;
+  return `(SELECT ${dollarsRoundedToNanosSql(dollars)}
            FROM (${effectiveRates(q)}) rates)`;
 }
 

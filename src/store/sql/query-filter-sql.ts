@@ -1,3 +1,4 @@
+import { nanosSql } from '../../accounting/money.js';
 import type { QueryFilter } from '../types.js';
 import { SUCCESS_CONDITION, TIER_FALLBACK_COUNT } from './pricing-sql.js';
 
@@ -44,7 +45,7 @@ export const USAGE_COLUMNS = `COUNT(*) AS num_queries,
   COALESCE(SUM(completion_tokens), 0) AS answer_tokens,
   COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
   COALESCE(SUM(reasoning_tokens), 0) AS reasoning_tokens,
-  COALESCE(SUM(cost), 0) AS cost,
+  COALESCE(SUM(${nanosSql('cost')}), 0) AS cost,
   COALESCE(SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END), 0) AS unpriced,
   COALESCE(SUM(CASE WHEN estimated = 1 THEN 1 ELSE 0 END), 0) AS estimated,
   COALESCE(SUM(${TIER_FALLBACK_COUNT}), 0) AS tier_fallback`;

@@ -1,7 +1,8 @@
 import { fineTunedPriceNames } from '../../accounting/fine-tuned-names.js';
+import { dollarsFromNanos } from '../../accounting/money.js';
 import type { ModelPrices, Price } from '../../accounting/price.js';
 import { OPTIONAL_RATES, isServiceTier } from '../../accounting/price-rates.js';
-import type { CallOutcome, QueryRow, UsageSummary } from '../types.js';
+import type { CallOutcome, QueryRow, StoredRateLimits, UsageSummary } from '../types.js';
 import { BASE_MODEL_FALLBACK, TIER_FALLBACK } from './pricing-sql.js';
 
 // PostgreSQL returns BIGINT and SUM(...) as strings; every store converts here.
@@ -14,7 +15,8 @@ export function toUsage(row: Record<string, unknown>): UsageSummary {
     answerTokens: num(row.answer_tokens),
     cachedQueryTokens: num(row.cached_tokens),
     reasoningTokens: num(row.reasoning_tokens),
-    cost: num(row.cost),
+    // Summed as whole nano-dollars: exact, and the same whatever order the database added the rows in.
+    cost: dollarsFromNanos(row.cost as number | string | null),
     unpricedQueries: num(row.unpriced),
     tierFallbackQueries: num(row.tier_fallback),
     estimatedQueries: num(row.estimated),
@@ -93,3 +95,18 @@ export function modelsWithPrices(names: string[], priceRows: Record<string, unkn
   }
   return names.map((n) => groupPrices(n, byModel.get(n) ?? []));
 }
+
+/** Rows of model_rate_limits (model, kind, maximum, remaining, reset) as each model's latest windows. */
+export function toModelRateLimits(rows: Record<string, unknown>[]): Map<string, StoredRateLimits> {
+  const out = new Map<string, StoredRateLimits>();
+  for (const r of rows) {
+    if (r.kind !== 'requests' && r.kind !== 'tokens') continue;
+    const model = String(r.model);
+    const limits = out.get(model) ?? {};
+    limits[r.kind] = { maximum: nullableNum(r.maximum), remaining: nullableNum(r.remaining), reset: nullableNum(r.reset) };
+    out.set(model, limits);
+  }
+  return out;
+}
+
+const nullableNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));

@@ -19,6 +19,20 @@ export const UPSERT_RATE_LIMIT = `INSERT INTO rate_limits (${RATE_LIMIT_COLUMNS}
 /** The same upsert for many rows at once, from a `SELECT` producing the columns in order. */
 export const upsertRateLimitsFrom = (rowsSql: string) => `INSERT INTO rate_limits (${RATE_LIMIT_COLUMNS}) ${rowsSql} ${LATEST_RATE_LIMIT_WINS}`;
 
+/** Per model, as each model has limits of its own upstream: the same latest-wins upsert, keyed by (model, kind). */
+const MODEL_RATE_LIMIT_COLUMNS = 'model, kind, maximum, remaining, reset, observed_at';
+const LATEST_MODEL_RATE_LIMIT_WINS = `ON CONFLICT (model, kind) DO UPDATE SET maximum = excluded.maximum, remaining = excluded.remaining,
+    reset = excluded.reset, observed_at = excluded.observed_at
+  WHERE excluded.observed_at >= model_rate_limits.observed_at`;
+
+export const UPSERT_MODEL_RATE_LIMIT = `INSERT INTO model_rate_limits (${MODEL_RATE_LIMIT_COLUMNS})
+  VALUES (@model, @kind, @maximum, @remaining, @reset, @observed_at) ${LATEST_MODEL_RATE_LIMIT_WINS}`;
+
+export const upsertModelRateLimitsFrom = (rowsSql: string) =>
+  `INSERT INTO model_rate_limits (${MODEL_RATE_LIMIT_COLUMNS}) ${rowsSql} ${LATEST_MODEL_RATE_LIMIT_WINS}`;
+
+export const MODEL_RATE_LIMITS = 'SELECT model, kind, maximum, remaining, reset FROM model_rate_limits ORDER BY model, kind';
+
 export const INSERT_MODEL = 'INSERT INTO models (name, first_seen) VALUES (@name, @first_seen) ON CONFLICT (name) DO NOTHING';
 
 /**

@@ -1,3 +1,4 @@
+import { nanosFromDollars, nanosSql } from '../../accounting/money.js';
 import type { QueryFilter } from '../types.js';
 import { SUCCESS_CONDITION, TIER_FALLBACK_COUNT } from './pricing-sql.js';
 import { USAGE_COLUMNS, equalityConditions, filterWhere, statusConditions } from './query-filter-sql.js';
@@ -28,6 +29,7 @@ export const bucketOf = (ts: number, span: number): number => Math.floor(ts / sp
 
 const bucketSql = (column: string) => `(${column} - (((${column} % @span) + @span) % @span))`;
 
+// cost (dollars, a double) is still kept for older binaries that share the file; reads use cost_nanos, which adds up exactly.
 const SUM_COLUMNS = [
   'num_queries',
   'prompt_tokens',
@@ -37,18 +39,19 @@ const SUM_COLUMNS = [
   'cost',
   'unpriced',
   'estimated',
+  'cost_nanos',
   'tier_fallback',
 ];
 const ROLLUP_KEY = ['per_user', 'user_name', 'span', 'bucket', 'model', 'endpoint', 'success'];
 const INSERT_COLUMNS = `per_user, user_name, span, bucket, model, base_model, ft_base_model, endpoint, success, ${SUM_COLUMNS.join(', ')}`;
 const ADD_EXCLUDED = SUM_COLUMNS.map((c) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ');
-const ADDED = '@n, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced, @estimated, @tierFallback';
+const ADDED = '@n, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced, @estimated, @costNanos, @tierFallback';
 
 /**
  * Adds recorded queries to the all-users day and 30-day rows, in the
  * insert's transaction. Parameters: @day, @month (bucket starts), @model,
  * @baseModel, @ftBaseModel, @endpoint, @success (0/1), and the sums: @n, the token
- * counts, @cost, @unpriced, @estimated, @tierFallback. RollupAdds computes them.
+ * counts, @cost, @unpriced, @estimated, @costNanos, @tierFallback. RollupAdds computes them.
  */
 export const ADD_TO_ALL_USERS_ROLLUP = `INSERT INTO usage_rollup (${INSERT_COLUMNS})
   VALUES (0, '', ${DAY_MS}, @day, @model, @baseModel, @ftBaseModel, @endpoint, @success, ${ADDED}),
@@ -83,7 +86,7 @@ export interface RecordedFacts {
 }
 
 type RollupSums = Record<
-  'n' | 'promptTokens' | 'completionTokens' | 'cachedTokens' | 'reasoningTokens' | 'cost' | 'unpriced' | 'estimated' | 'tierFallback',
+  'n' | 'promptTokens' | 'completionTokens' | 'cachedTokens' | 'reasoningTokens' | 'cost' | 'unpriced' | 'estimated' | 'costNanos' | 'tierFallback',
   number
 >;
 type RowPlace = { model: string; baseModel: string; ftBaseModel: string; endpoint: string; success: number };
@@ -124,6 +127,7 @@ export class RollupAdds {
         cachedTokens: 0,
         reasoningTokens: 0,
         cost: 0,
+        costNanos: 0,
         unpriced: 0,
         estimated: 0,
         tierFallback: 0,
@@ -147,6 +151,7 @@ export class RollupAdds {
         cachedTokens: 0,
         reasoningTokens: 0,
         cost: 0,
+        costNanos: 0,
         unpriced: 0,
         estimated: 0,
         tierFallback: 0,
@@ -173,6 +178,7 @@ function addTo(sums: RollupSums, q: RecordedFacts, row: PricedRow): void {
   sums.cachedTokens += q.cachedTokens;
   sums.reasoningTokens += q.reasoningTokens;
   sums.cost += row.cost;
+  sums.costNanos += nanosFromDollars(row.cost);
   sums.unpriced += row.priced ? 0 : 1;
   sums.tierFallback += row.tierFallback ? 1 : 0;
   sums.estimated += q.estimated ? 1 : 0;
@@ -204,7 +210,7 @@ export function recomputeFromQueriesSql(perUser: boolean, scope: RollupScope): R
     insert: `INSERT INTO usage_rollup (${INSERT_COLUMNS})
       SELECT ${perUser ? 1 : 0}, ${user}, @span, ${bucketSql('ts')}, model, MAX(base_model), MAX(ft_base_model), endpoint, ${SUCCESS_VALUE},
         COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost),
-        SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN estimated = 1 THEN 1 ELSE 0 END), SUM(${TIER_FALLBACK_COUNT})
+        SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN estimated = 1 THEN 1 ELSE 0 END), SUM(${nanosSql('cost')}), SUM(${TIER_FALLBACK_COUNT})
       FROM queries WHERE ts >= @lo AND ts < @hi${modelWhere}
       GROUP BY ${perUser ? 'user_name, ' : ''}${bucketSql('ts')}, model, endpoint, ${SUCCESS_VALUE}`,
   };
@@ -305,7 +311,7 @@ const ROLLUP_USAGE_COLUMNS = `COALESCE(SUM(num_queries), 0) AS num_queries,
   COALESCE(SUM(completion_tokens), 0) AS answer_tokens,
   COALESCE(SUM(cached_tokens), 0) AS cached_tokens,
   COALESCE(SUM(reasoning_tokens), 0) AS reasoning_tokens,
-  COALESCE(SUM(cost), 0) AS cost,
+  COALESCE(SUM(cost_nanos), 0) AS cost,
   COALESCE(SUM(unpriced), 0) AS unpriced,
   COALESCE(SUM(estimated), 0) AS estimated,
   COALESCE(SUM(tier_fallback), 0) AS tier_fallback`;

@@ -1,10 +1,14 @@
 import type Database from 'better-sqlite3';
 import { rebuildRollupSteps } from '../sql/usage-rollup-sql.js';
 import { SchemaTooNewError } from '../errors.js';
-import { addBillingColumns } from './billing-migration.js';
+import { SQLITE_BILLING_DDL, nameFineTunedRows } from './billing-migration.js';
 
-/** A step is DDL, or a function for steps that need bound parameters. */
-type Migration = string | ((db: Database.Database) => void);
+/**
+ * A step is DDL, or a function for steps that need bound parameters. A step that adds rollup columns asks for the
+ * rollup to be rebuilt from the rows: that runs once, after the last step, with this version's SQL (which names
+ * every column, so it could not run between two such steps).
+ */
+type Migration = string | ((db: Database.Database) => void) | { ddl: string; rebuildsRollup: true };
 
 /**
  * Additive migrations, applied in order at start-up. Never edit a released
@@ -75,18 +79,34 @@ export const SQLITE_MIGRATIONS: Migration[] = [
        unpriced INTEGER NOT NULL,
        PRIMARY KEY (per_user, user_name, span, bucket, model, endpoint, success)
      ) WITHOUT ROWID;`);
-    // Filled by the billing step below, which rebuilds the rollup with every column.
+    // Filled once every step has run (a step that changes the rollup's columns asks for it).
   },
   // Estimated calls counted in the rollups too, for /usage's estimatedQueries; older binaries' adds leave it at 0.
-  // Filled by the next step's rebuild: a rebuild here would read columns the next step adds.
-  (db) => {
-    db.exec('ALTER TABLE usage_rollup ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0');
-  },
-  // Everything OpenAI bills by (sql/billing-schema-sql.ts); the rollup is then rebuilt from the rows already there.
-  (db) => {
-    addBillingColumns(db);
-    rebuildSqliteRollup(db);
-  },
+  { ddl: 'ALTER TABLE usage_rollup ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0', rebuildsRollup: true },
+  // The latest rate-limit headers per answered model, for the dashboard (GET /ratelimits?by=model).
+  `CREATE TABLE model_rate_limits (
+     model TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     maximum INTEGER,
+     remaining INTEGER,
+     reset INTEGER,
+     observed_at INTEGER NOT NULL,
+     PRIMARY KEY (model, kind)
+   );`,
+  // Re-prices still to finish (sqlite/sqlite-repricer.ts): written with the price, deleted with the last day range.
+  `CREATE TABLE reprice_intents (
+     id INTEGER PRIMARY KEY,
+     model TEXT NOT NULL,
+     from_ts INTEGER NOT NULL,
+     until_ts INTEGER,
+     next_day INTEGER NOT NULL,
+     created_at INTEGER NOT NULL
+   );`,
+  // Costs summed as whole nano-dollars (accounting/money.ts), so every read adds up exactly.
+  { ddl: 'ALTER TABLE usage_rollup ADD COLUMN cost_nanos INTEGER NOT NULL DEFAULT 0', rebuildsRollup: true },
+  // Everything OpenAI bills by (sql/billing-schema-sql.ts), then the base names of fine-tuned rows recorded before.
+  { ddl: SQLITE_BILLING_DDL, rebuildsRollup: true },
+  nameFineTunedRows,
 ];
 
 export function rebuildSqliteRollup(db: Database.Database): void {
@@ -101,11 +121,17 @@ export function migrateSqlite(db: Database.Database): void {
     throw new SchemaTooNewError(`the database schema is version ${current}, newer than this proxy knows (${SQLITE_MIGRATIONS.length}); upgrade the proxy`);
   }
   const apply = db.transaction(() => {
+    let rebuild = false;
     for (let v = current; v < SQLITE_MIGRATIONS.length; v++) {
       const step = SQLITE_MIGRATIONS[v];
       if (typeof step === 'string') db.exec(step);
-      else step(db);
+      else if (typeof step === 'function') step(db);
+      else {
+        db.exec(step.ddl);
+        rebuild = true;
+      }
     }
+    if (rebuild) rebuildSqliteRollup(db);
     if (row) db.prepare('UPDATE proxy_schema SET version = ?').run(SQLITE_MIGRATIONS.length);
     else db.prepare('INSERT INTO proxy_schema (version) VALUES (?)').run(SQLITE_MIGRATIONS.length);
   });

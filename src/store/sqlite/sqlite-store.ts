@@ -1,24 +1,12 @@
 import Database from 'better-sqlite3';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { RateLimitSnapshot } from '../types.js';
 import { changedCatalogModels } from '../sql/catalog-changes.js';
 import { namedParameter, pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
 import { BATCHES_SQL, toDueBatch } from '../sql/batches-sql.js';
 import { MODEL_ROWS, REPRICE_ASSIGNMENT, TIER_FALLBACK } from '../sql/pricing-sql.js';
-import {
-  ADD_TO_ALL_USERS_ROLLUP,
-  ADD_TO_USER_ROLLUP,
-  DAY_MS,
-  MODEL_DAYS,
-  MONTH_MS,
-  RollupAdds,
-  bucketOf,
-  recomputeFromQueriesSql,
-  recomputeMonthsFromDaysSql,
-  usageFromRollupSql,
-} from '../sql/usage-rollup-sql.js';
+import { ADD_TO_ALL_USERS_ROLLUP, ADD_TO_USER_ROLLUP, RollupAdds, usageFromRollupSql } from '../sql/usage-rollup-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
-import { groupPrices, modelsWithPrices, toUsage } from '../sql/rows.js';
+import { groupPrices, modelsWithPrices, toModelRateLimits, toUsage } from '../sql/rows.js';
 import {
   ALL_PRICES,
   CATALOG_PRICES,
@@ -26,6 +14,8 @@ import {
   INSERT_MODEL,
   MODEL_NAMES,
   PRICES_OF_MODEL,
+  MODEL_RATE_LIMITS,
+  UPSERT_MODEL_RATE_LIMIT,
   UPSERT_RATE_LIMIT,
   priceParams,
   priceStatements,
@@ -34,6 +24,7 @@ import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js'
 import type {
   BatchJob,
   DueBatch,
+  JournaledRecord,
   Page,
   QueryFilter,
   QueryRecord,
@@ -48,10 +39,7 @@ import type {
 import { readUsageGroups } from '../sql/grouped-usage-read.js';
 import { importOriginalIfPresent, type ImportReport } from './import-original.js';
 import { migrateSqlite } from './migrations.js';
-
-/** Re-pricing more rows than this is split into transactions of whole days, yielding between them. */
-const REPRICE_IN_ONE_GO = 20_000;
-const REPRICE_WINDOW = 50_000;
+import { SqliteRepricer } from './sqlite-repricer.js';
 
 /** What the priced insert returns. */
 interface InsertedRow {
@@ -93,7 +81,7 @@ export async function openSqliteStore({ path, log }: SqliteStoreOptions): Promis
     db.close();
     throw err;
   }
-  return Object.assign(new SqliteStore(db), { importReport });
+  return Object.assign(new SqliteStore(db, log), { importReport });
 }
 
 const INSERT_QUERY = `${pricedInsertSql(namedParameter)} RETURNING cost, priced, price_fallback`;
@@ -107,20 +95,23 @@ class SqliteStore implements Store {
   private readonly insertJournaledQuery;
   private readonly insertModel;
   private readonly upsertRateLimit;
+  private readonly upsertModelRateLimit;
   private readonly addToAllUsers;
   private readonly addToUser;
   private readonly recordTx;
-  private readonly recomputes;
-  private readonly repriceDaysTx;
+  private readonly repricer: SqliteRepricer;
   private pending: PendingRecord[] = [];
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly log?: SqliteStoreOptions['log'],
+  ) {
     this.insertQuery = db.prepare(INSERT_QUERY);
     this.insertJournaledQuery = db.prepare(INSERT_JOURNALED_QUERY);
     this.insertModel = db.prepare(INSERT_MODEL);
     this.upsertRateLimit = db.prepare(UPSERT_RATE_LIMIT);
-    this.recomputes = this.prepareRecomputes();
-    this.repriceDaysTx = this.repriceDaysTransaction();
+    this.upsertModelRateLimit = db.prepare(UPSERT_MODEL_RATE_LIMIT);
+    this.repricer = new SqliteRepricer(db);
     this.addToAllUsers = db.prepare(ADD_TO_ALL_USERS_ROLLUP);
     this.addToUser = db.prepare(ADD_TO_USER_ROLLUP);
     this.recordTx = db.transaction((batch: PendingRecord[]) => this.recordBatch(batch));
@@ -134,8 +125,11 @@ class SqliteStore implements Store {
   private recordBatch(batch: PendingRecord[]): RecordedQuery[] {
     const adds = new RollupAdds();
     let newestLimits: RateLimitSnapshot | undefined;
+    const newestByModel = new Map<string, RateLimitSnapshot>();
     const recorded = batch.map(({ query, rateLimits }): RecordedQuery => {
       if (rateLimits && (!newestLimits || rateLimits.observedAt >= newestLimits.observedAt)) newestLimits = rateLimits;
+      const modelNewest = newestByModel.get(query.model);
+      if (rateLimits && (!modelNewest || rateLimits.observedAt >= modelNewest.observedAt)) newestByModel.set(query.model, rateLimits);
       const values = recordValues(query);
       const row = this.insertOne(query, values);
       // No row: this journal entry was replayed before, and is already counted.
@@ -157,6 +151,12 @@ class SqliteStore implements Store {
         if (w) this.upsertRateLimit.run({ kind, maximum: w.maximum, remaining: w.remaining, reset: w.reset, observed_at: newestLimits.observedAt });
       }
     }
+    for (const [model, limits] of newestByModel) {
+      for (const kind of ['requests', 'tokens'] as const) {
+        const w = limits[kind];
+        if (w) this.upsertModelRateLimit.run({ model, kind, maximum: w.maximum, remaining: w.remaining, reset: w.reset, observed_at: limits.observedAt });
+      }
+    }
     return recorded;
   }
 
@@ -169,53 +169,6 @@ class SqliteStore implements Store {
       q.journalId === undefined ? this.insertQuery.get(values) : this.insertJournaledQuery.get(Object.assign(values, { journal_id: q.journalId }))
     ) as InsertedRow | undefined;
     return row;
-  }
-
-  /** The rollup recomputes re-pricing needs, scoped to a model and its snapshots. */
-  private prepareRecomputes() {
-    const prepare = ({ remove, insert }: { remove: string; insert: string }) => {
-      const [r, i] = [this.db.prepare(remove), this.db.prepare(insert)];
-      return (params: Record<string, unknown>) => {
-        r.run(params);
-        i.run(params);
-      };
-    };
-    return {
-      recomputeDays: prepare(recomputeFromQueriesSql(false, 'model')),
-      recomputeMonths: prepare(recomputeMonthsFromDaysSql('model')),
-      recomputeUserMonths: prepare(recomputeFromQueriesSql(true, 'model')),
-    };
-  }
-
-  /** All of one model's rollup rows (and its snapshots'), recomputed from its rows; inside a transaction. */
-  private recomputeRollupOfModel(model: string): void {
-    const whole = { model, lo: Number.MIN_SAFE_INTEGER, hi: Number.MAX_SAFE_INTEGER };
-    this.recomputes.recomputeDays({ span: DAY_MS, ...whole });
-    this.recomputes.recomputeMonths({ span: MONTH_MS, day: DAY_MS, ...whole });
-    this.recomputes.recomputeUserMonths({ span: MONTH_MS, ...whole });
-  }
-
-  /**
-   * Re-prices `model`'s rows in (from, until] ∩ [lo, hi), a range of whole
-   * days inside one 30-day bucket, and recomputes the rollup rows they count
-   * in. The per-user 30-day rows are recomputed once the month's last chunk is
-   * done: until then, only a re-price large enough to be split shows them
-   * behind.
-   */
-  private repriceDaysTransaction() {
-    const update = (bounded: boolean) =>
-      this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT}
-      WHERE ${MODEL_ROWS} AND ts > @from${bounded ? ' AND ts <= @until' : ''} AND ts >= @lo AND ts < @hi`);
-    const updateBounded = update(true);
-    const updateOpen = update(false);
-    const { recomputeDays, recomputeMonths, recomputeUserMonths } = this.recomputes;
-    return this.db.transaction((model: string, from: number, until: number | null, days: { lo: number; hi: number }, lastOfItsMonth: boolean) => {
-      (until === null ? updateOpen : updateBounded).run({ model, from, until, ...days });
-      recomputeDays({ span: DAY_MS, model, ...days });
-      const month = { lo: bucketOf(days.lo, MONTH_MS), hi: bucketOf(days.lo, MONTH_MS) + MONTH_MS };
-      recomputeMonths({ span: MONTH_MS, day: DAY_MS, model, ...month });
-      if (lastOfItsMonth) recomputeUserMonths({ span: MONTH_MS, model, ...month });
-    });
   }
 
   /**
@@ -259,14 +212,28 @@ class SqliteStore implements Store {
     for (const [i, p] of batch.entries()) p.resolve(results[i]);
   }
 
+  /** Journal replay: the entries join the group commit of this turn, one transaction for all of them. */
+  async recordJournaled(entries: JournaledRecord[]): Promise<void> {
+    await Promise.all(entries.map((e) => this.recordQuery({ ...e.query, journalId: e.journalId }, e.rateLimits)));
+  }
+
+  async catchUp(): Promise<void> {
+    const resumed = await this.repricer.resumeAll();
+    if (resumed > 0) this.log?.info(`finished ${resumed} re-price(s) an earlier run left unfinished`);
+  }
+
+  /** The price and the re-pricing of the rows it covers, recorded in one transaction, then done day range by day range. */
   async putPrice(model: string, price: Price, source: PriceSource): Promise<void> {
     const statements = priceStatements(price);
     const params = priceParams(model, source, price);
-    this.db.prepare(statements.upsert).run(params);
-    this.insertModel.run({ name: model, first_seen: Date.now() });
+    const intent = this.db.transaction(() => {
+      this.db.prepare(statements.upsert).run(params);
+      this.insertModel.run({ name: model, first_seen: Date.now() });
+      const next = this.db.prepare(statements.nextFrom).get(params) as { v: number | null };
+      return this.repricer.recordIntent(model, price.validFrom, next.v);
+    })();
     this.knownModels.add(model);
-    const next = this.db.prepare(statements.nextFrom).get(params) as { v: number | null };
-    await this.reprice(model, price.validFrom, next.v);
+    await this.repricer.finish(intent);
   }
 
   async replaceCatalogPrices(prices: Map<string, Price[]>): Promise<void> {
@@ -285,30 +252,9 @@ class SqliteStore implements Store {
       }
       for (const model of changed) {
         repriceModel.run({ model });
-        this.recomputeRollupOfModel(model);
+        this.repricer.recomputeRollupOfModel(model);
       }
     })();
-  }
-
-  /**
-   * Re-prices the rows a price change of `model` covers, (from, until], the
-   * model and its snapshots, and recomputes their rollup buckets in the same
-   * transaction, so /usage never sees the two disagree.
-   */
-  private async reprice(model: string, from: number, until: number | null): Promise<void> {
-    const days = this.db.prepare(MODEL_DAYS).all({
-      day: DAY_MS,
-      model,
-      lo: bucketOf(from + 1, DAY_MS),
-      hi: until === null ? Number.MAX_SAFE_INTEGER : bucketOf(until, DAY_MS) + DAY_MS,
-    }) as { bucket: number; n: number }[];
-    const chunks = dayChunks(days, days.reduce((sum, d) => sum + d.n, 0) <= REPRICE_IN_ONE_GO ? Infinity : REPRICE_WINDOW);
-    for (const [i, chunk] of chunks.entries()) {
-      // Large histories: bounded transactions with a turn of the event loop between them, so streams in flight keep flowing.
-      if (i > 0) await yieldToEventLoop();
-      const lastOfItsMonth = i === chunks.length - 1 || bucketOf(chunks[i + 1].lo, MONTH_MS) !== bucketOf(chunk.lo, MONTH_MS);
-      this.repriceDaysTx(model, from, until, chunk, lastOfItsMonth);
-    }
   }
 
   async getModel(name: string): Promise<ModelPrices | undefined> {
@@ -368,29 +314,13 @@ class SqliteStore implements Store {
     return out;
   }
 
+  async modelRateLimits(): Promise<Map<string, StoredRateLimits>> {
+    return toModelRateLimits(this.db.prepare(MODEL_RATE_LIMITS).all() as Record<string, unknown>[]);
+  }
+
   async close(): Promise<void> {
     if (!this.db.open) return;
     this.commitPending();
     this.db.close();
   }
-}
-
-/**
- * Consecutive days grouped into [lo, hi) ranges of at most about `maxRows`
- * rows each, never splitting a day nor crossing a 30-day bucket.
- */
-function dayChunks(days: { bucket: number; n: number }[], maxRows: number): { lo: number; hi: number }[] {
-  const chunks: { lo: number; hi: number }[] = [];
-  let rows = 0;
-  for (const d of days) {
-    const last = chunks[chunks.length - 1];
-    if (last && rows + d.n <= maxRows && bucketOf(last.lo, MONTH_MS) === bucketOf(d.bucket, MONTH_MS)) {
-      last.hi = d.bucket + DAY_MS;
-      rows += d.n;
-    } else {
-      chunks.push({ lo: d.bucket, hi: d.bucket + DAY_MS });
-      rows = d.n;
-    }
-  }
-  return chunks;
 }
