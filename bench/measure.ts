@@ -6,7 +6,7 @@ import type { Target } from './servers.js';
 
 const LOAD_CLIENT = join(fileURLToPath(new URL('.', import.meta.url)), 'load-client.js');
 
-const CHAT_REQUEST = {
+export const CHAT_REQUEST = {
   model: 'gpt-4o-mini',
   messages: [
     { role: 'system', content: 'You are a terse assistant.' },

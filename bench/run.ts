@@ -7,6 +7,7 @@ import { metricsCpuUsPerCall } from './metrics-cost.js';
 import { bigStream, sequential, streamed, throughput, type ThroughputRun } from './measure.js';
 import { parseOptions, USAGE, type BenchOptions } from './options.js';
 import { measurePostgres, type PostgresResult } from './postgres-rows.js';
+import { measureAccess, type AccessResult } from './access-rows.js';
 import { installPortkey, PORTKEY_VERSION, startPortkey } from './peers.js';
 import { memoryMb, rssDuring, runToCompletion, stopAllOnExit, type RssDuring } from './processes.js';
 import { markdownTable, meets, type BenchReport, type Row } from './report.js';
@@ -129,9 +130,19 @@ async function main(options: BenchOptions): Promise<void> {
       cpus: serverCpus,
       log,
     });
+    const access = await measureAccess({
+      upstream,
+      workDir,
+      rounds: options.rounds,
+      seconds: options.throughputSeconds,
+      cpus: serverCpus,
+      clientCpus,
+      log,
+    });
+    raw.access = access;
     await upstream.stop();
 
-    const rowsOut = figures({ tp32, tp1, seq, str, peakUnderLoad, big, metricsTp, metricsUs, recording, history, postgres, options });
+    const rowsOut = figures({ tp32, tp1, seq, str, peakUnderLoad, big, metricsTp, metricsUs, recording, history, postgres, access, options });
     const report: BenchReport = {
       date: new Date(started).toISOString(),
       mode: options.mode,
@@ -177,6 +188,7 @@ interface Measured {
   recording: { rowsPerSecond: number; cpuUsPerRow: number };
   history: HistoryResult[];
   postgres: PostgresResult;
+  access: AccessResult;
   options: BenchOptions;
 }
 
@@ -396,6 +408,7 @@ function figures(m: Measured): Row[] {
       note: `p50 ${r.during.p50.toFixed(1)} ms, p99 ${r.during.p99.toFixed(1)} ms over ${r.during.calls} calls in ${r.repriceSeconds.toFixed(1)} s; ${r.before.p50.toFixed(1)} ms before`,
     });
   }
+  rows.push(...accessRows(m.access));
   return rows;
 }
 
@@ -428,6 +441,34 @@ function viewRows(h: HistoryResult, size: string, store: string, goal: number | 
       unit: 'MB',
       target: { op: '<=', value: 50 },
       note: `${h.csv.rows.toLocaleString('en')} rows, ${h.csv.megabytes.toFixed(0)} MB in ${h.csv.seconds.toFixed(1)} s; ${h.csv.beforeMb.toFixed(0)} → ${h.csv.peakMb.toFixed(0)} MB`,
+    });
+  }
+  return rows;
+}
+
+/** The cost of being checked, and how far a budget can be overshot by calls made at once. */
+function accessRows(a: AccessResult): Row[] {
+  const ratios = a.checked.map((r, i) => r.callsPerSecond / a.plain[i].callsPerSecond);
+  const rows: Row[] = [
+    {
+      figure: 'Throughput with a key, a budget and a rate limit / with none, 32 connections',
+      proxy: median(ratios),
+      unit: '×',
+      target: { op: '>=', value: 0.9 },
+      spread: spread(ratios),
+    },
+  ];
+  for (const [store, o] of [
+    ['SQLite', a.sqlite],
+    ['PostgreSQL', a.postgres],
+  ] as const) {
+    if (!o) continue;
+    rows.push({
+      figure: `Budget overshoot, ${o.calls} calls at once through two instances (${store})`,
+      proxy: o.overshootCalls,
+      unit: 'calls',
+      target: { op: '<=', value: 1 },
+      note: `budget $${o.budgetUsd.toFixed(4)} for ${Math.round(o.budgetUsd / o.callUsd)} calls: ${o.answered} answered, $${o.spentUsd.toFixed(4)} spent`,
     });
   }
   return rows;

@@ -39,6 +39,11 @@ describe.skipIf(!process.env.OAP_LONG_TESTS)('npm run bench (smoke, tiny sizes)'
     expect(Number.isFinite(figure('Streaming: added time to first byte').proxy)).toBe(true);
     expect(figure('RSS growth over a 2 MB streamed answer')?.note).not.toContain('FAILED');
     expect(figure('Recording throughput').proxy).toBeGreaterThan(0);
+    // Access control: the cost of being checked, and a budget under 64 calls at once (overshoot in calls).
+    expect(figure('Throughput with a key, a budget and a rate limit')?.proxy).toBeGreaterThan(0);
+    const sqliteOvershoot = figure('Budget overshoot, 64 calls at once through two instances (SQLite)');
+    expect(sqliteOvershoot?.proxy).toBeLessThanOrEqual(1);
+    expect(report.raw.access.sqlite.answered).toBeGreaterThan(0);
     // Every proxied call that was answered was recorded.
     const proxiedCalls = ['tp32', 'tp1'].flatMap((k) => report.raw[k].proxy).reduce((s: number, r: { calls: number }) => s + r.calls, 0);
     expect(report.raw.recordedRows).toBeGreaterThanOrEqual(proxiedCalls);
@@ -69,6 +74,7 @@ describe.skipIf(!process.env.OAP_LONG_TESTS)('npm run bench (smoke, tiny sizes)'
       expect(report.postgres.history.reads.usageAfter.count).toBe(sqlite2k.reads.usageAfter.count);
       expect(figure('/usage over 2k queries (PostgreSQL)')?.proxy).toBeGreaterThan(0);
       expect(figure('/usage?after=… over 2k queries (PostgreSQL)')?.proxy).toBeGreaterThan(0);
+      expect(figure('Budget overshoot, 64 calls at once through two instances (PostgreSQL)')?.proxy).toBeLessThanOrEqual(1);
     }
   }, 600_000);
 });

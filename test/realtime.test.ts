@@ -1,5 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { accessAdmin, ADMIN_TOKEN } from './support/access-admin.js';
 import { adminClient } from './support/admin-client.js';
 import { describeEachStore } from './support/each-store.js';
 import { FORWARD_TOKEN, startHarness, type Harness } from './support/proxy-harness.js';
@@ -132,5 +133,30 @@ describeEachStore('Realtime sessions', (store) => {
     const upstream = await start();
     await expect(connect({})).rejects.toThrow('refused: 401');
     expect(upstream.upgrades).toEqual([]);
+  });
+
+  it('takes a key of the proxy where auth.callers asks for keys: the session is its user’s, its queries carry the key', async () => {
+    const upstream = new RealtimeStandIn();
+    upstream.usage = USAGE;
+    h = await startHarness([`--admin.token=${ADMIN_TOKEN}`, '--auth.callers=keys'], { store, upstream });
+    const admin = accessAdmin(() => h.url);
+    const { id, key } = await admin.createKey({ user: 'grace' });
+
+    // x-user alone, or a key the proxy never made, opens nothing upstream.
+    await expect(connect({ 'x-user': 'grace' })).rejects.toThrow('refused: 401');
+    await expect(connect({ authorization: `Bearer oap-${'x'.repeat(43)}` })).rejects.toThrow('refused: 401');
+    expect(upstream.upgrades).toEqual([]);
+
+    const { ws, next } = await connect({ authorization: `Bearer ${key}` });
+    await next('session.created');
+    // The caller's key stays here: the upstream sees the organisation's.
+    expect(upstream.upgrades).toEqual([{ url: '/v1/realtime?model=gpt-realtime', authorization: `Bearer ${FORWARD_TOKEN}`, xUser: undefined }]);
+    ws.send(JSON.stringify({ type: 'response.create' }));
+    await next('response.done');
+    const rows = await admin.ok('GET', '/queries');
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ user: 'grace', key: id, endpoint: '/v1/realtime', queryTokens: 1000, answerTokens: 500 });
+    expect(rows[0].cost).toBeCloseTo(COST, 12);
+    expect((await admin.ok('GET', `/usage?key=${id}`)).cost).toBeCloseTo(COST, 12);
   });
 });

@@ -5,14 +5,14 @@ import { requireZonedTimestamp } from '../http/timestamps.js';
 
 type RawQuery = Record<string, string | string[] | undefined>;
 
-const FILTER_PARAMS = ['user', 'after', 'before', 'endpoint', 'model', 'status'];
+const FILTER_PARAMS = ['user', 'key', 'after', 'before', 'endpoint', 'model', 'status'];
 const PAGE_PARAMS = ['limit', 'offset', 'order'];
 const GROUPING_PARAMS = ['groupBy', 'tz'];
 const ORDERS = ['oldest', 'newest'];
 const STATUS_VALUES: StatusFilter[] = ['ok', 'error', 'all'];
 
 /** Rejects unknown and repeated parameters: a typo must not silently widen a report. */
-function singleValues(raw: RawQuery, allowed: string[]): Record<string, string> {
+export function singleValues(raw: RawQuery, allowed: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(raw ?? {})) {
     if (!allowed.includes(name)) throw badRequest('unknown_parameter', `unknown parameter '${name}'; known: ${allowed.join(', ')}`);
@@ -35,6 +35,10 @@ export function parseFilter(raw: RawQuery, also: 'paging' | 'grouping'): { filte
   if (q.user !== undefined) {
     if (q.user === '') throw badRequest('invalid_user', "parameter 'user' must not be empty");
     filter.user = q.user;
+  }
+  if (q.key !== undefined) {
+    if (q.key === '') throw badRequest('invalid_key', "parameter 'key' must not be empty");
+    filter.key = q.key;
   }
   if (q.after !== undefined) filter.after = requireZonedTimestamp('after', q.after);
   if (q.before !== undefined) filter.before = requireZonedTimestamp('before', q.before);

@@ -138,6 +138,8 @@ function queryView(q: QueryRow) {
     webSearchCalls: q.webSearchCalls,
     fileSearchCalls: q.fileSearchCalls,
     codeInterpreterContainers: q.codeInterpreterContainers,
+    /** The id of the proxy key the call was made with; null for an x-user call. */
+    key: q.keyId ?? null,
   };
 }
 

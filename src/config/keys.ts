@@ -1,4 +1,20 @@
-import { BOOLEAN, COUNT, DATABASE, DURATION, HOST, LOG_LEVEL, PATH, PORT, SIZE, TEXT, URL_VALUE, type ValueKind } from './values.js';
+import {
+  BOOLEAN,
+  CALLERS,
+  COUNT,
+  DATABASE,
+  DURATION,
+  HOST,
+  LOG_LEVEL,
+  PATH,
+  PORT,
+  SECRET_OR_FILE,
+  SIZE,
+  TEXT,
+  TIME_ZONE,
+  URL_VALUE,
+  type ValueKind,
+} from './values.js';
 
 export interface KeySpec {
   value: ValueKind;
@@ -70,6 +86,19 @@ export const CONFIG_KEYS = {
     value: DURATION,
     default: 30_000,
     help: 'how often Batch API jobs created through the proxy are looked at; a running job is polled at twice the wait each time, up to 64 times this',
+  },
+  'admin.token': {
+    value: SECRET_OR_FILE,
+    help: 'bearer token every admin route needs (all but /v1/* and /health); or the path of a file holding it',
+    secret: 'value',
+  },
+  'admin.open': { value: BOOLEAN, default: false, help: 'accept an open admin API (no admin.token) while listening beyond this machine' },
+  'auth.callers': { value: CALLERS, default: 'header', help: 'who may call: header (x-user names the user), keys (a key of the proxy is required), either' },
+  'budgets.timezone': { value: TIME_ZONE, default: 'UTC', help: 'where the days, weeks and months of budgets begin (an IANA zone)' },
+  'budgets.default-output-tokens': {
+    value: COUNT,
+    default: 4096,
+    help: 'answer tokens a call under a budget or tpm limit reserves when it sets no max_*tokens',
   },
   'metrics.enabled': { value: BOOLEAN, default: true, help: 'serve Prometheus metrics at GET /metrics (false: no counting on the hot path either)' },
   'metrics.user-label': {

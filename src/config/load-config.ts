@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { errorText } from '../common/error-text.js';
 import { CONFIG_KEYS, KEY_ALIASES, envNameOf, type ConfigKey, type KeySpec } from './keys.js';
+import type { CallerMode } from './values.js';
 import { withoutSecret } from './shown-value.js';
 
 export interface Config {
@@ -24,6 +25,10 @@ export interface Config {
   /** `file` is an absolute path, resolved against the working directory. */
   prices: { catalog: boolean; file?: string };
   batches: { pollIntervalMs: number };
+  /** `token` unset: the admin API is open. */
+  admin: { token?: string; open: boolean };
+  auth: { callers: CallerMode };
+  budgets: { timeZone: string; defaultOutputTokens: number };
   metrics: { enabled: boolean; userLabel: boolean };
 }
 
@@ -87,6 +92,9 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
     log: { level: value('log.level') },
     prices: { catalog: value('prices.catalog'), file: optionalPath(value('prices.file'), cwd) },
     batches: { pollIntervalMs: value('batches.poll-interval') },
+    admin: { token: value('admin.token'), open: value('admin.open') },
+    auth: { callers: value('auth.callers') },
+    budgets: { timeZone: value('budgets.timezone'), defaultOutputTokens: value('budgets.default-output-tokens') },
     metrics: { enabled: value('metrics.enabled'), userLabel: value('metrics.user-label') },
   };
   return { config, warnings };

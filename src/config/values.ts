@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /** Parsers for configuration values; each throws a plain message, the loader adds the key. */
 
 function parsePort(raw: unknown): number {
@@ -72,6 +74,40 @@ function parseLogLevel(raw: unknown): string {
   return s;
 }
 
+/** A secret given as itself, or as the path of a file that holds it (`/run/secrets/x`, `./token`), as secrets managers hand them out. */
+function parseSecretOrFile(raw: unknown): string {
+  const s = parseNonEmptyString(raw);
+  if (!s.startsWith('/') && !s.startsWith('./')) return s;
+  let text: string;
+  try {
+    text = readFileSync(s, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read the file ${s} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return parseNonEmptyString(text);
+}
+
+/** Who may call the proxy (auth.callers). */
+const CALLER_MODES = ['header', 'keys', 'either'] as const;
+export type CallerMode = (typeof CALLER_MODES)[number];
+
+function parseCallerMode(raw: unknown): CallerMode {
+  const s = String(raw).trim().toLowerCase();
+  if (!(CALLER_MODES as readonly string[]).includes(s)) throw new Error(`'${raw}' is not one of ${CALLER_MODES.join(', ')}`);
+  return s as CallerMode;
+}
+
+/** An IANA time zone this runtime knows, such as Europe/Berlin or UTC. */
+function parseTimeZone(raw: unknown): string {
+  const s = parseNonEmptyString(raw);
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: s });
+  } catch {
+    throw new Error(`'${s}' is not a time zone (an IANA name such as UTC or Europe/Berlin)`);
+  }
+  return s;
+}
+
 /** How a setting's value is parsed, named in `--help` (`--server.port=<port>`) and shown back (`30s`, not 30000). */
 export interface ValueKind<T = unknown> {
   parse(raw: unknown): T;
@@ -111,3 +147,6 @@ export const BOOLEAN = { parse: parseBoolean, placeholder: '<true|false>' } sati
 export const LOG_LEVEL = { parse: parseLogLevel, placeholder: '<level>' } satisfies ValueKind;
 export const DURATION = { parse: parseDurationMs, placeholder: '<duration>', show: (v: number) => formatDuration(v) } satisfies ValueKind;
 export const SIZE = { parse: parseSizeBytes, placeholder: '<size>', show: (v: number) => formatSize(v) } satisfies ValueKind;
+export const SECRET_OR_FILE = { parse: parseSecretOrFile, placeholder: '<token|file>' } satisfies ValueKind;
+export const CALLERS = { parse: parseCallerMode, placeholder: '<header|keys|either>' } satisfies ValueKind;
+export const TIME_ZONE = { parse: parseTimeZone, placeholder: '<zone>' } satisfies ValueKind;

@@ -9,6 +9,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly type: string = typeForStatus(status),
+    /** Sent with the error answer: Retry-After and x-ratelimit-* of a refused call. */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(message);
     this.name = 'ApiError';

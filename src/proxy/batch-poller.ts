@@ -107,6 +107,7 @@ export class BatchPoller {
       const u = line.usage;
       const record: QueryRecord = {
         user: job.user,
+        keyId: job.keyId,
         // The job's prices are those in effect when it was created.
         timestamp: job.createdAt,
         durationMs: 0,

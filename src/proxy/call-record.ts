@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { modelNameProblem } from '../accounting/model-names.js';
 import type { CallOutcome, QueryRecord, RateLimitSnapshot, Store } from '../store/types.js';
+import type { Hold } from '../store/access-types.js';
 import type { CallMetrics } from './call-metrics.js';
 import type { CallUsage, UsagePolicy } from './call-usage.js';
 import type { InflightCall } from './inflight-calls.js';
@@ -12,6 +13,10 @@ import { SPEECH_ENDPOINT } from './usage-policy.js';
 /** What the proxy knows about a call from its arrival until its row is committed. */
 export interface CallContext {
   user: string;
+  /** The proxy key the call came with; null for an x-user call. */
+  keyId: string | null;
+  /** What the call reserved of budgets and rate limits; settled (and cleared) once, when its row is committed or it ends unrecorded. */
+  hold?: Hold;
   endpoint: string;
   arrivedAt: number;
   startedNs: bigint;
@@ -54,6 +59,13 @@ const multipartModel = (ctx: CallContext): string | undefined => {
   return model !== undefined && modelNameProblem(model) === undefined ? model : undefined;
 };
 
+/**
+ * Replaces a call's reservation (if it made one) with what it really cost and
+ * used; `usd` undefined keeps the reserved amount. Never throws: a hold that
+ * cannot be settled lapses by itself.
+ */
+export type SettleCall = (ctx: CallContext, actual: { usd?: number; tokens: number }) => Promise<void>;
+
 /** Resolves once the call's row is committed (database or journal); the answer's end waits for it. */
 export type RecordCall = (ctx: CallContext, facts: CallFacts, rateLimits?: RateLimitSnapshot) => Promise<void>;
 
@@ -61,7 +73,7 @@ export type RecordCall = (ctx: CallContext, facts: CallFacts, rateLimits?: RateL
 export const upstreamMs = (ctx: CallContext): number =>
   ctx.upstreamStartedNs === undefined ? 0 : Number((ctx.upstreamEndedNs ?? process.hrtime.bigint()) - ctx.upstreamStartedNs) / 1e6;
 
-export function createCallRecorder(store: Store, log: Logger, metrics: CallMetrics): RecordCall {
+export function createCallRecorder(store: Store, log: Logger, metrics: CallMetrics, settle: SettleCall): RecordCall {
   return async function recordCall(ctx, facts, rateLimits) {
     const durationMs = Number(process.hrtime.bigint() - ctx.startedNs) / 1e6;
     const record: QueryRecord = {
@@ -92,6 +104,7 @@ export function createCallRecorder(store: Store, log: Logger, metrics: CallMetri
       serviceTier: facts.serviceTier ?? null,
       streamed: facts.streamed,
       estimated: facts.usage.estimated,
+      keyId: ctx.keyId,
     };
     const writeStartedNs = process.hrtime.bigint();
     const { cost, journaled } = await store.recordQuery(record, rateLimits);
@@ -111,6 +124,8 @@ export function createCallRecorder(store: Store, log: Logger, metrics: CallMetri
       totalMs: Number(doneNs - ctx.startedNs) / 1e6,
       upstreamMs: upstreamMs(ctx),
     });
+    // A call kept in the journal is priced only when replayed: until then it is charged what it reserved.
+    await settle(ctx, { usd: journaled ? undefined : cost, tokens: record.promptTokens + record.completionTokens });
     log.info(
       {
         user: record.user,

@@ -9,14 +9,15 @@ import { relayAnswer, type RelayDeps } from './answer-relay.js';
 import { batchRememberer } from './remember-batch.js';
 import { CALL_FAILURES, failureError, failureOfRequest } from './call-failures.js';
 import { NO_CALL_METRICS, type CallMetrics } from './call-metrics.js';
-import { createCallRecorder, requestedModel, upstreamMs, type CallContext } from './call-record.js';
+import { createCallRecorder, requestedModel, upstreamMs, type CallContext, type SettleCall } from './call-record.js';
 import { usageForCall } from './call-usage.js';
-import { requireCallerUser } from './caller-user.js';
+import type { CallerAccess } from './caller-access.js';
 import { upstreamRequestHeaders, type BillingHeaders } from './header-policy.js';
 import type { InflightCalls } from './inflight-calls.js';
 import { MultipartModelTap, multipartBoundary } from './multipart-model-tap.js';
 import { planJsonRequest, requiresJsonBody, type RequestPlan } from './request-plan.js';
 import type { CaptureBudget } from './capture-budget.js';
+import type { SpendGate } from './spend-gate.js';
 import { normaliseTarget } from './target-path.js';
 import type { TokenCounter } from './token-counter.js';
 import { upstreamPath, type Upstream } from './upstream.js';
@@ -35,6 +36,10 @@ export interface ForwardDeps {
   captureLimitBytes?: number;
   /** Set when Batch API jobs are followed (forward.token is set): when a job created through the proxy is first polled. */
   batchFirstPollAfterMs?: number;
+  /** Who a call is for: its key's user, or x-user (auth.callers). */
+  callers: CallerAccess;
+  /** Budgets and rate limits, checked before forwarding and settled when the call ends. */
+  spendGate: SpendGate;
   /** Counts each call for GET /metrics; a no-op when metrics are off. */
   metrics?: CallMetrics;
   /** What all calls in flight together may keep of their answers for counting. */
@@ -56,8 +61,16 @@ const NEVER_FORWARDED = new Set(['TRACE', 'CONNECT']);
  * commits the query before the answer's last bytes are released.
  */
 export function createForwardHandler(deps: ForwardDeps) {
+  const settle: SettleCall = async (ctx, actual) => {
+    const hold = ctx.hold;
+    if (!hold) return;
+    ctx.hold = undefined;
+    await deps.spendGate
+      .settle(hold, { usd: actual.usd ?? hold.usd, tokens: actual.tokens })
+      .catch((err) => deps.log.warn({ err: errorText(err), hold: hold.id }, 'could not settle a reservation; it lapses by itself'));
+  };
   const metrics = deps.metrics ?? NO_CALL_METRICS;
-  const recordCall = createCallRecorder(deps.store, deps.log, metrics);
+  const recordCall = createCallRecorder(deps.store, deps.log, metrics, settle);
   const relay: RelayDeps = {
     recordCall,
     log: deps.log,
@@ -76,13 +89,26 @@ export function createForwardHandler(deps: ForwardDeps) {
     if (NEVER_FORWARDED.has(request.method)) {
       throw new ApiError(405, 'method_not_allowed', `${request.method} is not forwarded: it would reach the upstream with the organisation's key`);
     }
-    const user = requireCallerUser(request.headers['x-user']);
+    const caller = await deps.callers.identify(request.headers);
     const endpoint = target.path;
     const { plan, body, multipart } = requestBody(request, endpoint, askForUsage);
+    deps.callers.checkModel(caller, plan?.model ?? null, plan === undefined && body !== undefined);
     if (deps.commitGate && !deps.commitGate.canCommit()) throw failureError(CALL_FAILURES.cannotRecord);
+    const hold = await deps.spendGate.admit({ caller, endpoint, model: plan?.model ?? null, json: plan?.json, bodyBytes: plan?.body.length ?? 0, arrivedAt });
 
     const call = deps.inflight.start();
-    const ctx: CallContext = { user, endpoint, arrivedAt, startedNs, plan, multipart, usagePolicy: usagePolicyFor(request.method, endpoint), call };
+    const ctx: CallContext = {
+      user: caller.user,
+      keyId: caller.key?.id ?? null,
+      hold,
+      endpoint,
+      arrivedAt,
+      startedNs,
+      plan,
+      multipart,
+      usagePolicy: usagePolicyFor(request.method, endpoint),
+      call,
+    };
     const out = reply.raw;
     out.on('close', () => {
       if (!out.writableFinished) call.abort('client_aborted');
@@ -108,10 +134,12 @@ export function createForwardHandler(deps: ForwardDeps) {
       reply.hijack();
       await relayAnswer(relay, ctx, answer, out).catch((err) => {
         // Never leave a caller waiting on an answer the relay could not finish.
-        deps.log.error({ err: errorText(err), user, endpoint }, 'relaying an answer failed; breaking it off');
+        deps.log.error({ err: errorText(err), user: caller.user, endpoint }, 'relaying an answer failed; breaking it off');
         out.destroy();
       });
     } finally {
+      // Ended without a committed row (refused, unreachable, broken off unrecorded): its reservation is simply released.
+      await settle(ctx, { usd: 0, tokens: 0 });
       call.done();
     }
   };

@@ -23,3 +23,11 @@ export function parseGoDuration(text: string): number | undefined {
   }
   return total <= MAX_MS ? total : undefined;
 }
+
+/** Milliseconds as OpenAI writes them in x-ratelimit-reset-*: `1s`, `6m0s`, `120ms`. */
+export function formatResetDuration(ms: number): string {
+  if (ms < 1000) return `${Math.ceil(ms)}ms`;
+  const seconds = Math.ceil(ms / 1000);
+  const minutes = Math.floor(seconds / 60);
+  return minutes > 0 ? `${minutes}m${seconds % 60}s` : `${seconds}s`;
+}

@@ -5,7 +5,7 @@ import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import { errorText } from '../common/error-text.js';
 import { ApiError } from '../http/errors.js';
 import type { CommitGate, QueryRecord, Store } from '../store/types.js';
-import { requireCallerUser } from './caller-user.js';
+import type { CallerAccess } from './caller-access.js';
 import type { BillingHeaders } from './header-policy.js';
 import { normaliseUsage } from './usage.js';
 import type { Upstream } from './upstream.js';
@@ -14,6 +14,8 @@ export interface RealtimeDeps {
   upstream: Upstream;
   store: Store;
   log: Logger;
+  /** Who a session is for: its key's user, or x-user (auth.callers), checked at the upgrade. */
+  callers: Pick<CallerAccess, 'identify' | 'checkModel'>;
   forwardToken?: string;
   commitGate?: CommitGate;
   billing?: BillingHeaders;
@@ -29,8 +31,8 @@ const FORWARDED_HEADERS = ['openai-beta', 'user-agent'];
 const BILLING_HEADERS = ['openai-organization', 'openai-project'];
 
 /**
- * Forwards `GET /v1/realtime` WebSocket upgrades: the caller is named by
- * x-user at the upgrade, the organisation's key is put on the upstream
+ * Forwards `GET /v1/realtime` WebSocket upgrades: the caller is named at the
+ * upgrade as on every other call (a key of the proxy or x-user, auth.callers), the organisation's key is put on the upstream
  * connection, and frames go both ways unchanged. Each `response.done` event
  * from the upstream is recorded as a query of the session's user (its usage:
  * text, audio, image and cached input, text and audio output) before the
@@ -42,11 +44,21 @@ export function createRealtimeRelay(deps: RealtimeDeps) {
   const upstreams = new Set<WebSocket>();
 
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // The socket's own errors (a caller gone while its key is looked up) are answered by closing it.
+    socket.on('error', () => socket.destroy());
+    void admitUpgrade(req, socket, head);
+  }
+
+  async function admitUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://proxy');
     let user: string;
+    let keyId: string | null;
     try {
       if (url.pathname !== REALTIME_PATH) throw new ApiError(404, 'not_found', `only ${REALTIME_PATH} takes WebSocket upgrades`);
-      user = requireCallerUser(req.headers['x-user']);
+      const caller = await deps.callers.identify(req.headers);
+      deps.callers.checkModel(caller, url.searchParams.get('model'), false);
+      user = caller.user;
+      keyId = caller.key?.id ?? null;
       if (deps.commitGate && !deps.commitGate.canCommit()) {
         throw new ApiError(503, 'cannot_record', 'the proxy cannot record calls right now; nothing was forwarded');
       }
@@ -54,6 +66,8 @@ export function createRealtimeRelay(deps: RealtimeDeps) {
       refuse(socket, err instanceof ApiError ? err : new ApiError(400, 'bad_upgrade', errorText(err)));
       return;
     }
+    // The caller hung up while its key was looked up.
+    if (socket.destroyed) return;
     const headers: Record<string, string> = {};
     // The organisation and project billed are the proxy's to set, as on every other call (header-policy.ts).
     for (const name of deps.billing?.callersChoose ? [...FORWARDED_HEADERS, ...BILLING_HEADERS] : FORWARDED_HEADERS) {
@@ -89,7 +103,7 @@ export function createRealtimeRelay(deps: RealtimeDeps) {
       opened = true;
       // Its first events (session.created) must wait until the relay listens: unheard, they would be lost.
       upstream.pause();
-      server.handleUpgrade(req, socket, head, (client) => relay(deps, client, upstream, { user, model: url.searchParams.get('model') ?? '' }));
+      server.handleUpgrade(req, socket, head, (client) => relay(deps, client, upstream, { user, keyId, model: url.searchParams.get('model') ?? '' }));
     });
     // The caller hung up before the upstream answered.
     socket.once('close', () => {
@@ -106,7 +120,14 @@ export function createRealtimeRelay(deps: RealtimeDeps) {
   return { handleUpgrade, close };
 }
 
-function relay(deps: RealtimeDeps, client: WebSocket, upstream: WebSocket, session: { user: string; model: string }): void {
+/** Whom a session's responses are recorded for, and its model (named by the URL or by the session's events). */
+interface Session {
+  user: string;
+  keyId: string | null;
+  model: string;
+}
+
+function relay(deps: RealtimeDeps, client: WebSocket, upstream: WebSocket, session: Session): void {
   let recording = Promise.resolve();
   const pipe = (from: WebSocket, to: WebSocket, onMessage?: (data: Buffer) => Promise<void>) => {
     from.on('message', (data: RawData, isBinary: boolean) => {
@@ -153,7 +174,7 @@ function relay(deps: RealtimeDeps, client: WebSocket, upstream: WebSocket, sessi
 }
 
 /** A `response.done` event as a query; session.created/updated name the model when the URL did not. */
-async function recordResponse(deps: RealtimeDeps, session: { user: string; model: string }, frame: Buffer): Promise<void> {
+async function recordResponse(deps: RealtimeDeps, session: Session, frame: Buffer): Promise<void> {
   let event: { type?: unknown; response?: { usage?: unknown } };
   try {
     event = JSON.parse(frame.toString('utf8'));
@@ -165,6 +186,7 @@ async function recordResponse(deps: RealtimeDeps, session: { user: string; model
   if (!usage) return;
   const record: QueryRecord = {
     user: session.user,
+    keyId: session.keyId,
     timestamp: Date.now(),
     durationMs: 0,
     endpoint: REALTIME_PATH,

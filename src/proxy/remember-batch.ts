@@ -15,6 +15,6 @@ export function batchRememberer(store: Store, firstPollAfterMs: number) {
     const batch = answer as { id?: unknown; object?: unknown; endpoint?: unknown } | undefined;
     if (typeof batch?.id !== 'string' || batch.object !== 'batch') return;
     const endpoint = typeof batch.endpoint === 'string' ? batch.endpoint : String(ctx.plan.json.endpoint ?? '');
-    await store.rememberBatch({ id: batch.id, user: ctx.user, endpoint, createdAt: ctx.arrivedAt }, ctx.arrivedAt + firstPollAfterMs);
+    await store.rememberBatch({ id: batch.id, user: ctx.user, keyId: ctx.keyId ?? null, endpoint, createdAt: ctx.arrivedAt }, ctx.arrivedAt + firstPollAfterMs);
   };
 }

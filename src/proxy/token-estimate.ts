@@ -22,7 +22,12 @@ const REPLY_PRIMING = 3;
 
 /** Prompt tokens of a request body, for chat, responses, completions and embeddings alike. */
 export async function estimatePromptTokens(counter: TokenCounter, model: string, body: unknown): Promise<number> {
-  if (!body || typeof body !== 'object') return 0;
+  return (await countPromptTokens(counter, model, body)).tokens;
+}
+
+/** As estimatePromptTokens, saying whether the tokenizer counted all of it (`exact`) or some was taken as bytes / 4. */
+export async function countPromptTokens(counter: TokenCounter, model: string, body: unknown): Promise<{ tokens: number; exact: boolean }> {
+  if (!body || typeof body !== 'object') return { tokens: 0, exact: true };
   const b = body as Record<string, unknown>;
   const texts: string[] = [];
   let framing = 0;
@@ -36,7 +41,8 @@ export async function estimatePromptTokens(counter: TokenCounter, model: string,
   for (const key of ['input', 'prompt', 'instructions', 'tools', 'functions']) {
     if (b[key] !== undefined) collectText(b[key], texts);
   }
-  return framing + (await countTextTokens(counter, model, texts));
+  const counted = await counter.count(encodingForModel(model), texts.filter(Boolean));
+  return { tokens: framing + counted.tokens, exact: counted.exact };
 }
 
 /** Every string inside a value (message contents, tool schemas, input items). */

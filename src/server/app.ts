@@ -3,12 +3,15 @@ import type { Logger } from 'pino';
 import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
 import type { Config } from '../config/load-config.js';
 import { registerAdminRoutes } from '../admin/routes.js';
+import { CallerAccess } from '../proxy/caller-access.js';
 import { PrometheusMetrics } from '../proxy/call-metrics.js';
 import { CaptureBudget } from '../proxy/capture-budget.js';
 import { createForwardHandler } from '../proxy/forward-call.js';
 import { InflightCalls } from '../proxy/inflight-calls.js';
+import { SpendGate } from '../proxy/spend-gate.js';
 import type { TokenCounter } from '../proxy/token-counter.js';
 import type { Upstream } from '../proxy/upstream.js';
+import type { AccessStore } from '../store/access-types.js';
 import type { Durability } from '../store/types.js';
 import type { Store } from '../store/types.js';
 import { clientErrorHandler, createErrorHandler, frameworkErrorHandler, notFoundHandler, refuseConnect } from './error-handler.js';
@@ -26,6 +29,8 @@ export interface AppDeps {
   catalogOrigins?: ReadonlyMap<string, CatalogOrigin>;
   /** Whether calls can be committed now (checked before forwarding), and what /health reports. */
   durability?: Durability;
+  /** Keys, budgets and rate limits, in the same database as the ledger. */
+  access: AccessStore;
   /** Counts tokens, off the event loop, for calls the upstream gave no usage for. */
   counter: TokenCounter;
 }
@@ -33,6 +38,8 @@ export interface AppDeps {
 export interface App {
   fastify: FastifyInstance;
   inflight: InflightCalls;
+  /** Who a call is for (auth.callers); the Realtime upgrade asks it too. */
+  callers: CallerAccess;
 }
 
 export async function buildApp({
@@ -43,6 +50,7 @@ export async function buildApp({
   inflight = new InflightCalls(),
   durability,
   catalogOrigins = new Map(),
+  access,
   counter,
 }: AppDeps): Promise<App> {
   const fastify = Fastify({
@@ -70,6 +78,14 @@ export async function buildApp({
         journalBacklog: () => durability?.health().journal.pending ?? 0,
       })
     : undefined;
+  const callers = new CallerAccess(config.auth.callers, access);
+  const spendGate = new SpendGate(access, {
+    counter,
+    warnUnchecked: (message) => log.warn(message),
+    timeZone: config.budgets.timeZone,
+    defaultOutputTokens: config.budgets.defaultOutputTokens,
+  });
+  await spendGate.loadPolicies();
   const forwardCall = createForwardHandler({
     upstream,
     store,
@@ -84,6 +100,8 @@ export async function buildApp({
     metrics,
     // Jobs are polled with the organisation's key; without one the proxy cannot follow them.
     batchFirstPollAfterMs: config.forward.token ? config.batches.pollIntervalMs : undefined,
+    callers,
+    spendGate,
   });
   // CONNECT never reaches a route: Node hands it to this event, and would otherwise drop the connection without a word.
   fastify.server.on('connect', refuseConnect);
@@ -97,6 +115,14 @@ export async function buildApp({
     v1.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
     v1.all('/v1/*', forwardCall);
   });
-  await registerAdminRoutes(fastify, { store, durability, catalogOrigins, metrics, warn: (msg) => log.warn(msg) });
-  return { fastify, inflight };
+  await registerAdminRoutes(fastify, {
+    store,
+    durability,
+    catalogOrigins,
+    metrics,
+    warn: (msg) => log.warn(msg),
+    adminToken: config.admin.token,
+    access: { access, timeZone: config.budgets.timeZone, policiesChanged: () => spendGate.forgetPolicies() },
+  });
+  return { fastify, inflight, callers };
 }

@@ -41,6 +41,7 @@ const isOpenAiPath = (url: string) => {
 };
 
 function sendError(request: FastifyRequest, reply: FastifyReply, err: ApiError): void {
+  if (err.headers) reply.headers(err.headers);
   if (isOpenAiPath(request.url)) {
     reply.code(err.status).header('content-type', 'application/json; charset=utf-8').send(openAiErrorBody(err));
   } else {

@@ -22,7 +22,7 @@ export interface RunningProxy {
 
 /** Everything main.ts starts, as one function tests can call with their own config. */
 export async function startProxy(config: Config, log: Logger, opts: { store?: Store } = {}): Promise<RunningProxy> {
-  warnAboutRiskySettings(config, log);
+  checkAccessSettings(config, log);
   const catalog = await loadPriceCatalog(config.prices);
   const database = opts.store ?? (await openStore(config.database.url, log, { poolSize: config.database.poolSize }));
   // Every store sits under the journal: a failing database write becomes a journal line, not a lost call. The
@@ -44,9 +44,9 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
   const upstream = createUpstream(config.forward);
   // The tokenizers load in the background now, so that the first call needing an estimate does not wait for them.
   const counter = createTokenCounter();
-  const app = await buildApp({ config, store, durability: store, upstream, log, catalogOrigins: catalog.origins, counter });
+  const app = await buildApp({ config, store, durability: store, upstream, log, catalogOrigins: catalog.origins, counter, access: store.access });
   const billing = { organization: config.forward.organization, project: config.forward.project, callersChoose: config.forward.callerOrganization };
-  const realtime = createRealtimeRelay({ upstream, store, log, forwardToken: config.forward.token, commitGate: store, billing });
+  const realtime = createRealtimeRelay({ upstream, store, log, callers: app.callers, forwardToken: config.forward.token, commitGate: store, billing });
   app.fastify.server.on('upgrade', realtime.handleUpgrade);
   await app.fastify.listen({ port: config.server.port, host: config.server.host });
   const batches = config.forward.token
@@ -81,11 +81,22 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
   return { app, store, url: `http://${host}:${port}`, stop };
 }
 
-function warnAboutRiskySettings(config: Config, log: Logger): void {
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+
+/** Refuses settings that would expose the organisation's key or an open admin API, and warns about risky ones. */
+function checkAccessSettings(config: Config, log: Logger): void {
   if (!config.forward.token) {
+    if (config.auth.callers !== 'header') {
+      throw new Error(`auth.callers=${config.auth.callers} needs forward.token: a caller's proxy key must never be sent upstream`);
+    }
     log.warn("NO forward.token IS SET: callers' own Authorization headers go to the upstream unchanged. Set FORWARD_TOKEN to inject the organisation's key.");
   }
-  if (!['127.0.0.1', 'localhost', '::1'].includes(config.server.host)) {
-    log.warn({ host: config.server.host }, 'listening beyond this machine: the proxy has no authentication of its own');
+  if (isLoopback(config.server.host) || config.admin.token !== undefined) return;
+  if (!config.admin.open) {
+    throw new Error(
+      `server.host ${config.server.host} serves beyond this machine, and with no admin token anyone who reaches it could change prices ` +
+        'and read all usage. Set admin.token (ADMIN_TOKEN) to protect the admin API, or set admin.open: true to run it open knowingly',
+    );
   }
+  log.warn({ host: config.server.host }, 'admin.open: the admin API is open to anyone who reaches this address (set admin.token to protect it)');
 }

@@ -1,3 +1,4 @@
+import type { AccessStore } from './access-types.js';
 import type { ModelPrices, Price, PriceSource } from '../accounting/price.js';
 
 /**
@@ -80,6 +81,8 @@ export interface QueryRecord extends TokenCounts, BilledDetails {
   outcome: CallOutcome;
   streamed: boolean;
   estimated: boolean;
+  /** The proxy key the call was made with (access control); null or absent for an x-user call. */
+  keyId?: string | null;
   /** Set when the record is replayed from the journal: a store inserts a given id at most once. */
   journalId?: string;
 }
@@ -96,6 +99,8 @@ export type StatusFilter = 'ok' | 'error' | 'all';
 
 export interface QueryFilter {
   user?: string;
+  /** Calls made with one proxy key. */
+  key?: string;
   after?: number;
   before?: number;
   endpoint?: string;
@@ -151,6 +156,8 @@ export interface QueryRow extends Omit<QueryRecord, keyof BilledDetails | 'servi
 export interface BatchJob {
   id: string;
   user: string;
+  /** The proxy key it was created with; null for an x-user call. Its results are recorded under that key too. */
+  keyId: string | null;
   endpoint: string;
   /** Epoch ms; its results are priced at the prices valid then. */
   createdAt: number;
@@ -199,6 +206,8 @@ export interface JournaledRecord {
  */
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
+  /** Keys, budgets and rate limits, on the same database (and connection or pool) as the ledger. */
+  readonly access: AccessStore;
   recordQuery(query: QueryRecord, rateLimits?: RateLimitSnapshot): Promise<RecordedQuery>;
   /** Journal replay: many calls in one transaction; entries already in the table are skipped. */
   recordJournaled(entries: JournaledRecord[]): Promise<void>;

@@ -23,6 +23,7 @@ import type { ModelPrices, Price, PriceSource } from '../../src/accounting/price
  */
 export class FaultyStore implements Store {
   readonly kind: Store['kind'];
+  readonly access: Store['access'];
   failWrites = false;
   failReads = false;
   /** recordQuery calls that reached the store, failed or not. */
@@ -32,6 +33,7 @@ export class FaultyStore implements Store {
 
   constructor(private readonly inner: Store) {
     this.kind = inner.kind;
+    this.access = inner.access;
   }
 
   /** Until release() is called, recordQuery waits before committing. */

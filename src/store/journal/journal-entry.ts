@@ -40,6 +40,7 @@ export function decodeJournalEntry(line: string): JournalEntry | undefined {
   if (!NUMBER_FIELDS.every((f) => typeof q[f] === 'number' && Number.isFinite(q[f]))) return undefined;
   if (!BOOLEAN_FIELDS.every((f) => typeof q[f] === 'boolean')) return undefined;
   if (q.requestedModel !== null && typeof q.requestedModel !== 'string') return undefined;
+  if (q.keyId !== undefined && q.keyId !== null && typeof q.keyId !== 'string') return undefined;
   const query: QueryRecord = {
     user: q.user as string,
     timestamp: q.timestamp as number,
@@ -55,6 +56,7 @@ export function decodeJournalEntry(line: string): JournalEntry | undefined {
     reasoningTokens: q.reasoningTokens as number,
     streamed: q.streamed as boolean,
     estimated: q.estimated as boolean,
+    keyId: (q.keyId as string | null | undefined) ?? null,
   };
   // Written by this version or later; a line of an older one has none of them (0, no tier).
   for (const f of BILLED_DETAILS) {

@@ -66,6 +66,7 @@ const REPLAY_BATCH = 500;
  */
 export class JournalingStore implements Store, Durability {
   readonly kind: Store['kind'];
+  readonly access: Store['access'];
   private storeWritable = true;
   private journalWritable = true;
   private lastStoreError?: string;
@@ -92,6 +93,8 @@ export class JournalingStore implements Store, Durability {
     opts: JournalingOptions,
   ) {
     this.kind = inner.kind;
+    // Keys, budgets and limits are checked before a call is forwarded: they are the database's, never journaled.
+    this.access = inner.access;
     this.pending = pending;
     this.retryInitialMs = opts.retryInitialMs ?? 100;
     this.retryMaxMs = opts.retryMaxMs ?? 2_000;

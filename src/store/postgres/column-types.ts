@@ -36,6 +36,7 @@ export const RECORD_COLUMN_TYPES: Record<RecordColumn, string> = {
   web_search_calls: 'bigint',
   file_search_calls: 'bigint',
   code_interpreter_containers: 'bigint',
+  key_id: 'text',
 };
 
 /** `@ts::bigint`, ...: one typed named parameter per column. */

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { POSTGRES_ACCESS_TABLES } from '../access/access-schema.js';
 import { SchemaTooNewError } from '../errors.js';
 import { MIGRATION_LOCK } from './advisory-locks.js';
 import { POSTGRES_FINE_TUNED_NAMES, billingSchemaSql } from '../sql/billing-schema-sql.js';
@@ -75,6 +76,8 @@ export const POSTGRES_MIGRATIONS: string[] = [
      last_id BIGINT NOT NULL,
      created_at BIGINT NOT NULL
    );`,
+  // Keys, budgets and rate limits (src/store/access), and the key each query was made with.
+  POSTGRES_ACCESS_TABLES,
   // Everything OpenAI bills by (sql/billing-schema-sql.ts); rows of fine-tuned models get their base names.
   `${billingSchemaSql('postgres').join(';\n')};\n${POSTGRES_FINE_TUNED_NAMES}`,
 ];

@@ -38,6 +38,8 @@ import type {
 import { readUsageGroups } from '../sql/grouped-usage-read.js';
 import { LOCK_MODELS_EXCLUSIVE, LOCK_MODELS_SHARED, LOCK_REPRICE } from './advisory-locks.js';
 import { typedParameter } from './column-types.js';
+import { PostgresAccessStore } from './pg-access-store.js';
+import type { AccessStore } from '../access-types.js';
 import { changedCatalogModels } from '../sql/catalog-changes.js';
 import { insertJournaled } from './journal-replay.js';
 import { createPool } from './pg-pool.js';
@@ -112,6 +114,7 @@ interface InsertedRow {
 
 class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
+  readonly access: AccessStore;
   private readonly rateLimitWriter: RateLimitWriter;
   private readonly repricer: PostgresRepricer;
   private readonly sweep: NodeJS.Timeout;
@@ -122,6 +125,7 @@ class PostgresStore implements Store {
     reprice: RepriceOptions,
     private readonly log?: PostgresStoreOptions['log'],
   ) {
+    this.access = new PostgresAccessStore(pool);
     this.rateLimitWriter = new RateLimitWriter(
       (rows) => this.writeRateLimits(rows),
       (err) => log?.warn(`could not store rate limits: ${errorText(err)}`),

@@ -65,6 +65,7 @@ export function billingSchemaSql(store: 'sqlite' | 'postgres'): string[] {
     `CREATE TABLE batches (
        id TEXT PRIMARY KEY,
        user_name TEXT NOT NULL,
+       key_id TEXT,
        endpoint TEXT NOT NULL,
        created_at ${t('count')} NOT NULL,
        next_poll_at ${t('count')} NOT NULL,

@@ -35,6 +35,7 @@ export const RECORD_COLUMNS = [
   'web_search_calls',
   'file_search_calls',
   'code_interpreter_containers',
+  'key_id',
 ] as const;
 
 export type RecordColumn = (typeof RECORD_COLUMNS)[number];
@@ -95,5 +96,6 @@ export function recordValues(q: QueryRecord): Record<RecordColumn, string | numb
     web_search_calls: q.webSearchCalls ?? 0,
     file_search_calls: q.fileSearchCalls ?? 0,
     code_interpreter_containers: q.codeInterpreterContainers ?? 0,
+    key_id: q.keyId ?? null,
   };
 }

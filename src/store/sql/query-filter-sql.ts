@@ -2,8 +2,8 @@ import { nanosSql } from '../../accounting/money.js';
 import type { QueryFilter } from '../types.js';
 import { SUCCESS_CONDITION, TIER_FALLBACK_COUNT } from './pricing-sql.js';
 
-/** The filter fields that name one value, and their column: the same in the queries table and in the rollup. */
-const COLUMN_OF = { user: 'user_name', endpoint: 'endpoint', model: 'model' } as const;
+/** The filter fields that name one value, and their column: the same in the queries table and in the rollup (but for key_id, which the rollup has not). */
+const COLUMN_OF = { user: 'user_name', key: 'key_id', endpoint: 'endpoint', model: 'model' } as const;
 
 /** `column = @field` for each of `fields` the filter sets, adding its value to `params`. */
 export function equalityConditions(filter: QueryFilter, fields: (keyof typeof COLUMN_OF)[], params: Record<string, unknown>): string[] {
@@ -26,7 +26,8 @@ export function statusConditions(filter: QueryFilter, success: { ok: string; err
 /** A WHERE clause with named parameters (@name) for a query filter. */
 export function filterWhere(filter: QueryFilter): { where: string; params: Record<string, unknown> } {
   const params: Record<string, unknown> = {};
-  const parts = equalityConditions(filter, ['user'], params);
+  // The key first: its (key_id, ts) index serves a key's calls.
+  const parts = equalityConditions(filter, ['key', 'user'], params);
   if (filter.after !== undefined) {
     parts.push('ts > @after');
     params.after = filter.after;
@@ -54,4 +55,4 @@ export const QUERY_COLUMNS = `id, ts, user_name, endpoint, requested_model, mode
   prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, streamed, estimated, priced, cost,
   service_tier, batch_id, price_fallback, cache_write_tokens, audio_prompt_tokens, audio_completion_tokens, image_prompt_tokens,
   image_completion_tokens, accepted_prediction_tokens, rejected_prediction_tokens, audio_seconds, input_characters, web_search_calls,
-  file_search_calls, code_interpreter_containers`;
+  file_search_calls, code_interpreter_containers, key_id`;

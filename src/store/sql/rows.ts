@@ -58,6 +58,7 @@ export function toQueryRow(r: Record<string, unknown>): QueryRow {
     webSearchCalls: num(r.web_search_calls),
     fileSearchCalls: num(r.file_search_calls),
     codeInterpreterContainers: num(r.code_interpreter_containers),
+    keyId: (r.key_id as string | null | undefined) ?? null,
   };
 }
 

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { addSqliteAccessTables } from '../access/access-schema.js';
 import { rebuildRollupSteps } from '../sql/usage-rollup-sql.js';
 import { SchemaTooNewError } from '../errors.js';
 import { SQLITE_BILLING_DDL, nameFineTunedRows } from './billing-migration.js';
@@ -104,6 +105,8 @@ export const SQLITE_MIGRATIONS: Migration[] = [
    );`,
   // Costs summed as whole nano-dollars (accounting/money.ts), so every read adds up exactly.
   { ddl: 'ALTER TABLE usage_rollup ADD COLUMN cost_nanos INTEGER NOT NULL DEFAULT 0', rebuildsRollup: true },
+  // Keys, budgets and rate limits (src/store/access), and the key each query was made with.
+  addSqliteAccessTables,
   // Everything OpenAI bills by (sql/billing-schema-sql.ts), then the base names of fine-tuned rows recorded before.
   { ddl: SQLITE_BILLING_DDL, rebuildsRollup: true },
   nameFineTunedRows,
