@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, expect, it } from 'vitest';
+import { accessAdmin, ADMIN_TOKEN } from './support/access-admin.js';
 import { adminClient } from './support/admin-client.js';
 import { describeEachStore } from './support/each-store.js';
 import { FORWARD_TOKEN, startHarness, type Harness } from './support/proxy-harness.js';
@@ -155,6 +156,31 @@ describeEachStore('Batch API jobs', (store) => {
     const pollsWhenDone = api.polls;
     await new Promise((r) => setTimeout(r, 200));
     expect(api.polls).toBe(pollsWhenDone);
+  });
+
+  it('records the results of a job created with a key of the proxy as its user’s, under that key', async () => {
+    const api = new BatchApi();
+    api.status = 'completed';
+    const upstream = new UpstreamStandIn();
+    upstream.behaviour = { kind: 'custom', handle: api.handle };
+    const h = await startHarness([...POLL, `--admin.token=${ADMIN_TOKEN}`, '--auth.callers=keys'], { store, upstream });
+    harnesses.push(h);
+    const admin = accessAdmin(() => h.url);
+    const { id, key } = await admin.createKey({ user: 'grace' });
+    await new OpenAI({ baseURL: `${h.url}/v1`, apiKey: key, maxRetries: 0 }).batches.create({
+      input_file_id: 'file-in',
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    const rows = await waitFor(async () => {
+      const r = ((await admin.ok('GET', '/queries')) as Record<string, any>[]).filter((q) => q.batchId === 'batch_abc');
+      return r.length === 2 ? r : undefined;
+    });
+    expect(rows).toMatchObject([
+      { user: 'grace', key: id, queryTokens: 1000, serviceTier: 'batch' },
+      { user: 'grace', key: id, queryTokens: 500, serviceTier: 'batch' },
+    ]);
+    expect(rows.map((r) => r.cost)).toEqual(BATCH_COSTS.map((c) => expect.closeTo(c, 12)));
   });
 
   it('counts nothing twice when the creator also downloads the output file through the proxy', async () => {
