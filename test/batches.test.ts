@@ -158,7 +158,7 @@ describeEachStore('Batch API jobs', (store) => {
     expect(api.polls).toBe(pollsWhenDone);
   });
 
-  it('records the results of a job created with a key of the proxy as its user’s, under that key', async () => {
+  it('records the results of a job created with a key of the proxy as its user’s, under that key and within its budget', async () => {
     const api = new BatchApi();
     api.status = 'completed';
     const upstream = new UpstreamStandIn();
@@ -166,7 +166,7 @@ describeEachStore('Batch API jobs', (store) => {
     const h = await startHarness([...POLL, `--admin.token=${ADMIN_TOKEN}`, '--auth.callers=keys'], { store, upstream });
     harnesses.push(h);
     const admin = accessAdmin(() => h.url);
-    const { id, key } = await admin.createKey({ user: 'grace' });
+    const { id, key } = await admin.createKey({ user: 'grace', budget: { usd: 100, period: 'total' } });
     await new OpenAI({ baseURL: `${h.url}/v1`, apiKey: key, maxRetries: 0 }).batches.create({
       input_file_id: 'file-in',
       endpoint: '/v1/chat/completions',
@@ -181,6 +181,13 @@ describeEachStore('Batch API jobs', (store) => {
       { user: 'grace', key: id, queryTokens: 500, serviceTier: 'batch' },
     ]);
     expect(rows.map((r) => r.cost)).toEqual(BATCH_COSTS.map((c) => expect.closeTo(c, 12)));
+    // The job's creation started the budget's count; its results, recorded later, are added to it.
+    const budget = await waitFor(async () => {
+      const b = await admin.ok('GET', `/budgets/keys/${id}`);
+      return b.spent > 0 ? b : undefined;
+    });
+    expect(budget.spent).toBeCloseTo(BATCH_COSTS[0] + BATCH_COSTS[1], 9);
+    expect(budget.reserved).toBe(0);
   });
 
   it('counts nothing twice when the creator also downloads the output file through the proxy', async () => {

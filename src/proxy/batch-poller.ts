@@ -5,6 +5,7 @@ import type { DueBatch, QueryRecord, Store } from '../store/types.js';
 import { type BillingHeaders, upstreamRequestHeaders } from './header-policy.js';
 import { upstreamPath, type Upstream } from './upstream.js';
 import { batchOutputLines } from './batch-output-lines.js';
+import { chargeOrWarn, type ChargeBudgets } from './charge-budgets.js';
 
 /** Batch states after which a job changes no more; expired, failed and cancelled jobs still count what they completed. */
 const TERMINAL = new Set(['completed', 'expired', 'failed', 'cancelled']);
@@ -19,6 +20,8 @@ export interface BatchPollerOptions {
   billing?: BillingHeaders;
   /** How often to look for due jobs, and the first wait between polls of one job (it doubles, up to 64 times this). */
   intervalMs: number;
+  /** Adds a result's recorded cost to the creator's budgets (proxy/spend-gate.ts). */
+  chargeBudgets?: ChargeBudgets;
 }
 
 /**
@@ -133,7 +136,9 @@ export class BatchPoller {
         batchId: job.id,
         journalId: `batch:${job.id}:${line.requestId}`,
       };
-      await this.o.store.recordQuery(record);
+      const { cost, journaled } = await this.o.store.recordQuery(record);
+      // A result recorded before (a file read again) answers no cost; a journaled one is priced only when replayed.
+      if (!journaled) await chargeOrWarn(this.o, job, job.createdAt, cost);
       counted++;
     }
     return counted;

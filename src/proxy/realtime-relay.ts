@@ -6,6 +6,7 @@ import { errorText } from '../common/error-text.js';
 import { ApiError } from '../http/errors.js';
 import type { CommitGate, QueryRecord, Store } from '../store/types.js';
 import type { CallerAccess } from './caller-access.js';
+import { chargeOrWarn, type ChargeBudgets } from './charge-budgets.js';
 import type { BillingHeaders } from './header-policy.js';
 import { normaliseUsage } from './usage.js';
 import type { Upstream } from './upstream.js';
@@ -16,6 +17,8 @@ export interface RealtimeDeps {
   log: Logger;
   /** Who a session is for: its key's user, or x-user (auth.callers), checked at the upgrade. */
   callers: Pick<CallerAccess, 'identify' | 'checkModel'>;
+  /** Adds each response's recorded cost to the session's budgets (proxy/spend-gate.ts). */
+  chargeBudgets?: ChargeBudgets;
   forwardToken?: string;
   commitGate?: CommitGate;
   billing?: BillingHeaders;
@@ -199,7 +202,8 @@ async function recordResponse(deps: RealtimeDeps, session: Session, frame: Buffe
     streamed: true,
     estimated: false,
   };
-  await deps.store.recordQuery(record);
+  const { cost, journaled } = await deps.store.recordQuery(record);
+  if (!journaled) await chargeOrWarn(deps, session, record.timestamp, cost);
 }
 
 function sessionModel(frame: Buffer): string | undefined {

@@ -40,6 +40,8 @@ export interface App {
   inflight: InflightCalls;
   /** Who a call is for (auth.callers); the Realtime upgrade asks it too. */
   callers: CallerAccess;
+  /** Budgets and rate limits; costs recorded outside a call (Batch API, Realtime) are charged through it. */
+  spendGate: SpendGate;
 }
 
 export async function buildApp({
@@ -124,5 +126,5 @@ export async function buildApp({
     adminToken: config.admin.token,
     access: { access, timeZone: config.budgets.timeZone, policiesChanged: () => spendGate.forgetPolicies() },
   });
-  return { fastify, inflight, callers };
+  return { fastify, inflight, callers, spendGate };
 }

@@ -3,6 +3,7 @@ import { loadPriceCatalog } from '../accounting/price-catalog/load-price-catalog
 import type { Config } from '../config/load-config.js';
 import { buildApp, type App } from './app.js';
 import { BatchPoller } from '../proxy/batch-poller.js';
+import type { ChargeBudgets } from '../proxy/charge-budgets.js';
 import { createRealtimeRelay } from '../proxy/realtime-relay.js';
 import { createTokenCounter } from '../proxy/token-counter.js';
 import { createUpstream } from '../proxy/upstream.js';
@@ -46,11 +47,21 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
   const counter = createTokenCounter();
   const app = await buildApp({ config, store, durability: store, upstream, log, catalogOrigins: catalog.origins, counter, access: store.access });
   const billing = { organization: config.forward.organization, project: config.forward.project, callersChoose: config.forward.callerOrganization };
-  const realtime = createRealtimeRelay({ upstream, store, log, callers: app.callers, forwardToken: config.forward.token, commitGate: store, billing });
+  const chargeBudgets: ChargeBudgets = (payer, at, usd) => app.spendGate.charge(payer, at, usd);
+  const realtime = createRealtimeRelay({
+    upstream,
+    store,
+    log,
+    callers: app.callers,
+    chargeBudgets,
+    forwardToken: config.forward.token,
+    commitGate: store,
+    billing,
+  });
   app.fastify.server.on('upgrade', realtime.handleUpgrade);
   await app.fastify.listen({ port: config.server.port, host: config.server.host });
   const batches = config.forward.token
-    ? new BatchPoller({ upstream, store, log, forwardToken: config.forward.token, intervalMs: config.batches.pollIntervalMs, billing })
+    ? new BatchPoller({ upstream, store, log, forwardToken: config.forward.token, intervalMs: config.batches.pollIntervalMs, billing, chargeBudgets })
     : undefined;
   batches?.start();
   const address = app.fastify.server.address();
