@@ -38,6 +38,10 @@ export interface AppDeps {
 export interface App {
   fastify: FastifyInstance;
   inflight: InflightCalls;
+  /** Who a call is for (auth.callers); the Realtime upgrade asks it too. */
+  callers: CallerAccess;
+  /** Budgets and rate limits; costs recorded outside a call (Batch API, Realtime) are charged through it. */
+  spendGate: SpendGate;
 }
 
 export async function buildApp({
@@ -96,6 +100,8 @@ export async function buildApp({
     billing: { organization: config.forward.organization, project: config.forward.project, callersChoose: config.forward.callerOrganization },
     askForUsage: !config.forward.streamsUsageUnasked,
     metrics,
+    // Jobs are polled with the organisation's key; without one the proxy cannot follow them.
+    batchFirstPollAfterMs: config.forward.token ? config.batches.pollIntervalMs : undefined,
     callers,
     spendGate,
   });
@@ -120,5 +126,5 @@ export async function buildApp({
     adminToken: config.admin.token,
     access: { access, timeZone: config.budgets.timeZone, policiesChanged: () => spendGate.forgetPolicies() },
   });
-  return { fastify, inflight };
+  return { fastify, inflight, callers, spendGate };
 }
