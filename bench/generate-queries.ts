@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
-import { unitCostSql } from '../src/store/sql/pricing-sql.js';
+import { type CostColumn, unitCostSql } from '../src/store/sql/pricing-sql.js';
 import { DAY_MS } from '../src/store/sql/usage-rollup-sql.js';
 import { rebuildSqliteRollup } from '../src/store/sqlite/migrations.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
@@ -14,6 +14,11 @@ import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
  * first third). Each row is priced by the same SQL the store prices with, and
  * the usage rollups are built as the store's migration builds them.
  */
+/** The generated rows' columns as cost inputs; the billing details a text call lacks are 0. */
+const generatedColumn = (c: CostColumn) =>
+  GENERATED_COLUMNS.has(c) ? `r.${c}` : c === 'ft_base_model' ? "''" : c === 'service_tier' ? 'CAST(NULL AS TEXT)' : '0';
+const GENERATED_COLUMNS = new Set(['model', 'base_model', 'ts', 'prompt_tokens', 'cached_tokens', 'completion_tokens']);
+
 export interface GeneratedHistory {
   rows: number;
   seconds: number;
@@ -100,14 +105,7 @@ export function generatedInsertSql(head: string): string {
           CASE WHEN m >= 85 AND m < 95 THEN ((h / 13) % 800) / 2 ELSE 0 END AS reasoning_tokens,
           (h / 19) % 2 AS streamed
         FROM facts, p),
-      priced AS (SELECT r.*, ${unitCostSql({
-        model: 'r.model',
-        baseModel: 'r.base_model',
-        timestamp: 'r.ts',
-        promptTokens: 'r.prompt_tokens',
-        cachedTokens: 'r.cached_tokens',
-        completionTokens: 'r.completion_tokens',
-      })} AS unit FROM r)
+      priced AS (SELECT r.*, ${unitCostSql(generatedColumn)} AS unit FROM r)
       INSERT INTO queries (ts, user_name, endpoint, requested_model, model, base_model, status, outcome, duration_ms,
         prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, streamed, estimated, priced, cost)
       SELECT ts, user_name, endpoint, base_model, model, base_model, status, CASE WHEN status = 200 THEN 'ok' ELSE 'upstream_error' END,

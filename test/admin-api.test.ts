@@ -122,14 +122,15 @@ describe('cost over time', () => {
     expect(after[1]).toBeCloseTo(1.5, 12);
   });
 
-  it('prices a dated snapshot by its undated name until it has a price of its own', async () => {
+  it('prices a dated snapshot by its undated name until it has a price of its own, and a fine-tuned model by its base', async () => {
     await call('POST', '/model/gpt-4o', price('2024-01-01T00:00:00Z', 0.0025, 0.01));
     await h.proxy.store.recordQuery(aQuery({ at: '2024-09-01T00:00:00Z', model: 'gpt-4o-2024-08-06' }));
     await h.proxy.store.recordQuery(aQuery({ at: '2024-09-01T00:00:00Z', model: 'ft:gpt-4o-2024-08-06:acme::x1' }));
     let rows = (await call('GET', '/queries')).body;
     expect(rows[0].cost).toBeCloseTo((1000 * 0.0025 + 500 * 0.01) / 1000, 12);
-    expect(rows[1].cost).toBe(0);
-    expect((await call('GET', '/usage')).body.unpricedQueries).toBe(1);
+    // A fine-tuned model is never shortened to a snapshot's name; without fine-tuned rates it falls back to its base, marked.
+    expect(rows[1]).toMatchObject({ pricedAtBaseModel: 'gpt-4o', cost: expect.closeTo((1000 * 0.0025 + 500 * 0.01) / 1000, 12) });
+    expect((await call('GET', '/usage')).body.unpricedQueries).toBe(0);
     await call('POST', '/model/gpt-4o-2024-08-06', price('2024-08-06T00:00:00Z', 1, 1));
     rows = (await call('GET', '/queries')).body;
     expect(rows[0].cost).toBeCloseTo(1.5, 12);
@@ -185,6 +186,7 @@ describe('GET /usage and /queries', () => {
       reasoningTokens: 0,
       unpricedQueries: 0,
       estimatedQueries: 0,
+      tierFallbackQueries: 0,
     });
   });
 

@@ -68,12 +68,21 @@ describePostgres('npm run migrate-data', () => {
     await store.putPrice('gpt-4o', price(0.005, 0.015, T - 30 * DAY), 'admin');
     await store.putPrice('gpt-4o', price(0.0025, 0.01, T + 5 * DAY, 0.00125), 'admin');
     await store.putPrice('gpt-4o-mini', price(0.00015, 0.0006, T - 30 * DAY), 'catalog');
+    await store.putPrice(
+      'gpt-4o',
+      { ...price(0.00125, 0.005, T - 30 * DAY), serviceTier: 'flex', per1KAudioQueryTokens: 0.04, per1KWebSearchCalls: 10 },
+      'admin',
+    );
     for (let i = 0; i < 24; i++) {
       await store.recordQuery(
         aQuery({
           user: ['adam', 'eve', 'zoë'][i % 3],
           timestamp: T + (i * DAY) / 2,
-          model: ['gpt-4o-2024-08-06', 'gpt-4o-mini', 'o1-preview', ''][i % 4],
+          model: i === 9 ? 'ft:gpt-4o-2024-08-06:acme::m1' : ['gpt-4o-2024-08-06', 'gpt-4o-mini', 'o1-preview', ''][i % 4],
+          serviceTier: [null, 'flex', 'priority'][i % 3],
+          audioPromptTokens: i % 2 ? 10 : 0,
+          webSearchCalls: i % 5,
+          batchId: i === 3 ? 'batch_x' : null,
           requestedModel: i % 4 === 3 ? null : 'gpt-4o',
           endpoint: i % 5 === 0 ? '/v1/embeddings' : '/v1/chat/completions',
           status: i % 7 === 6 ? 429 : 200,
@@ -103,7 +112,7 @@ describePostgres('npm run migrate-data', () => {
     const there = await migrate('--from', first, '--to', pgA.url);
     expect(there.err).not.toMatch(/migrate-data:/);
     expect(there.code).toBe(0);
-    expect(there.out).toContain('copied 24 queries, 3 prices');
+    expect(there.out).toContain('copied 24 queries, 4 prices');
     expect(await ledgerOf(keep(await openPostgresStore({ url: pgA.url })))).toEqual(original);
 
     const again = await migrate(`--from=${pgA.url}`, `--to=sqlite:${back}`);
@@ -171,13 +180,13 @@ describePostgres('npm run migrate-data', () => {
 
     const refused = await migrate('--from', path, '--to', pgA.url);
     expect(refused.code).toBe(1);
-    expect(refused.err).toContain('already holds a ledger (24 queries, 2 admin prices)');
+    expect(refused.err).toContain('already holds a ledger (24 queries, 3 admin prices)');
     expect(refused.err).toContain('--append');
     expect(await ledgerOf(target)).toEqual(before);
 
     const appended = await migrate('--from', path, '--to', pgA.url, '--append');
     expect(appended.code).toBe(0);
-    expect(appended.out).toContain("kept the target's own price where both had one (3)");
+    expect(appended.out).toContain("kept the target's own price where both had one (4)");
     const after = await ledgerOf(target);
     expect(after.queries).toHaveLength(48);
     // The copies are priced by the target's prices, so each costs what its twin already there costs.

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SQLITE_BILLING_DDL } from '../src/store/sqlite/billing-migration.js';
 import { SQLITE_MIGRATIONS } from '../src/store/sqlite/migrations.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { describeEachStore, describePostgres } from './support/each-store.js';
@@ -135,8 +136,10 @@ describe('an SQLite file written before costs were summed in nano-dollars', () =
         ),
       );
       await current.close();
-      // Back to the schema of the version before: no cost_nanos column, no re-price intents.
+      // Back to the schema of the version before: no cost_nanos column, no re-price intents (and none of the billing
+      // schema that came after them).
       const raw = new Database(path);
+      raw.exec(undoBillingSchema());
       raw.exec('ALTER TABLE usage_rollup DROP COLUMN cost_nanos; DROP TABLE reprice_intents');
       // The steps from the re-price intents on run again (later steps, such as the access tables, may rerun).
       const repriceIntents = SQLITE_MIGRATIONS.findIndex((step) => typeof step === 'string' && step.includes('CREATE TABLE reprice_intents'));
@@ -156,3 +159,17 @@ describe('an SQLite file written before costs were summed in nano-dollars', () =
     }
   });
 });
+
+/** The statements that take the billing schema step back out of a file, last change first. */
+function undoBillingSchema(): string {
+  return SQLITE_BILLING_DDL.split(';\n')
+    .map((ddl) => {
+      const column = /^ALTER TABLE (\w+) ADD COLUMN (\w+)/.exec(ddl);
+      if (column) return `ALTER TABLE ${column[1]} DROP COLUMN ${column[2]}`;
+      const index = /^CREATE INDEX (\w+)/.exec(ddl);
+      if (index) return `DROP INDEX ${index[1]}`;
+      return `DROP TABLE ${/^\s*CREATE TABLE (\w+)/.exec(ddl)?.[1]}`;
+    })
+    .reverse()
+    .join(';\n');
+}

@@ -51,7 +51,18 @@ describe('catalog prices out of the box', () => {
     expect(byName.get('gpt-4o')).toMatchObject({
       costs: [],
       catalogCosts: [
-        { validFrom: '1970-01-01T00:00:00.000Z', per1KQueryTokens: 0.0025, per1KAnswerTokens: 0.01, per1KCachedQueryTokens: 0.00125, source: 'catalog' },
+        {
+          validFrom: '1970-01-01T00:00:00.000Z',
+          per1KQueryTokens: 0.0025,
+          per1KAnswerTokens: 0.01,
+          per1KCachedQueryTokens: 0.00125,
+          per1KWebSearchCalls: 10,
+          per1KFileSearchCalls: 2.5,
+          source: 'catalog',
+        },
+        // OpenAI's published batch and priority rates, bundled beside the catalog's.
+        { validFrom: '1970-01-01T00:00:00.000Z', serviceTier: 'batch', per1KQueryTokens: 0.00125, per1KAnswerTokens: 0.005, source: 'catalog' },
+        { validFrom: '1970-01-01T00:00:00.000Z', serviceTier: 'priority', per1KQueryTokens: 0.00425, per1KAnswerTokens: 0.017, source: 'catalog' },
       ],
       priced: true,
     });
@@ -69,7 +80,8 @@ describe('admin prices win where they are valid', () => {
     const admin20 = { query: 0.02, answer: 0.04 };
     const model = await admin.postPrice('gpt-4o', { validFrom: '2020-01-01T00:00:00Z', per1KQueryTokens: admin20.query, per1KAnswerTokens: admin20.answer });
     expect(model.costs).toEqual([{ validFrom: '2020-01-01T00:00:00.000Z', per1KQueryTokens: 0.02, per1KAnswerTokens: 0.04 }]);
-    expect(model.catalogCosts).toHaveLength(1);
+    // The catalog's default, batch and priority prices stay beside it.
+    expect(model.catalogCosts.map((c: Record<string, unknown>) => c.serviceTier ?? 'default')).toEqual(['default', 'batch', 'priority']);
     await chat();
     const rows = await admin.queries();
     expect(rows.map((r) => r.cost)).toEqual([chatCost(admin20), chatCost(admin20)].map((c) => expect.closeTo(c, 12)));

@@ -10,7 +10,7 @@ const catalog = genaiPricesCatalog();
 const perMillion = (name: string, at = Date.now()) => {
   const prices = catalog.get(name);
   expect(prices, `the catalog prices ${name}`).toBeDefined();
-  const p = prices!.filter((x) => x.validFrom < at).at(-1)!;
+  const p = prices!.filter((x) => x.serviceTier === undefined && x.validFrom < at).at(-1)!;
   const m = (v: number | null) => (v === null ? null : Math.round(v * 1000 * 1e6) / 1e6);
   return { input: m(p.per1KQueryTokens), cached: m(p.per1KCachedQueryTokens), output: m(p.per1KAnswerTokens) };
 };
@@ -44,7 +44,8 @@ describe('the bundled catalog (@pydantic/genai-prices)', () => {
 
   it("keeps a model's price history: o3 cost $10/$40 before its cut on 2025-06-10", () => {
     expect(perMillion('o3', Date.parse('2025-05-01T00:00:00Z'))).toEqual({ input: 10, cached: 0.5, output: 40 });
-    expect(catalog.get('o3')!.map((p) => new Date(p.validFrom).toISOString())).toEqual(['1970-01-01T00:00:00.000Z', '2025-06-10T00:00:00.000Z']);
+    const defaultTier = catalog.get('o3')!.filter((p) => p.serviceTier === undefined);
+    expect(defaultTier.map((p) => new Date(p.validFrom).toISOString())).toEqual(['1970-01-01T00:00:00.000Z', '2025-06-10T00:00:00.000Z']);
   });
 
   it('lists a dated snapshot only when its price differs from its undated name', () => {
@@ -121,7 +122,7 @@ describe('prices.file and prices.catalog', () => {
     [
       'two prices from the same time',
       'gpt-4o:\n  - {per1KQueryTokens: 1}\n  - {per1KQueryTokens: 2}',
-      /model 'gpt-4o' has two prices valid from 1970-01-01T00:00:00.000Z/,
+      /model 'gpt-4o' has two default-tier prices valid from 1970-01-01T00:00:00.000Z/,
     ],
     ['an empty list', 'gpt-4o: []', /model 'gpt-4o' has an empty list of prices/],
   ])('stops start-up on %s, naming the key and the problem', async (_what, text, message) => {

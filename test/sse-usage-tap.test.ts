@@ -26,7 +26,7 @@ describe('SseUsageTap', () => {
     const { forwarded, held } = run(tap, [content('a') + usageOnly + DONE]);
     expect(forwarded).toBe(content('a'));
     expect(held).toBe(DONE);
-    expect(tap.usage).toEqual({ promptTokens: 5, completionTokens: 7, cachedTokens: 0, reasoningTokens: 0 });
+    expect(tap.usage).toMatchObject({ promptTokens: 5, completionTokens: 7, cachedTokens: 0, reasoningTokens: 0, audioPromptTokens: 0 });
     expect(tap.model).toBe('gpt-4o-2024-08-06');
   });
 
@@ -73,7 +73,7 @@ describe('SseUsageTap', () => {
     const { forwarded, held } = run(tap, [delta, completed]);
     expect(forwarded).toBe(delta);
     expect(held).toBe(completed);
-    expect(tap.usage).toEqual({ promptTokens: 9, completionTokens: 4, cachedTokens: 2, reasoningTokens: 1 });
+    expect(tap.usage).toMatchObject({ promptTokens: 9, completionTokens: 4, cachedTokens: 2, reasoningTokens: 1, audioPromptTokens: 0 });
   });
 
   it('records the last usage of a stream that reports it on every chunk, and holds back only the last event and [DONE]', () => {
@@ -84,7 +84,7 @@ describe('SseUsageTap', () => {
     const { forwarded, held } = run(tap, [...events, DONE]);
     expect(forwarded).toBe(events.slice(0, 19).join(''));
     expect(held).toBe(events[19] + DONE);
-    expect(tap.usage).toEqual({ promptTokens: 12, completionTokens: 20, cachedTokens: 0, reasoningTokens: 0 });
+    expect(tap.usage).toMatchObject({ promptTokens: 12, completionTokens: 20, cachedTokens: 0, reasoningTokens: 0, audioPromptTokens: 0 });
   });
 
   it('reads CR-only streams, split anywhere', () => {

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import { fineTunedPriceNames } from '../accounting/fine-tuned-names.js';
 import { baseModelName, requireModelName } from '../accounting/model-names.js';
+import { OPTIONAL_RATES } from '../accounting/price-rates.js';
 import { parsePriceBody } from '../accounting/price-body.js';
 import type { ModelPrices, Price } from '../accounting/price.js';
 import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
@@ -12,8 +14,8 @@ type Origins = ReadonlyMap<string, CatalogOrigin>;
 
 export function registerModelRoutes(app: FastifyInstance, { store, catalogOrigins = new Map() }: { store: Store; catalogOrigins?: Origins }): void {
   const view = async (model: ModelPrices) => {
-    const base = baseModelName(model.name);
-    return modelView(model, base === model.name ? undefined : await store.getModel(base), catalogOrigins);
+    const fallbacks = await Promise.all(fallbackNames(model.name).map((n) => store.getModel(n)));
+    return modelView(model, fallbacks, catalogOrigins);
   };
 
   app.post<{ Params: { name: string }; Querystring: Record<string, unknown> }>('/model/:name', async (request) => {
@@ -38,8 +40,22 @@ export function registerModelRoutes(app: FastifyInstance, { store, catalogOrigin
     rejectQueryParams(request.query);
     const models = await store.listModels();
     const byName = new Map(models.map((m) => [m.name, m]));
-    return models.map((m) => modelView(m, byName.get(baseModelName(m.name)), catalogOrigins));
+    return models.map((m) =>
+      modelView(
+        m,
+        fallbackNames(m.name).map((n) => byName.get(n)),
+        catalogOrigins,
+      ),
+    );
   });
+}
+
+/** The names a model without prices of its own is priced by, in the store's order: its undated name, or a fine-tuned model's base names. */
+function fallbackNames(name: string): string[] {
+  const fineTuned = fineTunedPriceNames(name);
+  if (fineTuned) return [fineTuned.fineTunedRates, fineTuned.baseRates];
+  const base = baseModelName(name);
+  return base === name ? [] : [base];
 }
 
 const hasPrices = (m: ModelPrices | undefined) => m !== undefined && m.admin.length + m.catalog.length > 0;
@@ -50,24 +66,25 @@ const hasPrices = (m: ModelPrices | undefined) => m !== undefined && m.admin.len
  * from prices.file. `priced: false` flags a model nobody has priced, not even
  * through its undated name (`pricedAs`), so that an admin sees what to price.
  */
-function modelView(model: ModelPrices, base: ModelPrices | undefined, origins: Origins) {
+function modelView(model: ModelPrices, fallbacks: (ModelPrices | undefined)[], origins: Origins) {
   const source = origins.get(model.name) ?? 'catalog';
-  const viaBase = !hasPrices(model) && base !== undefined && base.name !== model.name && hasPrices(base);
+  const pricedAs = hasPrices(model) ? undefined : fallbacks.find((f) => f !== undefined && f.name !== model.name && hasPrices(f));
   return {
     name: model.name,
     costs: model.admin.map(priceView),
     catalogCosts: model.catalog.map((p) => ({ ...priceView(p), source })),
-    priced: hasPrices(model) || viaBase,
-    ...(viaBase ? { pricedAs: base.name } : {}),
+    priced: hasPrices(model) || pricedAs !== undefined,
+    ...(pricedAs ? { pricedAs: pricedAs.name } : {}),
   };
 }
 
+/** A price as POST /model takes it: the tier only when not the default, optional rates only when set. */
 function priceView(p: Price) {
-  const view: Record<string, unknown> = {
-    validFrom: isoUtc(p.validFrom),
-    per1KQueryTokens: p.per1KQueryTokens,
-    per1KAnswerTokens: p.per1KAnswerTokens,
-  };
+  const view: Record<string, unknown> = { validFrom: isoUtc(p.validFrom) };
+  if (p.serviceTier !== undefined) view.serviceTier = p.serviceTier;
+  view.per1KQueryTokens = p.per1KQueryTokens;
+  view.per1KAnswerTokens = p.per1KAnswerTokens;
   if (p.per1KCachedQueryTokens !== null) view.per1KCachedQueryTokens = p.per1KCachedQueryTokens;
+  for (const rate of OPTIONAL_RATES) if (p[rate.field] !== undefined) view[rate.field] = p[rate.field];
   return view;
 }

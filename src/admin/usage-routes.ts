@@ -83,6 +83,7 @@ const EMPTY_USAGE: UsageSummary = {
   cost: 0,
   unpricedQueries: 0,
   estimatedQueries: 0,
+  tierFallbackQueries: 0,
 };
 
 /** The original's fields first, then ours. */
@@ -98,6 +99,7 @@ function usageView(u: UsageSummary) {
     reasoningTokens: u.reasoningTokens,
     unpricedQueries: u.unpricedQueries,
     estimatedQueries: u.estimatedQueries,
+    tierFallbackQueries: u.tierFallbackQueries,
   };
 }
 
@@ -120,6 +122,22 @@ function queryView(q: QueryRow) {
     streamed: q.streamed,
     estimated: q.estimated,
     priced: q.priced,
+    serviceTier: q.serviceTier,
+    tierFallback: q.tierFallback,
+    pricedAtBaseModel: q.pricedAtBaseModel,
+    batchId: q.batchId,
+    cacheWriteTokens: q.cacheWriteTokens,
+    audioQueryTokens: q.audioPromptTokens,
+    audioAnswerTokens: q.audioCompletionTokens,
+    imageQueryTokens: q.imagePromptTokens,
+    imageAnswerTokens: q.imageCompletionTokens,
+    acceptedPredictionTokens: q.acceptedPredictionTokens,
+    rejectedPredictionTokens: q.rejectedPredictionTokens,
+    audioSeconds: q.audioSeconds,
+    inputCharacters: q.inputCharacters,
+    webSearchCalls: q.webSearchCalls,
+    fileSearchCalls: q.fileSearchCalls,
+    codeInterpreterContainers: q.codeInterpreterContainers,
     /** The id of the proxy key the call was made with; null for an x-user call. */
     key: q.keyId ?? null,
   };
@@ -144,6 +162,22 @@ const QUERY_FIELDS = Object.keys(
     estimated: false,
     cost: 0,
     priced: false,
+    serviceTier: null,
+    tierFallback: false,
+    pricedAtBaseModel: null,
+    batchId: null,
+    cacheWriteTokens: 0,
+    audioPromptTokens: 0,
+    audioCompletionTokens: 0,
+    imagePromptTokens: 0,
+    imageCompletionTokens: 0,
+    acceptedPredictionTokens: 0,
+    rejectedPredictionTokens: 0,
+    audioSeconds: 0,
+    inputCharacters: 0,
+    webSearchCalls: 0,
+    fileSearchCalls: 0,
+    codeInterpreterContainers: 0,
   }),
 );
 

@@ -88,6 +88,11 @@ export const CONFIG_KEYS = {
   },
   'prices.catalog': { value: BOOLEAN, default: true, help: 'price models from the bundled catalog (@pydantic/genai-prices) wherever no admin price applies' },
   'prices.file': { value: PATH, help: "a YAML or JSON price table read at start-up; its models replace the catalog's" },
+  'batches.poll-interval': {
+    value: DURATION,
+    default: 30_000,
+    help: 'how often Batch API jobs created through the proxy are looked at; a running job is polled at twice the wait each time, up to 64 times this',
+  },
   'admin.token': {
     value: SECRET_OR_FILE,
     help: 'bearer token every admin route needs (all but /v1/* and /health); or the path of a file holding it',

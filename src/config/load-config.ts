@@ -24,6 +24,7 @@ export interface Config {
   log: { level: string };
   /** `file` is an absolute path, resolved against the working directory. */
   prices: { catalog: boolean; file?: string };
+  batches: { pollIntervalMs: number };
   /** `token` unset: the admin API is open. */
   admin: { token?: string; open: boolean };
   auth: { callers: CallerMode };
@@ -91,6 +92,7 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
     },
     log: { level: value('log.level') },
     prices: { catalog: value('prices.catalog'), file: optionalPath(value('prices.file'), cwd) },
+    batches: { pollIntervalMs: value('batches.poll-interval') },
     admin: { token: value('admin.token'), open: value('admin.open') },
     auth: { callers: value('auth.callers') },
     budgets: { timeZone: value('budgets.timezone'), defaultOutputTokens: value('budgets.default-output-tokens') },

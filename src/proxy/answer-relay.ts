@@ -14,10 +14,13 @@ import { JsonUsageTap } from './json-usage-tap.js';
 import { readRateLimitHeaders } from './rate-limit-headers.js';
 import { SseUsageTap } from './sse-usage-tap.js';
 import type { TokenCounter } from './token-counter.js';
+import type { ToolCalls } from './usage.js';
 import { writeWithBackpressure } from './write-with-backpressure.js';
 
 export interface RelayDeps {
   recordCall: RecordCall;
+  /** Remembers a Batch API job created by this call, before its answer is released, so its results are counted later. */
+  rememberBatch?: (ctx: CallContext, answer: unknown) => Promise<void>;
   log: Logger;
   /** How much of an answer is kept for counting it when the upstream gives no usage. */
   captureLimit: number;
@@ -76,13 +79,23 @@ export async function relayAnswer(deps: RelayDeps, ctx: CallContext, answer: Dis
 
     const outcome = bodyError ? outcomeOfBrokenBody(bodyError, ctx.call.reason) : status >= 400 ? 'upstream_error' : 'ok';
     const failedUnrelayed = bodyError && !headSent ? failureBeforeRelay(outcome) : undefined;
-    const { model, usage } = sse ? await streamUsage(deps.counter, ctx, sse, status) : await jsonUsage(deps.counter, ctx, json as JsonUsageTap, status);
+    const read = sse ? await streamUsage(deps.counter, ctx, sse, status) : await jsonUsage(deps.counter, ctx, json as JsonUsageTap, status);
     // Counted: what was kept for counting is not needed while the call commits.
     capture.release();
     const rateLimits = status < 300 ? readRateLimitHeaders(answer.headers, Date.now()) : undefined;
 
     try {
-      await deps.recordCall(ctx, { status: failedUnrelayed?.status ?? status, outcome, model, streamed, usage }, rateLimits);
+      const facts = {
+        status: failedUnrelayed?.status ?? status,
+        outcome,
+        model: read.model,
+        streamed,
+        usage: read.usage,
+        serviceTier: read.serviceTier,
+        tools: read.tools,
+      };
+      await deps.recordCall(ctx, facts, rateLimits);
+      if (deps.rememberBatch && outcome === 'ok' && status === 200) await deps.rememberBatch(ctx, read.parsed);
     } catch (err) {
       // Not committed: the caller must not see a complete answer.
       deps.log.error({ err: errorText(err), user: ctx.user, endpoint: ctx.endpoint }, 'could not record the call; breaking off its answer');
@@ -108,20 +121,33 @@ export async function relayAnswer(deps: RelayDeps, ctx: CallContext, answer: Dis
   }
 }
 
-async function streamUsage(counter: TokenCounter, ctx: CallContext, sse: SseUsageTap, status: number): Promise<{ model: string; usage: CallUsage }> {
-  sse.finish();
-  const model = answeredModel(sse.model ?? sse.firstModel, ctx);
-  if (status >= 400 && !sse.usage) return { model, usage: noUsage() };
-  const answer = { capture: sse.capture, streamed: true };
-  return { model, usage: await usageForCall({ counter, policy: ctx.usagePolicy, reported: sse.usage, model, requestJson: ctx.plan?.json, answer }) };
+/** What the answer says the call cost: usage (or a count), the model, the service tier and built-in tool calls. */
+interface AnswerRead {
+  model: string;
+  usage: CallUsage;
+  serviceTier?: string;
+  tools?: ToolCalls;
+  parsed?: unknown;
 }
 
-async function jsonUsage(counter: TokenCounter, ctx: CallContext, json: JsonUsageTap, status: number): Promise<{ model: string; usage: CallUsage }> {
+async function streamUsage(counter: TokenCounter, ctx: CallContext, sse: SseUsageTap, status: number): Promise<AnswerRead> {
+  sse.finish();
+  const model = answeredModel(sse.model ?? sse.firstModel, ctx);
+  const billed = { serviceTier: sse.serviceTier, tools: sse.tools };
+  if (status >= 400 && !sse.usage) return { model, usage: noUsage(), ...billed };
+  const answer = { capture: sse.capture, streamed: true };
+  const usage = await usageForCall({ counter, policy: ctx.usagePolicy, reported: sse.usage, model, requestJson: ctx.plan?.json, answer });
+  return { model, usage, ...billed };
+}
+
+async function jsonUsage(counter: TokenCounter, ctx: CallContext, json: JsonUsageTap, status: number): Promise<AnswerRead> {
   const read = json.result();
   const model = answeredModel(read.model, ctx);
-  if (status >= 400 && !read.usage) return { model, usage: noUsage() };
+  const billed = { serviceTier: read.serviceTier, tools: read.tools, parsed: read.parsed };
+  if (status >= 400 && !read.usage) return { model, usage: noUsage(), ...billed };
   const answer = { capture: json.capture, streamed: false, parsed: read.parsed };
-  return { model, usage: await usageForCall({ counter, policy: ctx.usagePolicy, reported: read.usage, model, requestJson: ctx.plan?.json, answer }) };
+  const usage = await usageForCall({ counter, policy: ctx.usagePolicy, reported: read.usage, model, requestJson: ctx.plan?.json, answer });
+  return { model, usage, ...billed };
 }
 
 /** The model the answer names, unless it is no model name (the caller's then stands for it). */

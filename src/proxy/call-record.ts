@@ -7,6 +7,8 @@ import type { CallUsage, UsagePolicy } from './call-usage.js';
 import type { InflightCall } from './inflight-calls.js';
 import type { MultipartModelTap } from './multipart-model-tap.js';
 import type { RequestPlan } from './request-plan.js';
+import type { ToolCalls } from './usage.js';
+import { SPEECH_ENDPOINT } from './usage-policy.js';
 
 /** What the proxy knows about a call from its arrival until its row is committed. */
 export interface CallContext {
@@ -34,6 +36,18 @@ interface CallFacts {
   model: string;
   streamed: boolean;
   usage: CallUsage;
+  /** The tier the answer named, and the built-in tool calls its output items list. */
+  serviceTier?: string;
+  tools?: ToolCalls;
+}
+
+/** Characters of a speech request's `input` (code points, as OpenAI counts them): what tts-1 is billed by. */
+function speechCharacters(json: Record<string, unknown> | undefined): number {
+  const input = json?.input;
+  if (typeof input !== 'string') return 0;
+  let n = 0;
+  for (const _ of input) n++;
+  return n;
 }
 
 /** The model the caller asked for: from the JSON body, or from the `model` field of a multipart upload. */
@@ -75,6 +89,19 @@ export function createCallRecorder(store: Store, log: Logger, metrics: CallMetri
       completionTokens: facts.usage.completionTokens,
       cachedTokens: facts.usage.cachedTokens,
       reasoningTokens: facts.usage.reasoningTokens,
+      cacheWriteTokens: facts.usage.cacheWriteTokens,
+      audioPromptTokens: facts.usage.audioPromptTokens,
+      audioCompletionTokens: facts.usage.audioCompletionTokens,
+      imagePromptTokens: facts.usage.imagePromptTokens,
+      imageCompletionTokens: facts.usage.imageCompletionTokens,
+      acceptedPredictionTokens: facts.usage.acceptedPredictionTokens,
+      rejectedPredictionTokens: facts.usage.rejectedPredictionTokens,
+      audioSeconds: facts.usage.audioSeconds,
+      inputCharacters: ctx.endpoint === SPEECH_ENDPOINT ? speechCharacters(ctx.plan?.json) : 0,
+      webSearchCalls: facts.tools?.webSearchCalls ?? 0,
+      fileSearchCalls: facts.tools?.fileSearchCalls ?? 0,
+      codeInterpreterContainers: facts.tools?.codeInterpreterContainers ?? 0,
+      serviceTier: facts.serviceTier ?? null,
       streamed: facts.streamed,
       estimated: facts.usage.estimated,
       keyId: ctx.keyId,

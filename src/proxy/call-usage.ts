@@ -8,10 +8,26 @@ export interface CallUsage extends Usage {
   estimated: boolean;
 }
 
-/** estimate: the upstream's usage, else a count; reported: the upstream's usage, else none; none: never any. */
-export type UsagePolicy = 'estimate' | 'reported' | 'none';
+/**
+ * estimate: the upstream's usage, else a count; request-text: the upstream's usage, else a count of the
+ * request only (speech, whose answer is audio); reported: the upstream's usage, else none; none: never any.
+ */
+export type UsagePolicy = 'estimate' | 'request-text' | 'reported' | 'none';
 
-const ZERO: Usage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 };
+const ZERO: Usage = {
+  promptTokens: 0,
+  completionTokens: 0,
+  cachedTokens: 0,
+  reasoningTokens: 0,
+  cacheWriteTokens: 0,
+  audioPromptTokens: 0,
+  audioCompletionTokens: 0,
+  imagePromptTokens: 0,
+  imageCompletionTokens: 0,
+  acceptedPredictionTokens: 0,
+  rejectedPredictionTokens: 0,
+  audioSeconds: 0,
+};
 
 /**
  * The usage to record: the upstream's own whenever it gave one. Only when it
@@ -35,12 +51,20 @@ export async function usageForCall(input: {
       completionTokens: r.completionTokens,
       cachedTokens: r.cachedTokens,
       reasoningTokens: r.reasoningTokens,
+      cacheWriteTokens: r.cacheWriteTokens,
+      audioPromptTokens: r.audioPromptTokens,
+      audioCompletionTokens: r.audioCompletionTokens,
+      imagePromptTokens: r.imagePromptTokens,
+      imageCompletionTokens: r.imageCompletionTokens,
+      acceptedPredictionTokens: r.acceptedPredictionTokens,
+      rejectedPredictionTokens: r.rejectedPredictionTokens,
+      audioSeconds: r.audioSeconds,
       estimated: false,
     };
   if (input.policy === 'reported') return noUsage();
   const promptTokens = input.requestJson ? await estimatePromptTokens(input.counter, input.model, input.requestJson) : 0;
   let completionTokens = 0;
-  if (input.answer && input.answer.capture.totalBytes > 0) {
+  if (input.policy === 'estimate' && input.answer && input.answer.capture.totalBytes > 0) {
     const { capture, streamed, parsed } = input.answer;
     const texts = streamed ? streamedAnswerText(capture.text()) : jsonAnswerText(parsed ?? safeParse(capture.text()));
     completionTokens = capture.extrapolate(await countTextTokens(input.counter, input.model, texts));

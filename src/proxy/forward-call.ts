@@ -6,6 +6,7 @@ import { errorText } from '../common/error-text.js';
 import { ApiError } from '../http/errors.js';
 import type { CommitGate, Store } from '../store/types.js';
 import { relayAnswer, type RelayDeps } from './answer-relay.js';
+import { batchRememberer } from './remember-batch.js';
 import { CALL_FAILURES, failureError, failureOfRequest } from './call-failures.js';
 import { NO_CALL_METRICS, type CallMetrics } from './call-metrics.js';
 import { createCallRecorder, requestedModel, upstreamMs, type CallContext, type SettleCall } from './call-record.js';
@@ -33,6 +34,8 @@ export interface ForwardDeps {
   commitGate?: CommitGate;
   /** How much of an answer is kept for counting it when the upstream gives no usage. */
   captureLimitBytes?: number;
+  /** Set when Batch API jobs are followed (forward.token is set): when a job created through the proxy is first polled. */
+  batchFirstPollAfterMs?: number;
   /** Who a call is for: its key's user, or x-user (auth.callers). */
   callers: CallerAccess;
   /** Budgets and rate limits, checked before forwarding and settled when the call ends. */
@@ -73,6 +76,7 @@ export function createForwardHandler(deps: ForwardDeps) {
     log: deps.log,
     captureLimit: deps.captureLimitBytes ?? 512 * 1024,
     captureBudget: deps.captureBudget,
+    rememberBatch: deps.batchFirstPollAfterMs === undefined ? undefined : batchRememberer(deps.store, deps.batchFirstPollAfterMs),
     counter: deps.counter,
   };
   const askForUsage = deps.askForUsage ?? true;

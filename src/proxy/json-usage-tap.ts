@@ -1,6 +1,6 @@
 import { AnswerCapture } from './answer-capture.js';
 import type { CaptureBudget } from './capture-budget.js';
-import { usageAndModelOf, normaliseUsage, type Usage } from './usage.js';
+import { type AnswerFacts, normaliseUsage, usageAndModelOf } from './usage.js';
 
 /** Answers up to this size are parsed whole; larger ones (embeddings) are read from their ends. */
 const PARSE_WHOLE_BELOW = 256 * 1024;
@@ -30,18 +30,22 @@ export class JsonUsageTap {
   }
 
   /** The answer's usage and model, once it has ended. */
-  result(): { usage?: Usage; model?: string; parsed?: unknown } {
+  result(): AnswerFacts & { parsed?: unknown } {
     if (this.capture.complete && this.capture.totalBytes < PARSE_WHOLE_BELOW) {
       try {
         const parsed = JSON.parse(this.capture.text());
-        const { usage, model } = usageAndModelOf(parsed);
-        return { usage, model, parsed };
+        return { ...usageAndModelOf(parsed), parsed };
       } catch {
         return {};
       }
     }
     const tail = Buffer.concat(this.tail).toString('utf8');
-    return { usage: normaliseUsage(lastObjectValue(tail, 'usage')), model: firstStringValue(this.head, 'model') ?? lastStringValue(tail, 'model') };
+    return {
+      usage: normaliseUsage(lastObjectValue(tail, 'usage')),
+      model: firstStringValue(this.head, 'model') ?? lastStringValue(tail, 'model'),
+      // Chat puts service_tier after usage, Responses near the top; tool calls in between are not counted in answers this large.
+      serviceTier: lastStringValue(tail, 'service_tier') ?? firstStringValue(this.head, 'service_tier'),
+    };
   }
 }
 

@@ -86,11 +86,7 @@ export class SpendGate {
         }
         return NO_POLICIES;
       });
-    const subjects: Subject[] = [
-      { scope: 'global', subject: '' },
-      { scope: 'user', subject: call.caller.user },
-    ];
-    if (call.caller.key) subjects.push({ scope: 'key', subject: call.caller.key.id });
+    const subjects = subjectsOf(call.caller.user, call.caller.key?.id ?? null);
     const budgets = subjects.map((s) => index.budget(s)).filter((b): b is Budget => b !== undefined);
     const limits = subjects.map((s) => index.limit(s)).filter((l): l is RateLimit => l !== undefined);
     if (budgets.length === 0 && limits.length === 0) return undefined;
@@ -126,6 +122,24 @@ export class SpendGate {
     return span;
   }
 
+  /**
+   * A cost recorded without an admission (a Batch API result, a Realtime response) is added to the running count
+   * of every budget it falls under, as a settled call's is; it reserved nothing, so nothing is released.
+   */
+  async charge(payer: { user: string; keyId: string | null }, at: number, usd: number): Promise<void> {
+    if (usd <= 0) return;
+    const index = await this.policies.get('all', async () => new PolicyIndex(await this.store.policies())).catch(() => NO_POLICIES);
+    const budgets = subjectsOf(payer.user, payer.keyId)
+      .map((s) => index.budget(s))
+      .filter((b): b is Budget => b !== undefined);
+    if (budgets.length === 0) return;
+    const charged = budgets.map((b) => {
+      const span = this.periodAt(b.period, at);
+      return { scope: b.scope, subject: b.subject, periodStart: span.start, periodEnd: span.end };
+    });
+    await this.store.settle({ id: randomUUID(), usd: 0, tokens: 0, windowStart: 0, budgets: charged, limits: [] }, { usd, tokens: 0 });
+  }
+
   /** The call's recorded cost and real tokens replace what it reserved. */
   settle(hold: Hold, actual: { usd: number; tokens: number }): Promise<void> {
     return this.store.settle(hold, actual);
@@ -144,6 +158,16 @@ export class SpendGate {
     // Retrying at once cannot help: the official SDKs honour x-should-retry.
     return new ApiError(429, 'insufficient_quota', message, 'insufficient_quota', { 'x-should-retry': 'false' });
   }
+}
+
+/** Whose budgets and limits a call falls under: everyone's, its user's, and its key's. */
+function subjectsOf(user: string, keyId: string | null): Subject[] {
+  const subjects: Subject[] = [
+    { scope: 'global', subject: '' },
+    { scope: 'user', subject: user },
+  ];
+  if (keyId !== null) subjects.push({ scope: 'key', subject: keyId });
+  return subjects;
 }
 
 const periodAdjective = { day: 'daily', week: 'weekly', month: 'monthly', total: 'total' } as const;

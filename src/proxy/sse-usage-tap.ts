@@ -1,6 +1,6 @@
 import type { AnswerCapture } from './answer-capture.js';
 import { eventLines, SseEventSplitter } from './sse-event-splitter.js';
-import { usageAndModelOf, type Usage } from './usage.js';
+import { type ToolCalls, type Usage, usageAndModelOf } from './usage.js';
 
 const USAGE_KEY = Buffer.from('"usage"');
 const DONE = Buffer.from('[DONE]');
@@ -24,6 +24,8 @@ type Kind = 'pass' | 'usage' | 'drop' | 'done';
 export class SseUsageTap {
   usage?: Usage;
   model?: string;
+  serviceTier?: string;
+  tools?: ToolCalls;
   /** The model named by the first event, for streams that never report usage. */
   firstModel?: string;
   held: Buffer[] = [];
@@ -95,10 +97,12 @@ export class SseUsageTap {
   private classify(event: Buffer): Kind {
     if (hasUsageObject(event, 0, event.length)) {
       const parsed = parseEventData(event.toString('utf8'));
-      const { usage, model } = usageAndModelOf(parsed);
+      const { usage, model, serviceTier, tools } = usageAndModelOf(parsed);
       if (usage) {
         this.usage = usage;
         if (model) this.model = model;
+        if (serviceTier) this.serviceTier = serviceTier;
+        if (tools) this.tools = tools;
         const choices = (parsed as { choices?: unknown }).choices;
         return this.hideUsageOnlyChunk && Array.isArray(choices) && choices.length === 0 ? 'drop' : 'usage';
       }

@@ -43,6 +43,10 @@ export interface App {
   inflight: InflightCalls;
   /** This process's own metrics, when metrics.enabled (a worker reports them to its primary). */
   metrics?: PrometheusMetrics;
+  /** Who a call is for (auth.callers); the Realtime upgrade asks it too. */
+  callers: CallerAccess;
+  /** Budgets and rate limits; costs recorded outside a call (Batch API, Realtime) are charged through it. */
+  spendGate: SpendGate;
 }
 
 export async function buildApp({
@@ -102,6 +106,8 @@ export async function buildApp({
     billing: { organization: config.forward.organization, project: config.forward.project, callersChoose: config.forward.callerOrganization },
     askForUsage: !config.forward.streamsUsageUnasked,
     metrics,
+    // Jobs are polled with the organisation's key; without one the proxy cannot follow them.
+    batchFirstPollAfterMs: config.forward.token ? config.batches.pollIntervalMs : undefined,
     callers,
     spendGate,
   });
@@ -127,5 +133,5 @@ export async function buildApp({
     adminToken: config.admin.token,
     access: { access, timeZone: config.budgets.timeZone, policiesChanged: () => spendGate.forgetPolicies() },
   });
-  return { fastify, inflight, metrics };
+  return { fastify, inflight, metrics, callers, spendGate };
 }

@@ -2,6 +2,9 @@ import type { Logger } from 'pino';
 import { loadPriceCatalog } from '../accounting/price-catalog/load-price-catalog.js';
 import type { Config } from '../config/load-config.js';
 import { buildApp, type App } from './app.js';
+import { BatchPoller } from '../proxy/batch-poller.js';
+import type { ChargeBudgets } from '../proxy/charge-budgets.js';
+import { createRealtimeRelay } from '../proxy/realtime-relay.js';
 import { createTokenCounter } from '../proxy/token-counter.js';
 import { createUpstream } from '../proxy/upstream.js';
 import { JournalingStore } from '../store/journal/journaling-store.js';
@@ -67,7 +70,27 @@ export async function startProxy(config: Config, log: Logger, opts: StartOptions
     access: store.access,
     wholeProxy: opts.worker,
   });
+  const billing = { organization: config.forward.organization, project: config.forward.project, callersChoose: config.forward.callerOrganization };
+  const chargeBudgets: ChargeBudgets = (payer, at, usd) => app.spendGate.charge(payer, at, usd);
+  const realtime = createRealtimeRelay({
+    upstream,
+    store,
+    log,
+    callers: app.callers,
+    chargeBudgets,
+    forwardToken: config.forward.token,
+    commitGate: store,
+    billing,
+  });
+  app.fastify.server.on('upgrade', realtime.handleUpgrade);
   await app.fastify.listen({ port: config.server.port, host: config.server.host });
+  // One poller per process group: worker 1's (its lease keeps instances from polling the same batch anyway).
+  const pollsBatches = (opts.worker?.number ?? 1) === 1;
+  const batches =
+    config.forward.token && pollsBatches
+      ? new BatchPoller({ upstream, store, log, forwardToken: config.forward.token, intervalMs: config.batches.pollIntervalMs, billing, chargeBudgets })
+      : undefined;
+  batches?.start();
   const address = app.fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
@@ -75,6 +98,7 @@ export async function startProxy(config: Config, log: Logger, opts: StartOptions
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      await batches?.stop();
       const closed = app.fastify.close();
       const finished = await app.inflight.waitUntilIdle(config.server.shutdownGraceMs);
       if (!finished) {
@@ -86,6 +110,7 @@ export async function startProxy(config: Config, log: Logger, opts: StartOptions
       // before its answer) has its error answer written by Fastify just after. Let those go out first.
       await new Promise((resolve) => setImmediate(resolve));
       app.fastify.server.closeAllConnections?.();
+      realtime.close();
       await closed;
       await upstream.close().catch(() => undefined);
       await counter.close();

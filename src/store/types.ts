@@ -25,8 +25,50 @@ export interface TokenCounts {
   reasoningTokens: number;
 }
 
+/**
+ * The parts of a call OpenAI bills at their own rates, besides the four token
+ * counts: each token detail is a part of promptTokens or completionTokens.
+ * Absent means 0 (records written before these existed, journal lines of an
+ * older version).
+ */
+export interface BilledDetails {
+  cacheWriteTokens?: number;
+  audioPromptTokens?: number;
+  audioCompletionTokens?: number;
+  imagePromptTokens?: number;
+  imageCompletionTokens?: number;
+  acceptedPredictionTokens?: number;
+  rejectedPredictionTokens?: number;
+  /** Audio of a transcription billed by duration. */
+  audioSeconds?: number;
+  /** Characters of a speech request's input. */
+  inputCharacters?: number;
+  webSearchCalls?: number;
+  fileSearchCalls?: number;
+  codeInterpreterContainers?: number;
+}
+
+export const BILLED_DETAILS = [
+  'cacheWriteTokens',
+  'audioPromptTokens',
+  'audioCompletionTokens',
+  'imagePromptTokens',
+  'imageCompletionTokens',
+  'acceptedPredictionTokens',
+  'rejectedPredictionTokens',
+  'audioSeconds',
+  'inputCharacters',
+  'webSearchCalls',
+  'fileSearchCalls',
+  'codeInterpreterContainers',
+] as const satisfies readonly (keyof BilledDetails)[];
+
 /** The facts of one forwarded call; cost is derived from prices by the store. */
-export interface QueryRecord extends TokenCounts {
+export interface QueryRecord extends TokenCounts, BilledDetails {
+  /** The service tier the answer named (`flex`, `priority`, ...; `batch` for Batch API results); null when it named none. */
+  serviceTier?: string | null;
+  /** The Batch API job whose output this row counts. */
+  batchId?: string | null;
   user: string;
   /** Epoch ms when the call arrived; decides which price applies. */
   timestamp: number;
@@ -74,6 +116,8 @@ export interface UsageSummary {
   reasoningTokens: number;
   cost: number;
   unpricedQueries: number;
+  /** Calls at a tier that had no price of its own, priced at the default tier's. */
+  tierFallbackQueries: number;
   /** Calls whose tokens the proxy counted itself because the upstream reported no usage. */
   estimatedQueries: number;
 }
@@ -97,10 +141,32 @@ export interface UsageGroup {
   usage: UsageSummary;
 }
 
-export interface QueryRow extends QueryRecord {
+export interface QueryRow extends Omit<QueryRecord, keyof BilledDetails | 'serviceTier' | 'batchId'>, Required<BilledDetails> {
   id: number;
   cost: number;
   priced: boolean;
+  serviceTier: string | null;
+  batchId: string | null;
+  /** Priced at the default tier's rates though it ran at another tier. */
+  tierFallback: boolean;
+  /** A fine-tuned model priced at its base model's rates: that base model. */
+  pricedAtBaseModel: string | null;
+}
+
+/** A Batch API job created through the proxy, and who created it. */
+export interface BatchJob {
+  id: string;
+  user: string;
+  /** The proxy key it was created with; null for an x-user call. Its results are recorded under that key too. */
+  keyId: string | null;
+  endpoint: string;
+  /** Epoch ms; its results are priced at the prices valid then. */
+  createdAt: number;
+}
+
+export interface DueBatch extends BatchJob {
+  /** Polls so far, for the backoff. */
+  attempts: number;
 }
 
 export interface Page {
@@ -165,6 +231,14 @@ export interface Store {
   queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]>;
   userExists(name: string): Promise<boolean>;
   rateLimits(): Promise<StoredRateLimits>;
+  /** Remembers a Batch API job to poll; the first creator recorded wins. */
+  rememberBatch(job: BatchJob, firstPollAt: number): Promise<void>;
+  /** A job due for polling, leased to the caller for leaseMs (no other instance gets it meanwhile); undefined when none is due. */
+  leaseDueBatch(now: number, leaseMs: number): Promise<DueBatch | undefined>;
+  /** Not finished yet: polled again from nextPollAt, by any instance. */
+  deferBatch(id: string, nextPollAt: number, attempts: number): Promise<void>;
+  /** Its results are counted: never polled again. */
+  finishBatch(id: string, finalStatus: string, finishedAt: number): Promise<void>;
   /** The latest rate-limit headers of each answered model, by model name. */
   modelRateLimits(): Promise<Map<string, StoredRateLimits>>;
   close(): Promise<void>;

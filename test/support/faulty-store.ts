@@ -1,5 +1,7 @@
 import type { RateLimitSnapshot } from '../../src/store/types.js';
 import type {
+  BatchJob,
+  DueBatch,
   JournaledRecord,
   Page,
   QueryFilter,
@@ -108,12 +110,33 @@ export class FaultyStore implements Store {
     return this.read(() => this.inner.rateLimits());
   }
 
+  rememberBatch(job: BatchJob, firstPollAt: number): Promise<void> {
+    return this.write(() => this.inner.rememberBatch(job, firstPollAt));
+  }
+
+  leaseDueBatch(now: number, leaseMs: number): Promise<DueBatch | undefined> {
+    return this.write(() => this.inner.leaseDueBatch(now, leaseMs));
+  }
+
+  deferBatch(id: string, nextPollAt: number, attempts: number): Promise<void> {
+    return this.write(() => this.inner.deferBatch(id, nextPollAt, attempts));
+  }
+
+  finishBatch(id: string, finalStatus: string, finishedAt: number): Promise<void> {
+    return this.write(() => this.inner.finishBatch(id, finalStatus, finishedAt));
+  }
+
   modelRateLimits(): Promise<Map<string, StoredRateLimits>> {
     return this.read(() => this.inner.modelRateLimits());
   }
 
   close(): Promise<void> {
     return this.inner.close();
+  }
+
+  private async write<T>(run: () => Promise<T>): Promise<T> {
+    if (this.failWrites) throw new Error('SQLITE_FULL: database or disk is full (injected)');
+    return run();
   }
 
   private async read<T>(run: () => Promise<T>): Promise<T> {

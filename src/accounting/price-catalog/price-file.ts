@@ -50,8 +50,13 @@ export function readPriceFile(path: string): PriceTable {
       }
     });
     prices.sort((a, b) => a.validFrom - b.validFrom);
-    for (let i = 1; i < prices.length; i++) {
-      if (prices[i].validFrom === prices[i - 1].validFrom) fail(`model '${model}' has two prices valid from ${new Date(prices[i].validFrom).toISOString()}`);
+    const seen = new Set<string>();
+    for (const p of prices) {
+      const tier = p.serviceTier ?? 'default';
+      if (seen.has(`${tier}@${p.validFrom}`)) {
+        fail(`model '${model}' has two ${tier}-tier prices valid from ${new Date(p.validFrom).toISOString()}`);
+      }
+      seen.add(`${tier}@${p.validFrom}`);
     }
     table.set(model, prices);
   }

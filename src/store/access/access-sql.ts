@@ -1,4 +1,4 @@
-import { unitCostSql } from '../sql/pricing-sql.js';
+import { unitCostSql, type CostColumn, type CostInputs } from '../sql/pricing-sql.js';
 import type { Scope } from '../access-types.js';
 
 /** How a dialect writes a typed parameter: `@name` for SQLite, `@name::type` for PostgreSQL. */
@@ -35,15 +35,11 @@ export function accessSql(p: Param) {
       ON CONFLICT (scope, subject) DO UPDATE SET rpm = excluded.rpm, tpm = excluded.tpm`,
     deleteLimit: `DELETE FROM caller_limits WHERE ${SUBJECT}`,
 
-    /** What a call can cost at most, priced exactly as its row will be (SPEC §3 order of prices). */
-    reservationCost: `SELECT ${unitCostSql({
-      model: p('model', 'text'),
-      baseModel: p('baseModel', 'text'),
-      timestamp: p('at', 'bigint'),
-      promptTokens: p('promptTokens', 'bigint'),
-      cachedTokens: '0',
-      completionTokens: p('outputTokens', 'bigint'),
-    })} AS usd`,
+    /**
+     * What a call can cost at most, priced as its row will be: all its tokens as text at the default tier (the tier
+     * is known only from the answer; the call settles to its row's exact cost, tier and token kinds included).
+     */
+    reservationCost: `SELECT ${unitCostSql(reservationInputs(p))} AS usd`,
     /** The period's counter, started from what was recorded in it before the budget was first checked in it. */
     startSpend: (scope: Scope) => `INSERT INTO budget_spend (scope, subject, period_start, period_end, spent)
       SELECT @scope, @subject, ${p('start', 'bigint')}, ${p('end', 'bigint')}, COALESCE(SUM(cost), 0) FROM queries
@@ -72,3 +68,17 @@ export function accessSql(p: Param) {
 }
 
 export type AccessSql = ReturnType<typeof accessSql>;
+
+/** A call about to be forwarded as cost inputs: its prompt and its most output, as text tokens, at the default tier. */
+function reservationInputs(p: Param): CostInputs {
+  const given: Partial<Record<CostColumn, string>> = {
+    model: p('model', 'text'),
+    base_model: p('baseModel', 'text'),
+    ft_base_model: p('ftBaseModel', 'text'),
+    service_tier: 'NULL',
+    ts: p('at', 'bigint'),
+    prompt_tokens: p('promptTokens', 'bigint'),
+    completion_tokens: p('outputTokens', 'bigint'),
+  };
+  return (column) => given[column] ?? '0';
+}

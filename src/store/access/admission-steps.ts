@@ -1,3 +1,4 @@
+import { fineTunedPriceNames } from '../../accounting/fine-tuned-names.js';
 import { baseModelName } from '../../accounting/model-names.js';
 import type { AccessSql } from './access-sql.js';
 import type { AdmissionRequest, AdmissionResult, BudgetCheck, Hold, RateLimit, RateRefusal, Subject } from '../access-types.js';
@@ -33,9 +34,18 @@ export function* admissionSteps(sql: AccessSql, r: AdmissionRequest): Steps<Admi
   }
   let usd = 0;
   if (r.budgets.length > 0) {
+    // The model's price names as its row will carry them (store/sql/insert-query-sql.ts), fine-tuned models included.
+    const fineTuned = fineTunedPriceNames(r.model);
     const [row] = yield {
       sql: sql.reservationCost,
-      params: { model: r.model, baseModel: baseModelName(r.model), at: r.at, promptTokens: r.promptTokens, outputTokens: r.outputTokens },
+      params: {
+        model: r.model,
+        baseModel: fineTuned ? fineTuned.fineTunedRates : baseModelName(r.model),
+        ftBaseModel: fineTuned ? fineTuned.baseRates : '',
+        at: r.at,
+        promptTokens: r.promptTokens,
+        outputTokens: r.outputTokens,
+      },
       rows: true,
     };
     // An unpriced model is recorded at no cost, so it reserves none.

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { CallOutcome, QueryRecord, RateLimitSnapshot, RateLimitWindow } from '../types.js';
+import { BILLED_DETAILS, type CallOutcome, type QueryRecord, type RateLimitSnapshot, type RateLimitWindow } from '../types.js';
 
 /** One call the database could not take: a line of the journal. */
 export interface JournalEntry {
@@ -13,8 +13,9 @@ export interface JournalEntry {
 
 const FORMAT = 1;
 
+/** A record that already has an id (a Batch API result line) keeps it, so the journal cannot count it a second time. */
 export function newJournalEntry(query: QueryRecord, rateLimits?: RateLimitSnapshot, inDoubtTxid?: string): JournalEntry {
-  return { id: randomUUID(), query, rateLimits, inDoubtTxid };
+  return { id: query.journalId ?? randomUUID(), query, rateLimits, inDoubtTxid };
 }
 
 export function encodeJournalEntry(entry: JournalEntry): Buffer {
@@ -57,6 +58,13 @@ export function decodeJournalEntry(line: string): JournalEntry | undefined {
     estimated: q.estimated as boolean,
     keyId: (q.keyId as string | null | undefined) ?? null,
   };
+  // Written by this version or later; a line of an older one has none of them (0, no tier).
+  for (const f of BILLED_DETAILS) {
+    const v = q[f];
+    if (typeof v === 'number' && Number.isFinite(v) && v >= 0) query[f] = v;
+  }
+  if (typeof q.serviceTier === 'string') query.serviceTier = q.serviceTier;
+  if (typeof q.batchId === 'string') query.batchId = q.batchId;
   const inDoubtTxid = typeof raw.inDoubtTxid === 'string' && /^\d+$/.test(raw.inDoubtTxid) ? raw.inDoubtTxid : undefined;
   return { id: raw.id, query, rateLimits: decodeRateLimits(raw.rateLimits), inDoubtTxid };
 }

@@ -3,6 +3,8 @@ import { errorText } from '../../common/error-text.js';
 import { CommitInDoubtError, StoreUnavailableError } from '../errors.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
 import type {
+  BatchJob,
+  DueBatch,
   Durability,
   DurabilityHealth,
   JournaledRecord,
@@ -206,6 +208,22 @@ export class JournalingStore implements Store, Durability {
 
   rateLimits(): Promise<StoredRateLimits> {
     return this.guard(() => this.inner.rateLimits());
+  }
+
+  rememberBatch(job: BatchJob, firstPollAt: number): Promise<void> {
+    return this.guard(() => this.inner.rememberBatch(job, firstPollAt));
+  }
+
+  leaseDueBatch(now: number, leaseMs: number): Promise<DueBatch | undefined> {
+    return this.guard(() => this.inner.leaseDueBatch(now, leaseMs));
+  }
+
+  deferBatch(id: string, nextPollAt: number, attempts: number): Promise<void> {
+    return this.guard(() => this.inner.deferBatch(id, nextPollAt, attempts));
+  }
+
+  finishBatch(id: string, finalStatus: string, finishedAt: number): Promise<void> {
+    return this.guard(() => this.inner.finishBatch(id, finalStatus, finishedAt));
   }
 
   modelRateLimits(): Promise<Map<string, StoredRateLimits>> {

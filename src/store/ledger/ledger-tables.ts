@@ -10,14 +10,8 @@ export interface ModelRow {
   first_seen: number;
 }
 
-export interface PriceRow {
-  model: string;
-  source: string;
-  valid_from: number;
-  per1k_query: number;
-  per1k_answer: number;
-  per1k_cached_query: number | null;
-}
+/** A price row of either price table: `tier` NULL for the default tier, rate columns as in the tables. */
+export type PriceRow = { model: string; source: string; tier: string | null; valid_from: number } & Record<string, string | number | null>;
 
 export interface RateLimitTableRow {
   kind: string;

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { POSTGRES_ACCESS_TABLES } from '../access/access-schema.js';
 import { SchemaTooNewError } from '../errors.js';
 import { MIGRATION_LOCK } from './advisory-locks.js';
+import { POSTGRES_FINE_TUNED_NAMES, billingSchemaSql } from '../sql/billing-schema-sql.js';
 import { CREATE_ROLLUP_TABLE, rebuildRollup } from './pg-rollup.js';
 
 /** SQL, or work on the migrating connection (inside the migration's transaction) for a step that needs parameters. */
@@ -81,6 +82,8 @@ export const POSTGRES_MIGRATIONS: MigrationStep[] = [
    );`,
   // Keys, budgets and rate limits (src/store/access), and the key each query was made with.
   POSTGRES_ACCESS_TABLES,
+  // Everything OpenAI bills by (sql/billing-schema-sql.ts); rows of fine-tuned models get their base names.
+  `${billingSchemaSql('postgres').join(';\n')};\n${POSTGRES_FINE_TUNED_NAMES}`,
   // Usage rollups (see pg-rollup.ts), filled from the rows already there.
   async (client) => {
     await client.query(CREATE_ROLLUP_TABLE);

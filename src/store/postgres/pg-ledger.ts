@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { LedgerReader, LedgerWriter, ModelRow, PriceRow, QueryTableRow, RateLimitTableRow } from '../ledger/ledger-tables.js';
 import { RECORD_COLUMNS, pricedInsertSql } from '../sql/insert-query-sql.js';
 import { LEDGER_SQL, toCounts } from '../sql/ledger-sql.js';
+import { copyPriceSql } from '../sql/shared-statements.js';
 import { LOCK_MODELS_EXCLUSIVE, LOCK_MODELS_SHARED } from './advisory-locks.js';
 import { RECORD_COLUMN_TYPES } from './column-types.js';
 import { createPool } from './pg-pool.js';
@@ -59,7 +60,7 @@ export async function openPostgresLedger(url: string): Promise<LedgerReader & Le
       let added = 0;
       const models = new Set<string>();
       for (const r of rows) {
-        if (((await runNamed(client, LEDGER_SQL.insertPrice, { ...r })).rowCount ?? 0) === 0) continue;
+        if (((await runNamed(client, copyPriceSql(r), { ...r })).rowCount ?? 0) === 0) continue;
         added++;
         models.add(r.model);
       }
@@ -74,7 +75,7 @@ export async function openPostgresLedger(url: string): Promise<LedgerReader & Le
     },
     async addQueries(rows) {
       // As each call's insert does: a concurrent price change of these models waits for this copy to commit, then re-prices it.
-      await runNamed(client, LOCK_MODELS_SHARED, { models: [...new Set(rows.flatMap((r) => [r.model, r.base_model]))] });
+      await runNamed(client, LOCK_MODELS_SHARED, { models: [...new Set(rows.flatMap((r) => [r.model, r.base_model, r.ft_base_model]))] });
       const columns: Record<string, unknown[]> = {};
       for (const c of RECORD_COLUMNS) columns[c] = rows.map((r) => r[c]);
       await runNamed(client, INSERT_QUERIES, columns);

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { nanosSql } from '../../accounting/money.js';
-import { SUCCESS_CONDITION } from '../sql/pricing-sql.js';
+import { MODEL_ROWS, SUCCESS_CONDITION, TIER_FALLBACK_COUNT } from '../sql/pricing-sql.js';
 import {
   DAY_MS,
   MONTH_MS,
@@ -30,6 +30,7 @@ export const CREATE_ROLLUP_TABLE = `CREATE TABLE usage_rollup (
   bucket BIGINT NOT NULL,
   model TEXT NOT NULL,
   base_model TEXT NOT NULL,
+  ft_base_model TEXT NOT NULL DEFAULT '',
   endpoint TEXT NOT NULL,
   success SMALLINT NOT NULL,
   num_queries BIGINT NOT NULL,
@@ -41,6 +42,7 @@ export const CREATE_ROLLUP_TABLE = `CREATE TABLE usage_rollup (
   unpriced BIGINT NOT NULL,
   estimated BIGINT NOT NULL DEFAULT 0,
   cost_nanos BIGINT NOT NULL DEFAULT 0,
+  tier_fallback BIGINT NOT NULL DEFAULT 0,
   PRIMARY KEY (per_user, user_name, span, bucket, model, endpoint, success)
 )`;
 
@@ -62,6 +64,7 @@ const ROW_ADDS: Record<RollupSum, string> = {
   unpriced: 'CASE WHEN r.priced = 0 THEN 1 ELSE 0 END',
   estimated: 'CASE WHEN r.estimated = 1 THEN 1 ELSE 0 END',
   cost_nanos: nanosSql('r.cost'),
+  tier_fallback: TIER_FALLBACK_COUNT.replace(/price_fallback/g, 'r.price_fallback'),
 };
 
 /**
@@ -73,13 +76,13 @@ const ROW_ADDS: Record<RollupSum, string> = {
  */
 export function addToRollupSql(source: string): string {
   const level = (perUser: boolean, span: number) => `SELECT ${perUser ? 1 : 0} AS per_user, ${perUser ? 'r.user_name' : "''"} AS user_name,
-      ${span}::bigint AS span, ${bucket(span)} AS bucket, r.model, r.base_model, r.endpoint,
+      ${span}::bigint AS span, ${bucket(span)} AS bucket, r.model, r.base_model, r.ft_base_model, r.endpoint,
       CASE WHEN ${SUCCESS_CONDITION.replace(/status/g, 'r.status')} THEN 1 ELSE 0 END AS success,
       ${SUM_COLUMNS.map((c) => `${ROW_ADDS[c]} AS ${c}`).join(', ')}
     FROM ${source} r`;
   const key = ROLLUP_KEY.join(', ');
-  return `INSERT INTO usage_rollup (${key}, base_model, ${SUM_COLUMNS.join(', ')})
-    SELECT ${key}, MAX(base_model), ${SUM_COLUMNS.map((c) => `SUM(${c})`).join(', ')}
+  return `INSERT INTO usage_rollup (${key}, base_model, ft_base_model, ${SUM_COLUMNS.join(', ')})
+    SELECT ${key}, MAX(base_model), MAX(ft_base_model), ${SUM_COLUMNS.map((c) => `SUM(${c})`).join(', ')}
     FROM (${level(false, DAY_MS)} UNION ALL ${level(false, MONTH_MS)} UNION ALL ${level(true, MONTH_MS)}) x
     GROUP BY ${key} ORDER BY ${key}
     ON CONFLICT (${key}) DO UPDATE SET ${SUM_COLUMNS.map((c) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ')}`;
@@ -112,7 +115,7 @@ export async function recomputeModelRollup(client: pg.ClientBase, model: string,
 export async function recomputeWholeModelRollup(client: pg.ClientBase, model: string): Promise<void> {
   const { rows } = await runNamed<{ lo: number | null; hi: number | null }>(
     client,
-    'SELECT MIN(ts) AS lo, MAX(ts) AS hi FROM queries WHERE model = @model OR base_model = @model',
+    `SELECT MIN(ts) AS lo, MAX(ts) AS hi FROM queries WHERE ${MODEL_ROWS.replace(/queries\./g, '')}`,
     { model },
   );
   if (rows[0].lo !== null && rows[0].hi !== null) await recomputeModelRollup(client, model, rows[0].lo, rows[0].hi);

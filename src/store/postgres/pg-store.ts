@@ -1,20 +1,24 @@
 import type pg from 'pg';
 import type { RateLimitSnapshot } from '../types.js';
+import { BATCHES_SQL, toDueBatch } from '../sql/batches-sql.js';
 import { usageSql } from '../sql/usage-rollup-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
 import { groupPrices, modelsWithPrices, toModelRateLimits, toUsage } from '../sql/rows.js';
 import {
   ALL_PRICES,
+  CATALOG_PRICES,
+  DELETE_CATALOG_PRICES,
   INSERT_MODEL as INSERT_MODEL_SQL,
-  NEXT_PRICE_FROM,
+  MODEL_NAMES,
   PRICES_OF_MODEL,
-  UPSERT_PRICE as UPSERT_PRICE_SQL,
-  insertPricesFrom,
   priceParams,
+  priceStatements,
 } from '../sql/shared-statements.js';
 import { baseModelName } from '../../accounting/model-names.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
 import type {
+  BatchJob,
+  DueBatch,
   JournaledRecord,
   Page,
   QueryFilter,
@@ -76,7 +80,6 @@ export async function openPostgresStore({ url, poolSize, log, reprice = REPRICE,
 
 const LOCK_EXCLUSIVE = new Statement('oap_lock_models_exclusive', LOCK_MODELS_EXCLUSIVE);
 
-const UPSERT_PRICE = new Statement('oap_upsert_price', UPSERT_PRICE_SQL);
 const INSERT_MODEL = new Statement('oap_insert_model', INSERT_MODEL_SQL);
 class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
@@ -144,9 +147,11 @@ class PostgresStore implements Store {
     await this.ready();
     const intent = await inTransaction(this.pool, async (client) => {
       await LOCK_EXCLUSIVE.run(client, { models: [model] });
-      await UPSERT_PRICE.run(client, priceParams(model, source, price));
+      const statements = priceStatements(price);
+      const params = priceParams(model, source, price);
+      await runNamed(client, statements.upsert, params);
       await INSERT_MODEL.run(client, { name: model, first_seen: Date.now() });
-      const { rows } = await runNamed<{ v: number | null }>(client, NEXT_PRICE_FROM, { model, source, valid_from: price.validFrom });
+      const { rows } = await runNamed<{ v: number | null }>(client, statements.nextFrom, params);
       return this.repricer.recordIntent(client, model, price.validFrom, rows[0].v);
     });
     await this.repricer.finish(intent);
@@ -158,33 +163,25 @@ class PostgresStore implements Store {
     // priced by the old ones, which a restart (seeing no change) would never mend. Instances starting together
     // serialise on the models' locks; the second finds nothing changed.
     await inTransaction(this.pool, async (client) => {
-      const { rows: names } = await client.query<{ model: string }>("SELECT DISTINCT model FROM prices WHERE source = 'catalog'");
-      const models = [...new Set([...names.map((r) => r.model), ...prices.keys()])];
+      const { rows: stored } = await client.query(CATALOG_PRICES);
+      const models = [...new Set([...stored.map((r) => r.model as string), ...prices.keys()])];
       // Re-pricing locks before pricing locks, in the order a re-price window takes them, so the two cannot deadlock.
       await runNamed(client, LOCK_REPRICE, { models: models.map(baseModelName) });
       await LOCK_EXCLUSIVE.run(client, { models });
-      const { rows: stored } = await client.query("SELECT * FROM prices WHERE source = 'catalog'");
-      const changed = changedCatalogModels(stored, prices);
+      const { rows: current } = await client.query(CATALOG_PRICES);
+      const changed = changedCatalogModels(current, prices);
       if (changed.length === 0) return;
-      await runNamed(client, "DELETE FROM prices WHERE source = 'catalog' AND model = ANY(@models::text[])", { models: changed });
-      const list = changed.flatMap((model) => (prices.get(model) ?? []).map((p) => ({ model, ...p })));
+      for (const model of changed) {
+        for (const sql of DELETE_CATALOG_PRICES) await runNamed(client, sql, { model });
+        // One statement per price: a few hundred at start-up, and only for the models whose prices changed.
+        for (const p of prices.get(model) ?? []) await runNamed(client, priceStatements(p).insert, priceParams(model, 'catalog', p));
+      }
       await runNamed(
         client,
-        insertPricesFrom(
-          `SELECT m, 'catalog', v, q, a, c
-           FROM unnest(@models::text[], @validFroms::bigint[], @perQuery::float8[], @perAnswer::float8[], @perCached::float8[]) AS u(m, v, q, a, c)`,
-        ),
-        {
-          models: list.map((p) => p.model),
-          validFroms: list.map((p) => p.validFrom),
-          perQuery: list.map((p) => p.per1KQueryTokens),
-          perAnswer: list.map((p) => p.per1KAnswerTokens),
-          perCached: list.map((p) => p.per1KCachedQueryTokens),
-        },
+        `UPDATE queries SET ${REPRICE_ASSIGNMENT}
+         WHERE model = ANY(@models::text[]) OR base_model = ANY(@models::text[]) OR ft_base_model = ANY(@models::text[])`,
+        { models: changed },
       );
-      await runNamed(client, `UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE model = ANY(@models::text[]) OR base_model = ANY(@models::text[])`, {
-        models: changed,
-      });
       // Under the models' locks, held exclusively since the start of this transaction.
       for (const model of changed) await recomputeWholeModelRollup(client, model);
     });
@@ -204,13 +201,30 @@ class PostgresStore implements Store {
     await this.ready();
     // COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
     const [names, all] = await Promise.all([
-      this.pool.query<{ name: string }>('SELECT name FROM (SELECT name FROM models UNION SELECT model FROM prices) n ORDER BY name COLLATE "C"'),
+      this.pool.query<{ name: string }>(`SELECT name FROM (${MODEL_NAMES}) n ORDER BY name COLLATE "C"`),
       this.pool.query(ALL_PRICES),
     ]);
     return modelsWithPrices(
       names.rows.map((r) => r.name),
       all.rows,
     );
+  }
+
+  async rememberBatch(job: BatchJob, firstPollAt: number): Promise<void> {
+    await runNamed(this.pool, BATCHES_SQL.remember, { ...job, nextPollAt: firstPollAt });
+  }
+
+  async leaseDueBatch(now: number, leaseMs: number): Promise<DueBatch | undefined> {
+    const { rows } = await runNamed(this.pool, BATCHES_SQL.leaseDue, { now, leaseUntil: now + leaseMs });
+    return rows[0] && toDueBatch(rows[0]);
+  }
+
+  async deferBatch(id: string, nextPollAt: number, attempts: number): Promise<void> {
+    await runNamed(this.pool, BATCHES_SQL.defer, { id, nextPollAt, attempts });
+  }
+
+  async finishBatch(id: string, finalStatus: string, finishedAt: number): Promise<void> {
+    await runNamed(this.pool, BATCHES_SQL.finish, { id, finalStatus, finishedAt });
   }
 
   async usage(filter: QueryFilter): Promise<UsageSummary> {

@@ -46,17 +46,10 @@ const RATE_LIMIT_PARAMS = [
  */
 function recordFunctionSql(): { name: string; create: string } {
   const rows = `unnest(${RECORD_COLUMNS.map(param).join(', ')}, p_journal_id) WITH ORDINALITY AS u(${RECORD_COLUMNS.join(', ')}, journal_id, ord)`;
-  const cost = unitCostSql({
-    model: 'u.model',
-    baseModel: 'u.base_model',
-    timestamp: 'u.ts',
-    promptTokens: 'u.prompt_tokens',
-    cachedTokens: 'u.cached_tokens',
-    completionTokens: 'u.completion_tokens',
-  });
+  const cost = unitCostSql((c) => `u.${c}`);
   const body = `
 BEGIN
-  ${lockModelsSql('shared', 'p_model || p_base_model', 'PERFORM')};
+  ${lockModelsSql('shared', 'p_model || p_base_model || p_ft_base_model', 'PERFORM')};
   INSERT INTO models (name, first_seen)
     SELECT m, min(t) FROM unnest(p_model, p_ts) AS n(m, t) WHERE m <> '' GROUP BY m ORDER BY m
     ON CONFLICT (name) DO NOTHING;

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { baseModelName } from '../../accounting/model-names.js';
-import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
+import { MODEL_ROWS, REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
 import { INTENT_LOCK_CLASS, LOCK_MODELS_EXCLUSIVE, LOCK_REPRICE } from './advisory-locks.js';
 import { recomputeModelRollup } from './pg-rollup.js';
 import { runNamed } from './statements.js';
@@ -42,7 +42,7 @@ interface IntentRow {
   last_id: number;
 }
 
-const rangeWhere = (until: number | null) => `(model = @model OR base_model = @model) AND ts > @from${until === null ? '' : ' AND ts <= @until'}`;
+const rangeWhere = (until: number | null) => `${MODEL_ROWS} AND ts > @from${until === null ? '' : ' AND ts <= @until'}`;
 
 export class PostgresRepricer {
   private stopped = false;

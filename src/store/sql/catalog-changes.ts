@@ -1,4 +1,5 @@
 import { toPrice } from './rows.js';
+import { priceParams } from './shared-statements.js';
 import type { Price } from '../../accounting/price.js';
 
 /**
@@ -19,7 +20,7 @@ export function changedCatalogModels(storedRows: Record<string, unknown>[], next
 /** Compares price lists regardless of order. */
 function priceListKey(list: Price[] | undefined): string {
   return (list ?? [])
-    .map((p) => `${p.validFrom}:${p.per1KQueryTokens}:${p.per1KAnswerTokens}:${p.per1KCachedQueryTokens}`)
+    .map((p) => JSON.stringify(priceParams('', '', p)))
     .sort()
     .join('|');
 }

@@ -1,6 +1,7 @@
 import { nanosSql } from '../../accounting/money.js';
 import type { GroupField, QueryFilter, UsageGrouping } from '../types.js';
 import { equalityConditions, filterWhere, statusConditions } from './query-filter-sql.js';
+import { TIER_FALLBACK_COUNT } from './pricing-sql.js';
 import { ALL_USERS_SPANS, DAY_MS, OUTPUT_COLUMNS, PER_USER_SPANS, planUsageParts } from './usage-rollup-sql.js';
 import { HOUR_MS, localIso, localMonthStarts, localWallTimeToUtc, offsetSegments, type OffsetSegment } from './zone-offsets.js';
 
@@ -19,11 +20,12 @@ export const HISTORY_SPAN_SQL = 'SELECT (SELECT MIN(ts) FROM queries) AS oldest,
 // Costs as whole nano-dollars, as /usage sums them (accounting/money.ts): groups add up to the total exactly.
 const QUERIES_SUMS = `COUNT(*) AS num_queries, SUM(prompt_tokens) AS query_tokens, SUM(completion_tokens) AS answer_tokens,
   SUM(cached_tokens) AS cached_tokens, SUM(reasoning_tokens) AS reasoning_tokens, SUM(${nanosSql('cost')}) AS cost,
-  SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END) AS unpriced, SUM(CASE WHEN estimated = 1 THEN 1 ELSE 0 END) AS estimated`;
+  SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END) AS unpriced, SUM(CASE WHEN estimated = 1 THEN 1 ELSE 0 END) AS estimated,
+  SUM(${TIER_FALLBACK_COUNT}) AS tier_fallback`;
 
 const ROLLUP_SUMS = `SUM(num_queries) AS num_queries, SUM(prompt_tokens) AS query_tokens, SUM(completion_tokens) AS answer_tokens,
   SUM(cached_tokens) AS cached_tokens, SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost_nanos) AS cost, SUM(unpriced) AS unpriced,
-  SUM(estimated) AS estimated`;
+  SUM(estimated) AS estimated, SUM(tier_fallback) AS tier_fallback`;
 
 export interface GroupedUsageSql {
   sql: string;

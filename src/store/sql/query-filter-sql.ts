@@ -1,6 +1,6 @@
 import { nanosSql } from '../../accounting/money.js';
 import type { QueryFilter } from '../types.js';
-import { SUCCESS_CONDITION } from './pricing-sql.js';
+import { SUCCESS_CONDITION, TIER_FALLBACK_COUNT } from './pricing-sql.js';
 
 /** The filter fields that name one value, and their column: the same in the queries table and in the rollup (but for key_id, which the rollup has not). */
 const COLUMN_OF = { user: 'user_name', key: 'key_id', endpoint: 'endpoint', model: 'model' } as const;
@@ -48,7 +48,11 @@ export const USAGE_COLUMNS = `COUNT(*) AS num_queries,
   COALESCE(SUM(reasoning_tokens), 0) AS reasoning_tokens,
   COALESCE(SUM(${nanosSql('cost')}), 0) AS cost,
   COALESCE(SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END), 0) AS unpriced,
-  COALESCE(SUM(CASE WHEN estimated = 1 THEN 1 ELSE 0 END), 0) AS estimated`;
+  COALESCE(SUM(CASE WHEN estimated = 1 THEN 1 ELSE 0 END), 0) AS estimated,
+  COALESCE(SUM(${TIER_FALLBACK_COUNT}), 0) AS tier_fallback`;
 
 export const QUERY_COLUMNS = `id, ts, user_name, endpoint, requested_model, model, status, outcome, duration_ms,
-  prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, streamed, estimated, priced, cost, key_id`;
+  prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, streamed, estimated, priced, cost,
+  service_tier, batch_id, price_fallback, cache_write_tokens, audio_prompt_tokens, audio_completion_tokens, image_prompt_tokens,
+  image_completion_tokens, accepted_prediction_tokens, rejected_prediction_tokens, audio_seconds, input_characters, web_search_calls,
+  file_search_calls, code_interpreter_containers, key_id`;

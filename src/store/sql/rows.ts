@@ -1,6 +1,9 @@
+import { fineTunedPriceNames } from '../../accounting/fine-tuned-names.js';
 import { dollarsFromNanos } from '../../accounting/money.js';
 import type { ModelPrices, Price } from '../../accounting/price.js';
+import { OPTIONAL_RATES, isServiceTier } from '../../accounting/price-rates.js';
 import type { CallOutcome, QueryRow, StoredRateLimits, UsageSummary } from '../types.js';
+import { BASE_MODEL_FALLBACK, TIER_FALLBACK } from './pricing-sql.js';
 
 // PostgreSQL returns BIGINT and SUM(...) as strings; every store converts here.
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
@@ -15,6 +18,7 @@ export function toUsage(row: Record<string, unknown>): UsageSummary {
     // Summed as whole nano-dollars: exact, and the same whatever order the database added the rows in.
     cost: dollarsFromNanos(row.cost as number | string | null),
     unpricedQueries: num(row.unpriced),
+    tierFallbackQueries: num(row.tier_fallback),
     estimatedQueries: num(row.estimated),
   };
 }
@@ -38,17 +42,39 @@ export function toQueryRow(r: Record<string, unknown>): QueryRow {
     estimated: num(r.estimated) === 1,
     priced: num(r.priced) === 1,
     cost: num(r.cost),
+    serviceTier: (r.service_tier as string | null) ?? null,
+    batchId: (r.batch_id as string | null) ?? null,
+    tierFallback: (num(r.price_fallback) & TIER_FALLBACK) !== 0,
+    pricedAtBaseModel: (num(r.price_fallback) & BASE_MODEL_FALLBACK) !== 0 ? (fineTunedPriceNames(r.model as string)?.baseRates ?? null) : null,
+    cacheWriteTokens: num(r.cache_write_tokens),
+    audioPromptTokens: num(r.audio_prompt_tokens),
+    audioCompletionTokens: num(r.audio_completion_tokens),
+    imagePromptTokens: num(r.image_prompt_tokens),
+    imageCompletionTokens: num(r.image_completion_tokens),
+    acceptedPredictionTokens: num(r.accepted_prediction_tokens),
+    rejectedPredictionTokens: num(r.rejected_prediction_tokens),
+    audioSeconds: num(r.audio_seconds),
+    inputCharacters: num(r.input_characters),
+    webSearchCalls: num(r.web_search_calls),
+    fileSearchCalls: num(r.file_search_calls),
+    codeInterpreterContainers: num(r.code_interpreter_containers),
     keyId: (r.key_id as string | null | undefined) ?? null,
   };
 }
 
 export function toPrice(r: Record<string, unknown>): Price {
-  return {
+  const price: Price = {
     validFrom: num(r.valid_from),
     per1KQueryTokens: num(r.per1k_query),
     per1KAnswerTokens: num(r.per1k_answer),
     per1KCachedQueryTokens: r.per1k_cached_query === null || r.per1k_cached_query === undefined ? null : num(r.per1k_cached_query),
   };
+  if (isServiceTier(r.tier)) price.serviceTier = r.tier;
+  for (const rate of OPTIONAL_RATES) {
+    const v = r[rate.column];
+    if (v !== null && v !== undefined) price[rate.field] = num(v);
+  }
+  return price;
 }
 
 /** A model's price rows (any order of sources, oldest first) as admin and catalog lists. */

@@ -1,4 +1,5 @@
 import type { Price, PriceSource } from '../../accounting/price.js';
+import { OPTIONAL_RATES } from '../../accounting/price-rates.js';
 
 /**
  * Statements both stores run as they are (named `@params`; PostgreSQL's go
@@ -34,34 +35,71 @@ export const MODEL_RATE_LIMITS = 'SELECT model, kind, maximum, remaining, reset 
 
 export const INSERT_MODEL = 'INSERT INTO models (name, first_seen) VALUES (@name, @first_seen) ON CONFLICT (name) DO NOTHING';
 
-const PRICE_COLUMNS = 'model, source, valid_from, per1k_query, per1k_answer, per1k_cached_query';
-const PRICE_VALUES = 'VALUES (@model, @source, @valid_from, @per1k_query, @per1k_answer, @per1k_cached_query)';
+/**
+ * Prices: a default-tier price is a row of `prices`, any other tier's a row
+ * of `tier_prices` (see billing-schema-sql.ts), so that an older binary
+ * sharing the database still reads only default prices. Reads see both, with
+ * `tier` NULL for the default tier.
+ */
+const RATE_COLUMNS = ['per1k_query', 'per1k_answer', 'per1k_cached_query', ...OPTIONAL_RATES.map((r) => r.column)];
+const KEY = { prices: ['model', 'source', 'valid_from'], tier_prices: ['model', 'source', 'tier', 'valid_from'] };
+type PriceTable = keyof typeof KEY;
+const tableOf = (p: Price): PriceTable => (p.serviceTier === undefined ? 'prices' : 'tier_prices');
 
-/** An admin price posted again for the same instant replaces the earlier one. */
-export const UPSERT_PRICE = `INSERT INTO prices (${PRICE_COLUMNS}) ${PRICE_VALUES}
-  ON CONFLICT (model, source, valid_from) DO UPDATE SET per1k_query = excluded.per1k_query,
-    per1k_answer = excluded.per1k_answer, per1k_cached_query = excluded.per1k_cached_query`;
+const insertPrice = (table: PriceTable, onConflict: string) => {
+  const columns = [...KEY[table], ...RATE_COLUMNS];
+  return `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})${onConflict && ` ON CONFLICT (${KEY[table].join(', ')}) ${onConflict}`}`;
+};
+const forEachTable = (build: (table: PriceTable) => string) => ({ prices: build('prices'), tier_prices: build('tier_prices') });
 
+/** An admin price posted again for the same instant (and tier) replaces the earlier one. */
+const UPSERT_PRICE = forEachTable((t) => insertPrice(t, `DO UPDATE SET ${RATE_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ')}`));
 /** Copying a ledger: a price already in the target is kept. */
-export const INSERT_PRICE_IF_ABSENT = `INSERT INTO prices (${PRICE_COLUMNS}) ${PRICE_VALUES}
-  ON CONFLICT (model, source, valid_from) DO NOTHING`;
+const INSERT_PRICE_IF_ABSENT = forEachTable((t) => insertPrice(t, 'DO NOTHING'));
+const INSERT_PRICE = forEachTable((t) => insertPrice(t, ''));
+/** The first price of the same model, source (and tier) after `@valid_from`: where a new price's interval ends. */
+const NEXT_PRICE_FROM = forEachTable(
+  (t) =>
+    `SELECT MIN(valid_from) AS v FROM ${t} WHERE model = @model AND source = @source AND valid_from > @valid_from${t === 'tier_prices' ? ' AND tier = @tier' : ''}`,
+);
 
-/** Many prices at once, from a `SELECT` producing the columns in order. */
-export const insertPricesFrom = (rowsSql: string) => `INSERT INTO prices (${PRICE_COLUMNS}) ${rowsSql}`;
+/** The statements for one price, by the table its tier lives in; their parameters are priceParams'. */
+export const priceStatements = (p: Price) => {
+  const table = tableOf(p);
+  return { upsert: UPSERT_PRICE[table], insert: INSERT_PRICE[table], insertIfAbsent: INSERT_PRICE_IF_ABSENT[table], nextFrom: NEXT_PRICE_FROM[table] };
+};
 
-export const INSERT_PRICE = `INSERT INTO prices (${PRICE_COLUMNS}) ${PRICE_VALUES}`;
+export const priceParams = (model: string, source: PriceSource | string, p: Price) => {
+  const params: Record<string, unknown> = {
+    model,
+    source,
+    tier: p.serviceTier ?? null,
+    valid_from: p.validFrom,
+    per1k_query: p.per1KQueryTokens,
+    per1k_answer: p.per1KAnswerTokens,
+    per1k_cached_query: p.per1KCachedQueryTokens,
+  };
+  for (const r of OPTIONAL_RATES) params[r.column] = p[r.field] ?? null;
+  return params;
+};
 
-export const priceParams = (model: string, source: PriceSource, p: Price) => ({
-  model,
-  source,
-  valid_from: p.validFrom,
-  per1k_query: p.per1KQueryTokens,
-  per1k_answer: p.per1KAnswerTokens,
-  per1k_cached_query: p.per1KCachedQueryTokens,
-});
+const PRICE_ROWS = `(SELECT model, source, CAST(NULL AS TEXT) AS tier, valid_from, ${RATE_COLUMNS.join(', ')} FROM prices
+  UNION ALL SELECT model, source, tier, valid_from, ${RATE_COLUMNS.join(', ')} FROM tier_prices) price_rows`;
+// The default tier first at each instant, on both stores (PostgreSQL sorts NULL last).
+const PRICE_ORDER = "valid_from, COALESCE(tier, '')";
 
-/** The first price of the same model and source after `@valid_from`: where a new price's interval ends. */
-export const NEXT_PRICE_FROM = 'SELECT MIN(valid_from) AS v FROM prices WHERE model = @model AND source = @source AND valid_from > @valid_from';
-
-export const ALL_PRICES = 'SELECT * FROM prices ORDER BY model, valid_from';
-export const PRICES_OF_MODEL = 'SELECT * FROM prices WHERE model = @model ORDER BY valid_from';
+export const ALL_PRICES = `SELECT * FROM ${PRICE_ROWS} ORDER BY model, ${PRICE_ORDER}`;
+export const PRICES_OF_MODEL = `SELECT * FROM ${PRICE_ROWS} WHERE model = @model ORDER BY ${PRICE_ORDER}`;
+export const CATALOG_PRICES = `SELECT * FROM ${PRICE_ROWS} WHERE source = 'catalog'`;
+/** Every price row, for copying a ledger, and the insert that copies one (a price the target has is kept). */
+export const PRICES_TO_COPY = `SELECT * FROM ${PRICE_ROWS} ORDER BY model, source, ${PRICE_ORDER}`;
+export const copyPriceSql = (row: { tier: string | null }) => INSERT_PRICE_IF_ABSENT[row.tier === null ? 'prices' : 'tier_prices'];
+export const PRICE_COUNTS = `SELECT COUNT(CASE WHEN source = 'admin' THEN 1 END) AS admin_prices, COUNT(CASE WHEN source <> 'admin' THEN 1 END) AS catalog_prices
+  FROM ${PRICE_ROWS}`;
+/** Removes a model's catalog prices: both statements, parameter @model. */
+export const DELETE_CATALOG_PRICES = [
+  "DELETE FROM prices WHERE source = 'catalog' AND model = @model",
+  "DELETE FROM tier_prices WHERE source = 'catalog' AND model = @model",
+];
+/** Every model the store knows: named by a call or by a price. */
+export const MODEL_NAMES = 'SELECT name FROM models UNION SELECT model FROM prices UNION SELECT model FROM tier_prices';

@@ -1,6 +1,6 @@
 import { nanosFromDollars, nanosSql } from '../../accounting/money.js';
 import type { QueryFilter } from '../types.js';
-import { SUCCESS_CONDITION } from './pricing-sql.js';
+import { SUCCESS_CONDITION, TIER_FALLBACK_COUNT } from './pricing-sql.js';
 import { USAGE_COLUMNS, equalityConditions, filterWhere, statusConditions } from './query-filter-sql.js';
 
 /**
@@ -40,28 +40,38 @@ export const SUM_COLUMNS = [
   'unpriced',
   'estimated',
   'cost_nanos',
+  'tier_fallback',
 ] as const;
 export type RollupSum = (typeof SUM_COLUMNS)[number];
 export const ROLLUP_KEY = ['per_user', 'user_name', 'span', 'bucket', 'model', 'endpoint', 'success'];
-const INSERT_COLUMNS = `per_user, user_name, span, bucket, model, base_model, endpoint, success, ${SUM_COLUMNS.join(', ')}`;
+const INSERT_COLUMNS = `per_user, user_name, span, bucket, model, base_model, ft_base_model, endpoint, success, ${SUM_COLUMNS.join(', ')}`;
 const ADD_EXCLUDED = SUM_COLUMNS.map((c) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ');
-const ADDED = '@n, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced, @estimated, @costNanos';
+const ADDED = '@n, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced, @estimated, @costNanos, @tierFallback';
 
 /**
  * Adds recorded queries to the all-users day and 30-day rows, in the
  * insert's transaction. Parameters: @day, @month (bucket starts), @model,
- * @baseModel, @endpoint, @success (0/1), and the sums: @n, the token counts,
- * @cost, @unpriced, @estimated, @costNanos. RollupAdds computes them.
+ * @baseModel, @ftBaseModel, @endpoint, @success (0/1), and the sums: @n, the token
+ * counts, @cost, @unpriced, @estimated, @costNanos, @tierFallback. RollupAdds computes them.
  */
 export const ADD_TO_ALL_USERS_ROLLUP = `INSERT INTO usage_rollup (${INSERT_COLUMNS})
-  VALUES (0, '', ${DAY_MS}, @day, @model, @baseModel, @endpoint, @success, ${ADDED}),
-         (0, '', ${MONTH_MS}, @month, @model, @baseModel, @endpoint, @success, ${ADDED})
+  VALUES (0, '', ${DAY_MS}, @day, @model, @baseModel, @ftBaseModel, @endpoint, @success, ${ADDED}),
+         (0, '', ${MONTH_MS}, @month, @model, @baseModel, @ftBaseModel, @endpoint, @success, ${ADDED})
   ON CONFLICT (${ROLLUP_KEY.join(', ')}) DO UPDATE SET ${ADD_EXCLUDED}`;
 
 /** Adds recorded queries to a user's 30-day row: as above, with @user and without @day. */
 export const ADD_TO_USER_ROLLUP = `INSERT INTO usage_rollup (${INSERT_COLUMNS})
-  VALUES (1, @user, ${MONTH_MS}, @month, @model, @baseModel, @endpoint, @success, ${ADDED})
+  VALUES (1, @user, ${MONTH_MS}, @month, @model, @baseModel, @ftBaseModel, @endpoint, @success, ${ADDED})
   ON CONFLICT (${ROLLUP_KEY.join(', ')}) DO UPDATE SET ${ADD_EXCLUDED}`;
+
+/** What the insert of a query said about it: its price names, cost and how it was priced. */
+export interface PricedRow {
+  baseModel: string;
+  ftBaseModel: string;
+  cost: number;
+  priced: boolean;
+  tierFallback: boolean;
+}
 
 export interface RecordedFacts {
   timestamp: number;
@@ -77,10 +87,10 @@ export interface RecordedFacts {
 }
 
 type RollupSums = Record<
-  'n' | 'promptTokens' | 'completionTokens' | 'cachedTokens' | 'reasoningTokens' | 'cost' | 'unpriced' | 'estimated' | 'costNanos',
+  'n' | 'promptTokens' | 'completionTokens' | 'cachedTokens' | 'reasoningTokens' | 'cost' | 'unpriced' | 'estimated' | 'costNanos' | 'tierFallback',
   number
 >;
-type RowPlace = { model: string; baseModel: string; endpoint: string; success: number };
+type RowPlace = { model: string; baseModel: string; ftBaseModel: string; endpoint: string; success: number };
 export type AllUsersAdd = RollupSums & RowPlace & { day: number; month: number };
 export type UserAdd = RollupSums & RowPlace & { user: string; month: number };
 
@@ -96,7 +106,7 @@ export class RollupAdds {
   private readonly allUsers = new Map<string, AllUsersAdd>();
   private readonly perUser = new Map<string, UserAdd>();
 
-  add(q: RecordedFacts, baseModel: string, cost: number, priced: boolean): void {
+  add(q: RecordedFacts, row: PricedRow): void {
     const day = bucketOf(q.timestamp, DAY_MS);
     const month = bucketOf(q.timestamp, MONTH_MS);
     const success = q.status >= 200 && q.status < 400 ? 1 : 0;
@@ -108,7 +118,8 @@ export class RollupAdds {
         day,
         month,
         model: q.model,
-        baseModel,
+        baseModel: row.baseModel,
+        ftBaseModel: row.ftBaseModel,
         endpoint: q.endpoint,
         success,
         n: 0,
@@ -120,6 +131,7 @@ export class RollupAdds {
         costNanos: 0,
         unpriced: 0,
         estimated: 0,
+        tierFallback: 0,
       };
       this.allUsers.set(allKey, all);
     }
@@ -130,7 +142,8 @@ export class RollupAdds {
         user: q.user,
         month,
         model: q.model,
-        baseModel,
+        baseModel: row.baseModel,
+        ftBaseModel: row.ftBaseModel,
         endpoint: q.endpoint,
         success,
         n: 0,
@@ -142,11 +155,12 @@ export class RollupAdds {
         costNanos: 0,
         unpriced: 0,
         estimated: 0,
+        tierFallback: 0,
       };
       this.perUser.set(userKey, mine);
     }
-    addTo(all, q, cost, priced);
-    addTo(mine, q, cost, priced);
+    addTo(all, q, row);
+    addTo(mine, q, row);
   }
 
   allUsersRows(): Iterable<AllUsersAdd> {
@@ -158,22 +172,23 @@ export class RollupAdds {
   }
 }
 
-function addTo(row: RollupSums, q: RecordedFacts, cost: number, priced: boolean): void {
-  row.n += 1;
-  row.promptTokens += q.promptTokens;
-  row.completionTokens += q.completionTokens;
-  row.cachedTokens += q.cachedTokens;
-  row.reasoningTokens += q.reasoningTokens;
-  row.cost += cost;
-  row.costNanos += nanosFromDollars(cost);
-  row.unpriced += priced ? 0 : 1;
-  row.estimated += q.estimated ? 1 : 0;
+function addTo(sums: RollupSums, q: RecordedFacts, row: PricedRow): void {
+  sums.n += 1;
+  sums.promptTokens += q.promptTokens;
+  sums.completionTokens += q.completionTokens;
+  sums.cachedTokens += q.cachedTokens;
+  sums.reasoningTokens += q.reasoningTokens;
+  sums.cost += row.cost;
+  sums.costNanos += nanosFromDollars(row.cost);
+  sums.unpriced += row.priced ? 0 : 1;
+  sums.tierFallback += row.tierFallback ? 1 : 0;
+  sums.estimated += q.estimated ? 1 : 0;
 }
 
 const SUCCESS_VALUE = `CASE WHEN ${SUCCESS_CONDITION} THEN 1 ELSE 0 END`;
 
-/** Which rows of a model a recompute covers: the model itself and its snapshots (as in re-pricing). */
-const MODEL_SCOPE = '(model = @model OR base_model = @model)';
+/** Which rows of a model a recompute covers: the model itself, its snapshots and fine-tuned models on it (as in re-pricing). */
+const MODEL_SCOPE = '(model = @model OR base_model = @model OR ft_base_model = @model)';
 
 export type RollupScope = 'model' | 'allModels';
 
@@ -194,9 +209,9 @@ export function recomputeFromQueriesSql(perUser: boolean, scope: RollupScope): R
   return {
     remove: `DELETE FROM usage_rollup WHERE per_user = ${perUser ? 1 : 0} AND span = @span AND bucket >= @lo AND bucket < @hi${modelWhere}`,
     insert: `INSERT INTO usage_rollup (${INSERT_COLUMNS})
-      SELECT ${perUser ? 1 : 0}, ${user}, @span, ${bucketSql('ts')}, model, MAX(base_model), endpoint, ${SUCCESS_VALUE},
+      SELECT ${perUser ? 1 : 0}, ${user}, @span, ${bucketSql('ts')}, model, MAX(base_model), MAX(ft_base_model), endpoint, ${SUCCESS_VALUE},
         COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), SUM(reasoning_tokens), SUM(cost),
-        SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN estimated = 1 THEN 1 ELSE 0 END), SUM(${nanosSql('cost')})
+        SUM(CASE WHEN priced = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN estimated = 1 THEN 1 ELSE 0 END), SUM(${nanosSql('cost')}), SUM(${TIER_FALLBACK_COUNT})
       FROM queries WHERE ts >= @lo AND ts < @hi${modelWhere}
       GROUP BY ${perUser ? 'user_name, ' : ''}${bucketSql('ts')}, model, endpoint, ${SUCCESS_VALUE}`,
   };
@@ -211,7 +226,7 @@ export function recomputeMonthsFromDaysSql(scope: RollupScope): RecomputeSql {
   return {
     remove: `DELETE FROM usage_rollup WHERE per_user = 0 AND span = @span AND bucket >= @lo AND bucket < @hi${modelWhere}`,
     insert: `INSERT INTO usage_rollup (${INSERT_COLUMNS})
-      SELECT 0, '', @span, ${bucketSql('bucket')}, model, MAX(base_model), endpoint, success,
+      SELECT 0, '', @span, ${bucketSql('bucket')}, model, MAX(base_model), MAX(ft_base_model), endpoint, success,
         ${SUM_COLUMNS.map((c) => `SUM(${c})`).join(', ')}
       FROM usage_rollup WHERE per_user = 0 AND span = @day AND bucket >= @lo AND bucket < @hi${modelWhere}
       GROUP BY ${bucketSql('bucket')}, model, endpoint, success`,
@@ -291,7 +306,17 @@ function usageFromRollupSql(filter: QueryFilter): { sql: string; params: Record<
 }
 
 /** The output names of USAGE_COLUMNS, which toUsage reads. */
-export const OUTPUT_COLUMNS = ['num_queries', 'query_tokens', 'answer_tokens', 'cached_tokens', 'reasoning_tokens', 'cost', 'unpriced', 'estimated'];
+export const OUTPUT_COLUMNS = [
+  'num_queries',
+  'query_tokens',
+  'answer_tokens',
+  'cached_tokens',
+  'reasoning_tokens',
+  'cost',
+  'unpriced',
+  'estimated',
+  'tier_fallback',
+];
 
 const ROLLUP_USAGE_COLUMNS = `COALESCE(SUM(num_queries), 0) AS num_queries,
   COALESCE(SUM(prompt_tokens), 0) AS query_tokens,
@@ -300,7 +325,8 @@ const ROLLUP_USAGE_COLUMNS = `COALESCE(SUM(num_queries), 0) AS num_queries,
   COALESCE(SUM(reasoning_tokens), 0) AS reasoning_tokens,
   COALESCE(SUM(cost_nanos), 0) AS cost,
   COALESCE(SUM(unpriced), 0) AS unpriced,
-  COALESCE(SUM(estimated), 0) AS estimated`;
+  COALESCE(SUM(estimated), 0) AS estimated,
+  COALESCE(SUM(tier_fallback), 0) AS tier_fallback`;
 
 function rangeConditions(column: string, from: number | undefined, to: number | undefined, i: number, params: Record<string, unknown>): string[] {
   const out: string[] = [];

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { addSqliteAccessTables } from '../access/access-schema.js';
 import { rebuildRollupSteps } from '../sql/usage-rollup-sql.js';
 import { SchemaTooNewError } from '../errors.js';
+import { SQLITE_BILLING_DDL, nameFineTunedRows } from './billing-migration.js';
 
 /**
  * A step is DDL, or a function for steps that need bound parameters. A step that adds rollup columns asks for the
@@ -59,7 +60,7 @@ export const SQLITE_MIGRATIONS: Migration[] = [
   // Journal replay stores each entry's id with its row, so an entry replayed twice is inserted once.
   `ALTER TABLE queries ADD COLUMN journal_id TEXT;
    CREATE UNIQUE INDEX queries_journal_id ON queries (journal_id) WHERE journal_id IS NOT NULL;`,
-  // Usage rollups (see sql/usage-rollup-sql.ts), filled from the rows already there.
+  // Usage rollups (see sql/usage-rollup-sql.ts). The step after this one fills them: the rebuild reads columns it adds.
   (db) => {
     db.exec(`CREATE TABLE usage_rollup (
        per_user INTEGER NOT NULL,
@@ -106,6 +107,9 @@ export const SQLITE_MIGRATIONS: Migration[] = [
   { ddl: 'ALTER TABLE usage_rollup ADD COLUMN cost_nanos INTEGER NOT NULL DEFAULT 0', rebuildsRollup: true },
   // Keys, budgets and rate limits (src/store/access), and the key each query was made with.
   addSqliteAccessTables,
+  // Everything OpenAI bills by (sql/billing-schema-sql.ts), then the base names of fine-tuned rows recorded before.
+  { ddl: SQLITE_BILLING_DDL, rebuildsRollup: true },
+  nameFineTunedRows,
 ];
 
 export function rebuildSqliteRollup(db: Database.Database): void {

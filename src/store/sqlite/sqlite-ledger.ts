@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import type { LedgerReader, LedgerWriter, ModelRow, PriceRow, QueryTableRow, RateLimitTableRow } from '../ledger/ledger-tables.js';
 import { namedParameter, pricedInsertSql } from '../sql/insert-query-sql.js';
 import { LEDGER_SQL, toCounts } from '../sql/ledger-sql.js';
+import { copyPriceSql } from '../sql/shared-statements.js';
 import { rebuildSqliteRollup } from './migrations.js';
 
 /** The ledger tables of an SQLite file whose schema is current (open it with openSqliteStore first). */
@@ -11,7 +12,6 @@ export function openSqliteLedger(path: string): LedgerReader & LedgerWriter {
   db.pragma('busy_timeout = 5000');
   const insertQuery = db.prepare(pricedInsertSql(namedParameter));
   const insertModel = db.prepare(LEDGER_SQL.insertModel);
-  const insertPrice = db.prepare(LEDGER_SQL.insertPrice);
   const upsertRateLimit = db.prepare(LEDGER_SQL.upsertRateLimit);
   const repriceModel = db.prepare(LEDGER_SQL.repriceModel);
 
@@ -41,7 +41,7 @@ export function openSqliteLedger(path: string): LedgerReader & LedgerWriter {
       let added = 0;
       const models = new Set<string>();
       for (const r of rows) {
-        if (insertPrice.run(r).changes === 0) continue;
+        if (db.prepare(copyPriceSql(r)).run(r).changes === 0) continue;
         added++;
         models.add(r.model);
       }

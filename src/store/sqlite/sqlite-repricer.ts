@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
+import { MODEL_ROWS, REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
 import { DAY_MS, MODEL_DAYS, MONTH_MS, bucketOf, recomputeFromQueriesSql, recomputeMonthsFromDaysSql } from '../sql/usage-rollup-sql.js';
 
 /** Re-pricing more rows than this is split into transactions of whole days, yielding between them. */
@@ -114,7 +114,7 @@ export class SqliteRepricer {
   private repriceChunkTransaction() {
     const update = (bounded: boolean) =>
       this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT}
-      WHERE (model = @model OR base_model = @model) AND ts > @from${bounded ? ' AND ts <= @until' : ''} AND ts >= @lo AND ts < @hi`);
+      WHERE ${MODEL_ROWS} AND ts > @from${bounded ? ' AND ts <= @until' : ''} AND ts >= @lo AND ts < @hi`);
     const updateBounded = update(true);
     const updateOpen = update(false);
     const advance = this.db.prepare('UPDATE reprice_intents SET next_day = ? WHERE id = ?');

@@ -2,24 +2,28 @@ import Database from 'better-sqlite3';
 import type { RateLimitSnapshot } from '../types.js';
 import { changedCatalogModels } from '../sql/catalog-changes.js';
 import { namedParameter, pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
-import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
+import { BATCHES_SQL, toDueBatch } from '../sql/batches-sql.js';
+import { MODEL_ROWS, REPRICE_ASSIGNMENT, TIER_FALLBACK } from '../sql/pricing-sql.js';
 import { ADD_TO_ALL_USERS_ROLLUP, ADD_TO_USER_ROLLUP, RollupAdds, usageSql } from '../sql/usage-rollup-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
 import { groupPrices, modelsWithPrices, toModelRateLimits, toUsage } from '../sql/rows.js';
 import {
   ALL_PRICES,
+  CATALOG_PRICES,
+  DELETE_CATALOG_PRICES,
   INSERT_MODEL,
-  INSERT_PRICE,
-  NEXT_PRICE_FROM,
+  MODEL_NAMES,
   PRICES_OF_MODEL,
-  UPSERT_PRICE,
   MODEL_RATE_LIMITS,
   UPSERT_MODEL_RATE_LIMIT,
   UPSERT_RATE_LIMIT,
   priceParams,
+  priceStatements,
 } from '../sql/shared-statements.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
 import type {
+  BatchJob,
+  DueBatch,
   JournaledRecord,
   Page,
   QueryFilter,
@@ -38,6 +42,13 @@ import { migrateSqlite } from './migrations.js';
 import { SqliteRepricer } from './sqlite-repricer.js';
 import { SqliteAccessStore } from './sqlite-access-store.js';
 import type { AccessStore } from '../access-types.js';
+
+/** What the priced insert returns. */
+interface InsertedRow {
+  cost: number;
+  priced: number;
+  price_fallback: number;
+}
 
 interface PendingRecord {
   query: QueryRecord;
@@ -77,8 +88,8 @@ export async function openSqliteStore({ path, log }: SqliteStoreOptions): Promis
   return Object.assign(new SqliteStore(db, log), { importReport });
 }
 
-const INSERT_QUERY = `${pricedInsertSql(namedParameter)} RETURNING cost, priced`;
-const INSERT_JOURNALED_QUERY = `${pricedInsertSql(namedParameter, '', '@journal_id')} RETURNING cost, priced`;
+const INSERT_QUERY = `${pricedInsertSql(namedParameter)} RETURNING cost, priced, price_fallback`;
+const INSERT_JOURNALED_QUERY = `${pricedInsertSql(namedParameter, '', '@journal_id')} RETURNING cost, priced, price_fallback`;
 
 class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
@@ -129,8 +140,14 @@ class SqliteStore implements Store {
       const row = this.insertOne(query, values);
       // No row: this journal entry was replayed before, and is already counted.
       if (!row) return { cost: 0, priced: false };
-      adds.add(query, values.base_model as string, row.cost, row.priced);
-      return row;
+      adds.add(query, {
+        baseModel: values.base_model as string,
+        ftBaseModel: values.ft_base_model as string,
+        cost: row.cost,
+        priced: row.priced === 1,
+        tierFallback: (row.price_fallback & TIER_FALLBACK) !== 0,
+      });
+      return { cost: row.cost, priced: row.priced === 1 };
     });
     for (const row of adds.allUsersRows()) this.addToAllUsers.run(row);
     for (const row of adds.userRows()) this.addToUser.run(row);
@@ -149,15 +166,15 @@ class SqliteStore implements Store {
     return recorded;
   }
 
-  private insertOne(q: QueryRecord, values: ReturnType<typeof recordValues>): RecordedQuery | undefined {
+  private insertOne(q: QueryRecord, values: ReturnType<typeof recordValues>): InsertedRow | undefined {
     if (q.model !== '' && !this.knownModels.has(q.model)) {
       this.insertModel.run({ name: q.model, first_seen: q.timestamp });
       this.knownModels.add(q.model);
     }
     const row = (
       q.journalId === undefined ? this.insertQuery.get(values) : this.insertJournaledQuery.get(Object.assign(values, { journal_id: q.journalId }))
-    ) as { cost: number; priced: number } | undefined;
-    return row && { cost: row.cost, priced: row.priced === 1 };
+    ) as InsertedRow | undefined;
+    return row;
   }
 
   /**
@@ -215,10 +232,12 @@ class SqliteStore implements Store {
 
   /** The price and the re-pricing of the rows it covers, recorded in one transaction, then done day range by day range. */
   async putPrice(model: string, price: Price, source: PriceSource): Promise<void> {
+    const statements = priceStatements(price);
+    const params = priceParams(model, source, price);
     const intent = this.db.transaction(() => {
-      this.db.prepare(UPSERT_PRICE).run(priceParams(model, source, price));
+      this.db.prepare(statements.upsert).run(params);
       this.insertModel.run({ name: model, first_seen: Date.now() });
-      const next = this.db.prepare(NEXT_PRICE_FROM).get({ model, source, valid_from: price.validFrom }) as { v: number | null };
+      const next = this.db.prepare(statements.nextFrom).get(params) as { v: number | null };
       return this.repricer.recordIntent(model, price.validFrom, next.v);
     })();
     this.knownModels.add(model);
@@ -226,19 +245,18 @@ class SqliteStore implements Store {
   }
 
   async replaceCatalogPrices(prices: Map<string, Price[]>): Promise<void> {
-    const stored = this.db.prepare("SELECT * FROM prices WHERE source = 'catalog'").all() as Record<string, unknown>[];
+    const stored = this.db.prepare(CATALOG_PRICES).all() as Record<string, unknown>[];
     const changed = changedCatalogModels(stored, prices);
     if (changed.length === 0) return;
-    const remove = this.db.prepare("DELETE FROM prices WHERE source = 'catalog' AND model = ?");
-    const insert = this.db.prepare(INSERT_PRICE);
-    const repriceModel = this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE model = @model OR base_model = @model`);
+    const removals = DELETE_CATALOG_PRICES.map((sql) => this.db.prepare(sql));
+    const repriceModel = this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE ${MODEL_ROWS}`);
     // One transaction with the re-pricing and the rollups: a crash cannot leave new catalog prices beside rows
     // priced by the old ones, which a restart (seeing no change) would never mend. It runs at start-up, before
     // the proxy listens, so holding the event loop is harmless.
     this.db.transaction(() => {
       for (const model of changed) {
-        remove.run(model);
-        for (const p of prices.get(model) ?? []) insert.run(priceParams(model, 'catalog', p));
+        for (const remove of removals) remove.run({ model });
+        for (const p of prices.get(model) ?? []) this.db.prepare(priceStatements(p).insert).run(priceParams(model, 'catalog', p));
       }
       for (const model of changed) {
         repriceModel.run({ model });
@@ -255,8 +273,25 @@ class SqliteStore implements Store {
   }
 
   async listModels(): Promise<ModelPrices[]> {
-    const names = this.db.prepare('SELECT name FROM models UNION SELECT model FROM prices ORDER BY 1').pluck().all() as string[];
+    const names = this.db.prepare(`${MODEL_NAMES} ORDER BY 1`).pluck().all() as string[];
     return modelsWithPrices(names, this.db.prepare(ALL_PRICES).all() as Record<string, unknown>[]);
+  }
+
+  async rememberBatch(job: BatchJob, firstPollAt: number): Promise<void> {
+    this.db.prepare(BATCHES_SQL.remember).run({ ...job, nextPollAt: firstPollAt });
+  }
+
+  async leaseDueBatch(now: number, leaseMs: number): Promise<DueBatch | undefined> {
+    const row = this.db.prepare(BATCHES_SQL.leaseDue).get({ now, leaseUntil: now + leaseMs }) as Record<string, unknown> | undefined;
+    return row && toDueBatch(row);
+  }
+
+  async deferBatch(id: string, nextPollAt: number, attempts: number): Promise<void> {
+    this.db.prepare(BATCHES_SQL.defer).run({ id, nextPollAt, attempts });
+  }
+
+  async finishBatch(id: string, finalStatus: string, finishedAt: number): Promise<void> {
+    this.db.prepare(BATCHES_SQL.finish).run({ id, finalStatus, finishedAt });
   }
 
   async usage(filter: QueryFilter): Promise<UsageSummary> {
