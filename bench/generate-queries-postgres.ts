@@ -1,15 +1,16 @@
 import pg from 'pg';
 import { DAY_MS } from '../src/store/sql/usage-rollup-sql.js';
 import { openPostgresStore } from '../src/store/postgres/pg-store.js';
+import { rebuildRollup } from '../src/store/postgres/pg-rollup.js';
 import { runNamed } from '../src/store/postgres/statements.js';
 import { generatedInsertSql, SEED_MODELS, seedPrices, type GeneratedHistory } from './generate-queries.js';
 
 /**
  * The same history generate-queries.ts writes into SQLite, written straight
  * into a PostgreSQL database: the same rows, priced by the same shared SQL,
- * in one INSERT ... SELECT over generate_series. The PostgreSQL store keeps no
- * rollups, so there is none to build; the table is vacuumed and analysed, as
- * autovacuum would leave a long-lived one.
+ * in one INSERT ... SELECT over generate_series, then the usage rollup built
+ * from them by the store's own SQL; the tables are vacuumed and analysed, as
+ * autovacuum would leave long-lived ones.
  */
 export async function generatePostgresQueries(url: string, opts: { rows: number; users: number; days: number; endAt: number }): Promise<GeneratedHistory> {
   const started = process.hrtime.bigint();
@@ -50,7 +51,9 @@ export async function generatePostgresQueries(url: string, opts: { rows: number;
       { rows: opts.rows, start, span, users: opts.users },
     );
     for (const index of indexes) await client.query(index.sql);
+    await rebuildRollup(client);
     await client.query('VACUUM ANALYZE queries');
+    await client.query('VACUUM ANALYZE usage_rollup');
     const { rows: size } = await client.query<{ bytes: string }>("SELECT pg_total_relation_size('queries')::text AS bytes");
     return {
       rows: opts.rows,

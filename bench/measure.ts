@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BigStreamResult, LoadTask, StreamResult, ThroughputResult } from './load-client.js';
-import { cpuTimeMs, runToCompletion } from './processes.js';
+import { runToCompletion, treeCpuTimeMs } from './processes.js';
 import type { Target } from './servers.js';
 
 const LOAD_CLIENT = join(fileURLToPath(new URL('.', import.meta.url)), 'load-client.js');
@@ -15,12 +15,12 @@ export const CHAT_REQUEST = {
   temperature: 0.2,
 };
 
-/** Runs one load task in its own process, reading the target's CPU time around it. */
+/** Runs one load task in its own process, reading the target's CPU time (with its workers') around it. */
 async function runLoad<T>(task: LoadTask, target: Target, cpus?: string): Promise<{ result: T; cpuMs?: number }> {
   const pid = target.server?.pid;
-  const before = pid ? cpuTimeMs(pid) : 0;
+  const before = pid ? treeCpuTimeMs(pid) : 0;
   const out = await runToCompletion(process.execPath, [LOAD_CLIENT, JSON.stringify(task)], { cpus, timeoutMs: 600_000 });
-  const cpuMs = pid ? cpuTimeMs(pid) - before : undefined;
+  const cpuMs = pid ? treeCpuTimeMs(pid) - before : undefined;
   return { result: JSON.parse(out.trim().split('\n').pop()!) as T, cpuMs };
 }
 

@@ -84,7 +84,8 @@ export const USAGE = `npm run bench -- [--quick] [--peers] [--pin] [--profile] [
   --pin      pin the server under test to CPU 0, the stand-in and load generator to CPU 1 (taskset)
   --profile  write the proxy's CPU profile (node --cpu-prof) into the results folder
   --out=DIR  where results go (default bench/results)
-  --rows=N,N sizes of the generated histories for the /usage and /queries timings`;
+  --rows=N,N sizes of the generated histories for the /usage and /queries timings
+  --postgres-rows=N  size of the generated PostgreSQL history (default 1M; 100k with --quick)`;
 
 export function parseOptions(argv: string[]): BenchOptions {
   const flags = new Map<string, string | true>();
@@ -93,12 +94,16 @@ export function parseOptions(argv: string[]): BenchOptions {
     if (!m) throw new Error(`unknown argument '${arg}'\n${USAGE}`);
     flags.set(m[1], m[2] ?? true);
   }
-  const known = ['quick', 'tiny', 'peers', 'pin', 'profile', 'out', 'rows', 'help'];
+  const known = ['quick', 'tiny', 'peers', 'pin', 'profile', 'out', 'rows', 'postgres-rows', 'help'];
   for (const name of flags.keys()) if (!known.includes(name)) throw new Error(`unknown flag --${name}\n${USAGE}`);
   const mode = flags.has('tiny') ? 'tiny' : flags.has('quick') ? 'quick' : 'full';
   const rows = flags.get('rows');
   const historySizes = typeof rows === 'string' ? rows.split(',').map((n) => Number(n.replace(/_/g, ''))) : MODES[mode].historySizes;
   if (historySizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--rows takes whole numbers, such as --rows=1000000,10000000`);
+  const pgRows = flags.get('postgres-rows');
+  const postgresHistoryRows = typeof pgRows === 'string' ? Number(pgRows.replace(/_/g, '')) : MODES[mode].postgresHistoryRows;
+  if (!Number.isInteger(postgresHistoryRows) || postgresHistoryRows < 1)
+    throw new Error('--postgres-rows takes a whole number, such as --postgres-rows=1000000');
   return {
     mode,
     peers: flags.has('peers'),
@@ -107,5 +112,6 @@ export function parseOptions(argv: string[]): BenchOptions {
     outDir: typeof flags.get('out') === 'string' ? (flags.get('out') as string) : 'bench/results',
     ...MODES[mode],
     historySizes,
+    postgresHistoryRows,
   };
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, readFileSync, closeSync, existsSync } from 'node:fs';
+import { openSync, readFileSync, readdirSync, closeSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -139,7 +139,7 @@ export async function runToCompletion(command: string, args: string[], opts: { c
 const CLOCK_TICKS_PER_SECOND = 100;
 
 /** User + system CPU time of a process so far, in ms (from /proc/PID/stat; 10 ms steps). */
-export function cpuTimeMs(pid: number): number {
+function cpuTimeMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name may hold spaces: fields are counted after its closing parenthesis.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -148,11 +148,55 @@ export function cpuTimeMs(pid: number): number {
   return ((utime + stime) * 1000) / CLOCK_TICKS_PER_SECOND;
 }
 
+/** A process and its descendants (the workers of a proxy with server.workers > 1), from /proc/PID/task/TID/children. */
+function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${out[i]}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tasks) {
+      try {
+        const children = readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').trim();
+        if (children) out.push(...children.split(' ').map(Number));
+      } catch {
+        // The task ended meanwhile.
+      }
+    }
+  }
+  return out;
+}
+
+/** CPU time of a process and its descendants alive now, in ms. */
+export function treeCpuTimeMs(pid: number): number {
+  return processTree(pid).reduce((sum, p) => {
+    try {
+      return sum + cpuTimeMs(p);
+    } catch {
+      return sum;
+    }
+  }, 0);
+}
+
 /** Resident memory now and at its peak (VmRSS, VmHWM), in MB. */
 export function memoryMb(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+/** Peak resident memory of a process and its descendants: each one's peak (VmHWM), summed, in MB. */
+export function treePeakMb(pid: number): number {
+  return processTree(pid).reduce((sum, p) => {
+    try {
+      return sum + memoryMb(p).peak;
+    } catch {
+      return sum;
+    }
+  }, 0);
 }
 
 export interface RssDuring<T> {

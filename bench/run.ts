@@ -11,8 +11,9 @@ import { measureAccess, type AccessResult } from './access-rows.js';
 import { installPortkey, PORTKEY_VERSION, startPortkey } from './peers.js';
 import { memoryMb, rssDuring, runToCompletion, stopAllOnExit, type RssDuring } from './processes.js';
 import { markdownTable, meets, type BenchReport, type Row } from './report.js';
+import { measureScaling, type ScalingResult } from './scaling.js';
 import { directTarget, putPrice, PROXY_MAIN, startProxy, startUpstream, type Target } from './servers.js';
-import { median, spread } from './stats.js';
+import { alternate, median, pick, spread, type PerTarget } from './stats.js';
 import type { BigStreamResult, StreamResult } from './load-client.js';
 
 /**
@@ -22,18 +23,6 @@ import type { BigStreamResult, StreamResult } from './load-client.js';
  * so machine drift shows in every figure's spread; figures are medians.
  */
 const log = (line: string) => process.stderr.write(`${line}\n`);
-
-type PerTarget<T> = Record<string, T[]>;
-
-async function alternate<T>(rounds: number, targets: Target[], run: (t: Target) => Promise<T>): Promise<PerTarget<T>> {
-  const out: PerTarget<T> = {};
-  for (let round = 0; round < rounds; round++) {
-    for (const target of targets) (out[target.name] ??= []).push(await run(target));
-  }
-  return out;
-}
-
-const pick = <T>(runs: PerTarget<T>, name: string, f: (r: T) => number | undefined): number[] => (runs[name] ?? []).map((r) => f(r) ?? NaN);
 
 async function main(options: BenchOptions): Promise<void> {
   if (!existsSync(PROXY_MAIN)) throw new Error(`${PROXY_MAIN} is missing: run \`npm run build\` first (npm run bench does)`);
@@ -105,6 +94,18 @@ async function main(options: BenchOptions): Promise<void> {
     Object.assign(raw, { tp32, tp1, seq, str, peakUnderLoad, big, metricsTp, metricsUs, recordedRows: recorded.numQueries });
     for (const t of targets) await t.server?.stop();
 
+    const scaling = await measureScaling({
+      upstream,
+      workDir,
+      rounds: options.rounds,
+      seconds: options.throughputSeconds,
+      poolSize: options.recordConcurrency,
+      serverCpus,
+      clientCpus,
+      log,
+    });
+    raw.scaling = scaling;
+
     log(`recording throughput: ${options.recordSeconds} s of inserts through the SQLite store`);
     const recordDir = mkdtempSync(join(tmpdir(), 'oap-bench-record-'));
     let recording: { rowsPerSecond: number; cpuUsPerRow: number };
@@ -142,7 +143,7 @@ async function main(options: BenchOptions): Promise<void> {
     raw.access = access;
     await upstream.stop();
 
-    const rowsOut = figures({ tp32, tp1, seq, str, peakUnderLoad, big, metricsTp, metricsUs, recording, history, postgres, access, options });
+    const rowsOut = figures({ tp32, tp1, seq, str, peakUnderLoad, big, metricsTp, metricsUs, scaling, recording, history, postgres, access, options });
     const report: BenchReport = {
       date: new Date(started).toISOString(),
       mode: options.mode,
@@ -181,6 +182,7 @@ interface Measured {
   str: PerTarget<StreamResult>;
   peakUnderLoad: Record<string, number>;
   big: RssDuring<BigStreamResult>;
+  scaling: ScalingResult;
   /** The proxy with metrics on and a second one with --metrics.enabled=false, alternating. */
   metricsTp: PerTarget<ThroughputRun>;
   /** CPU µs that counting one call for /metrics costs, measured in-process. */
@@ -328,6 +330,7 @@ function figures(m: Measured): Row[] {
       `${m.big.beforeMb.toFixed(0)} → ${m.big.peakMb.toFixed(0)} MB; first half +${(m.big.firstHalfPeakMb - m.big.beforeMb).toFixed(0)}, ` +
       `second +${(m.big.secondHalfPeakMb - m.big.beforeMb).toFixed(0)} MB; ${(bigMb / m.big.result.seconds).toFixed(0)} MB/s${relayed}`,
   });
+  rows.push(...scalingRows(m.scaling));
   rows.push({
     figure: 'Recording throughput (SQLite store, one call after another)',
     proxy: m.recording.rowsPerSecond,
@@ -378,14 +381,24 @@ function figures(m: Measured): Row[] {
     rows.push(...viewRows(h, size, '', goal));
   }
   if (pg.history) {
-    // No target: the PostgreSQL store sums the queries table itself, it keeps no rollups.
-    const size = sizeLabel(pg.history.history.rows);
-    rows.push({ figure: `/usage over ${size} queries (PostgreSQL)`, proxy: pg.history.reads.usageAll.medianMs, unit: 'ms', note: 'all time' });
+    const n = pg.history.history.rows;
+    const size = sizeLabel(n);
+    const goal = n >= 10_000_000 ? 500 : n >= 1_000_000 ? 50 : undefined;
+    const target = goal ? { op: '<=' as const, value: goal } : undefined;
+    const reads = pg.history.reads;
+    rows.push({ figure: `/usage over ${size} queries (PostgreSQL)`, proxy: reads.usageAll.medianMs, unit: 'ms', target, note: 'all time' });
     rows.push({
       figure: `/usage?after=… over ${size} queries (PostgreSQL)`,
-      proxy: pg.history.reads.usageAfter.medianMs,
+      proxy: reads.usageAfter.medianMs,
       unit: 'ms',
-      note: `${pg.history.reads.usageAfter.count.toLocaleString('en')} matched`,
+      target,
+      note: `${reads.usageAfter.count.toLocaleString('en')} matched`,
+    });
+    rows.push({
+      figure: `/usage?user=…&after=…&before=… over ${size} (PostgreSQL)`,
+      proxy: reads.usageUserRange.medianMs,
+      unit: 'ms',
+      note: `busiest user, ${reads.usageUserRange.count.toLocaleString('en')} matched`,
     });
     rows.push(...viewRows(pg.history, size, ' (PostgreSQL)', undefined));
   }
@@ -443,6 +456,39 @@ function viewRows(h: HistoryResult, size: string, store: string, goal: number | 
       note: `${h.csv.rows.toLocaleString('en')} rows, ${h.csv.megabytes.toFixed(0)} MB in ${h.csv.seconds.toFixed(1)} s; ${h.csv.beforeMb.toFixed(0)} → ${h.csv.peakMb.toFixed(0)} MB`,
     });
   }
+  return rows;
+}
+
+/** Calls/s of each setup of the scaling phase, and the ratios between them, round by round. */
+function scalingRows(sc: ScalingResult): Row[] {
+  const rows: Row[] = [];
+  const label: Record<string, string> = {
+    'sqlite-1w': 'SQLite, 1 process',
+    'sqlite-2w': 'SQLite, 2 workers',
+    'postgres-1w': 'PostgreSQL, 1 process',
+    'postgres-2w': 'PostgreSQL, 2 workers',
+  };
+  for (const name of Object.keys(sc.runs)) {
+    const calls = pick(sc.runs, name, (r) => r.callsPerSecond);
+    rows.push({
+      figure: `Calls/s, 32 connections, ${label[name] ?? name}`,
+      proxy: median(calls),
+      unit: '',
+      target: name === 'postgres-2w' ? { op: '>=', value: 3000 } : undefined,
+      spread: spread(calls),
+      note: `${median(pick(sc.runs, name, (r) => r.cpuUsPerCall)).toFixed(0)} µs CPU per call, workers included; peak RSS ${sc.peakMb[name]?.toFixed(0)} MB`,
+    });
+  }
+  const ratio = (figure: string, a: string, b: string, goal?: number) => {
+    if (!sc.runs[a] || !sc.runs[b]) return;
+    const x = pick(sc.runs, a, (r) => r.callsPerSecond);
+    const y = pick(sc.runs, b, (r) => r.callsPerSecond);
+    const ratios = x.map((v, i) => v / y[i]);
+    rows.push({ figure, proxy: median(ratios), unit: '×', target: goal === undefined ? undefined : { op: '>=', value: goal }, spread: spread(ratios) });
+  };
+  ratio('Throughput PostgreSQL / SQLite, 32 connections, 1 process each', 'postgres-1w', 'sqlite-1w', 0.7);
+  ratio('Throughput 2 workers / 1 process, 32 connections, SQLite', 'sqlite-2w', 'sqlite-1w', 1.3);
+  ratio('Throughput 2 workers / 1 process, 32 connections, PostgreSQL', 'postgres-2w', 'postgres-1w');
   return rows;
 }
 

@@ -42,6 +42,9 @@ export function directTarget(upstream: Server): Target {
   return { name: 'direct', url: `http://127.0.0.1:${upstream.port}/v1/chat/completions`, headers: { 'content-type': 'application/json' } };
 }
 
+/** The V8 flags the proxy's command starts it with (bin/openai-api-proxy.js, `npm start`): the bench measures it as it ships. */
+const PROXY_NODE_FLAGS = ['--max-semi-space-size=4'];
+
 /** Our proxy as its own process: `node dist/main.js` configured with flags, recording into `dbPath`. */
 export async function startProxy(opts: {
   upstream: Server;
@@ -51,10 +54,10 @@ export async function startProxy(opts: {
   profileDir?: string;
   name?: string;
   nodeFlags?: string[];
-  /** More flags for the proxy itself, e.g. --metrics.enabled=false. */
+  /** More flags for the proxy itself, e.g. --metrics.enabled=false or --server.workers=2. */
   proxyFlags?: string[];
 }): Promise<Target> {
-  const nodeFlags = [...(opts.nodeFlags ?? []), ...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [])];
+  const nodeFlags = [...PROXY_NODE_FLAGS, ...(opts.nodeFlags ?? []), ...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : [])];
   const server = await startServer({
     name: 'proxy',
     command: process.execPath,

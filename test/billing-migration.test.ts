@@ -107,7 +107,8 @@ describePostgres('the billing columns on a PostgreSQL ledger of the previous ver
   it('are added without changing a row, and an older binary can still insert', async () => {
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
-    await migratePostgres(client, POSTGRES_MIGRATIONS.slice(0, -1));
+    // The version before issue 14 stops before the billing step, the last step but one (the usage rollup comes after it).
+    await migratePostgres(client, POSTGRES_MIGRATIONS.slice(0, -2));
     await client.end();
     await sql(`${OLD_ROWS}; ${OLD_PRICE}`);
     store = await openPostgresStore({ url: db.url });

@@ -13,11 +13,14 @@ import { registerMetricsRoute } from './metrics-route.js';
 import { registerModelRoutes } from './model-routes.js';
 import { registerRateLimitsRoute } from './ratelimits-route.js';
 import { registerUsageRoutes } from './usage-routes.js';
+import type { WholeProxy } from './whole-proxy.js';
 
 export interface AdminDeps {
   store: Store;
   durability?: Durability;
   catalogOrigins?: ReadonlyMap<string, CatalogOrigin>;
+  /** With several workers: /health and /metrics for all of them. */
+  wholeProxy?: WholeProxy;
   /** Serves GET /metrics when given (metrics.enabled). */
   metrics?: PrometheusMetrics;
   warn: (msg: string) => void;
@@ -34,7 +37,7 @@ export async function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps)
   registerUsageRoutes(app, deps);
   registerRateLimitsRoute(app, deps);
   registerHealthRoute(app, { ...deps, showsDetails });
-  if (deps.metrics) registerMetricsRoute(app, { metrics: deps.metrics });
+  if (deps.metrics) registerMetricsRoute(app, { metrics: deps.metrics, wholeProxy: deps.wholeProxy });
   registerDashboardRoute(app, deps);
   registerKeyRoutes(app, deps.access);
   registerBudgetRoutes(app, deps.access);

@@ -13,6 +13,7 @@ import {
   TEXT,
   TIME_ZONE,
   URL_VALUE,
+  WORKERS,
   type ValueKind,
 } from './values.js';
 
@@ -80,6 +81,11 @@ export const CONFIG_KEYS = {
     help: 'largest JSON request body (413 above); multipart uploads are streamed and not held to it',
   },
   'server.shutdown-grace': { value: DURATION, default: 30_000, help: 'how long calls in flight may finish after SIGTERM' },
+  'server.workers': {
+    value: WORKERS,
+    default: 1,
+    help: 'processes sharing the listener, each with its own journal (journal.path + .worker-N); auto: one per core',
+  },
   'prices.catalog': { value: BOOLEAN, default: true, help: 'price models from the bundled catalog (@pydantic/genai-prices) wherever no admin price applies' },
   'prices.file': { value: PATH, help: "a YAML or JSON price table read at start-up; its models replace the catalog's" },
   'batches.poll-interval': {

@@ -20,7 +20,7 @@ export interface Config {
   database: { url: string; poolSize: number };
   /** Unset: derived from database.url (see store/journal/journal-path.ts). */
   journal: { path?: string };
-  server: { port: number; host: string; bodyLimitBytes: number; shutdownGraceMs: number };
+  server: { port: number; host: string; bodyLimitBytes: number; shutdownGraceMs: number; workers: number | 'auto' };
   log: { level: string };
   /** `file` is an absolute path, resolved against the working directory. */
   prices: { catalog: boolean; file?: string };
@@ -88,6 +88,7 @@ export function loadConfig({ cwd = process.cwd(), env = process.env, argv = [] }
       host: value('server.host'),
       bodyLimitBytes: value('server.body-limit'),
       shutdownGraceMs: value('server.shutdown-grace'),
+      workers: value('server.workers'),
     },
     log: { level: value('log.level') },
     prices: { catalog: value('prices.catalog'), file: optionalPath(value('prices.file'), cwd) },

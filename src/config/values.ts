@@ -55,6 +55,14 @@ function parseSizeBytes(raw: unknown): number {
   return n;
 }
 
+/** `auto` (one per core, worked out at start-up) or a whole number of at least 1. */
+function parseWorkers(raw: unknown): number | 'auto' {
+  const s = String(raw).trim().toLowerCase();
+  if (s === 'auto') return 'auto';
+  if (!/^\d{1,4}$/.test(s) || Number(s) < 1) throw new Error(`'${String(raw).trim()}' is not auto or a whole number of at least 1`);
+  return Number(s);
+}
+
 const TRUE_WORDS = ['true', 'yes', 'on', '1'];
 const FALSE_WORDS = ['false', 'no', 'off', '0'];
 
@@ -143,6 +151,7 @@ export const DATABASE = { parse: parseNonEmptyString, placeholder: '<file|url>' 
 export const PATH = { parse: parseNonEmptyString, placeholder: '<path>' } satisfies ValueKind;
 export const PORT = { parse: parsePort, placeholder: '<port>' } satisfies ValueKind;
 export const COUNT = { parse: parsePositiveInteger, placeholder: '<n>' } satisfies ValueKind;
+export const WORKERS = { parse: parseWorkers, placeholder: '<n|auto>' } satisfies ValueKind;
 export const BOOLEAN = { parse: parseBoolean, placeholder: '<true|false>' } satisfies ValueKind;
 export const LOG_LEVEL = { parse: parseLogLevel, placeholder: '<level>' } satisfies ValueKind;
 export const DURATION = { parse: parseDurationMs, placeholder: '<duration>', show: (v: number) => formatDuration(v) } satisfies ValueKind;

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
 import type { Config } from '../config/load-config.js';
 import { registerAdminRoutes } from '../admin/routes.js';
+import type { WholeProxy } from '../admin/whole-proxy.js';
 import { CallerAccess } from '../proxy/caller-access.js';
 import { PrometheusMetrics } from '../proxy/call-metrics.js';
 import { CaptureBudget } from '../proxy/capture-budget.js';
@@ -29,6 +30,8 @@ export interface AppDeps {
   catalogOrigins?: ReadonlyMap<string, CatalogOrigin>;
   /** Whether calls can be committed now (checked before forwarding), and what /health reports. */
   durability?: Durability;
+  /** With several workers, /health and /metrics answer for all of them (asked through the primary). */
+  wholeProxy?: WholeProxy;
   /** Keys, budgets and rate limits, in the same database as the ledger. */
   access: AccessStore;
   /** Counts tokens, off the event loop, for calls the upstream gave no usage for. */
@@ -38,6 +41,8 @@ export interface AppDeps {
 export interface App {
   fastify: FastifyInstance;
   inflight: InflightCalls;
+  /** This process's own metrics, when metrics.enabled (a worker reports them to its primary). */
+  metrics?: PrometheusMetrics;
   /** Who a call is for (auth.callers); the Realtime upgrade asks it too. */
   callers: CallerAccess;
   /** Budgets and rate limits; costs recorded outside a call (Batch API, Realtime) are charged through it. */
@@ -52,6 +57,7 @@ export async function buildApp({
   inflight = new InflightCalls(),
   durability,
   catalogOrigins = new Map(),
+  wholeProxy,
   access,
   counter,
 }: AppDeps): Promise<App> {
@@ -122,9 +128,10 @@ export async function buildApp({
     durability,
     catalogOrigins,
     metrics,
+    wholeProxy,
     warn: (msg) => log.warn(msg),
     adminToken: config.admin.token,
     access: { access, timeZone: config.budgets.timeZone, policiesChanged: () => spendGate.forgetPolicies() },
   });
-  return { fastify, inflight, callers, spendGate };
+  return { fastify, inflight, metrics, callers, spendGate };
 }

@@ -8,7 +8,10 @@ import { createRealtimeRelay } from '../proxy/realtime-relay.js';
 import { createTokenCounter } from '../proxy/token-counter.js';
 import { createUpstream } from '../proxy/upstream.js';
 import { JournalingStore } from '../store/journal/journaling-store.js';
-import { defaultJournalPath } from '../store/journal/journal-path.js';
+import { defaultJournalPath, workerJournalPath } from '../store/journal/journal-path.js';
+import type { WholeProxy } from '../admin/whole-proxy.js';
+import { replayLeftoverJournals } from './replay-leftover-journals.js';
+import { checkAccessSettings } from './check-access-settings.js';
 import { openStore } from './open-store.js';
 import type { Store } from '../store/types.js';
 
@@ -21,17 +24,28 @@ export interface RunningProxy {
   stop(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** A store to use instead of opening database.url (tests). */
+  store?: Store;
+  /** Set in a worker of server.workers > 1: its number names its journal, and /health and /metrics answer for all workers. */
+  worker?: WholeProxy & { number: number };
+}
+
 /** Everything main.ts starts, as one function tests can call with their own config. */
-export async function startProxy(config: Config, log: Logger, opts: { store?: Store } = {}): Promise<RunningProxy> {
-  checkAccessSettings(config, log);
+export async function startProxy(config: Config, log: Logger, opts: StartOptions = {}): Promise<RunningProxy> {
+  // A worker's primary checked the same settings before forking it.
+  if (!opts.worker) checkAccessSettings(config, log);
   const catalog = await loadPriceCatalog(config.prices);
   const database = opts.store ?? (await openStore(config.database.url, log, { poolSize: config.database.poolSize }));
   // Every store sits under the journal: a failing database write becomes a journal line, not a lost call. The
   // catalog's prices are written as part of catching up, so a database that is down at start-up gets them once it answers.
   let store: JournalingStore;
   try {
+    const journalPath = config.journal.path ?? defaultJournalPath(config.database.url);
+    // A single process also takes over the journals of workers an earlier run had (their primary does it for workers).
+    if (!opts.worker && !opts.store) await replayLeftoverJournals(database, journalPath, 0, log);
     store = await JournalingStore.open(database, {
-      journalPath: config.journal.path ?? defaultJournalPath(config.database.url),
+      journalPath: opts.worker ? workerJournalPath(journalPath, opts.worker.number) : journalPath,
       log,
       catchUp: async () => {
         await database.replaceCatalogPrices(catalog.prices);
@@ -45,7 +59,17 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
   const upstream = createUpstream(config.forward);
   // The tokenizers load in the background now, so that the first call needing an estimate does not wait for them.
   const counter = createTokenCounter();
-  const app = await buildApp({ config, store, durability: store, upstream, log, catalogOrigins: catalog.origins, counter, access: store.access });
+  const app = await buildApp({
+    config,
+    store,
+    durability: store,
+    upstream,
+    log,
+    catalogOrigins: catalog.origins,
+    counter,
+    access: store.access,
+    wholeProxy: opts.worker,
+  });
   const billing = { organization: config.forward.organization, project: config.forward.project, callersChoose: config.forward.callerOrganization };
   const chargeBudgets: ChargeBudgets = (payer, at, usd) => app.spendGate.charge(payer, at, usd);
   const realtime = createRealtimeRelay({
@@ -60,9 +84,12 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
   });
   app.fastify.server.on('upgrade', realtime.handleUpgrade);
   await app.fastify.listen({ port: config.server.port, host: config.server.host });
-  const batches = config.forward.token
-    ? new BatchPoller({ upstream, store, log, forwardToken: config.forward.token, intervalMs: config.batches.pollIntervalMs, billing, chargeBudgets })
-    : undefined;
+  // One poller per process group: worker 1's (its lease keeps instances from polling the same batch anyway).
+  const pollsBatches = (opts.worker?.number ?? 1) === 1;
+  const batches =
+    config.forward.token && pollsBatches
+      ? new BatchPoller({ upstream, store, log, forwardToken: config.forward.token, intervalMs: config.batches.pollIntervalMs, billing, chargeBudgets })
+      : undefined;
   batches?.start();
   const address = app.fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
@@ -90,24 +117,4 @@ export async function startProxy(config: Config, log: Logger, opts: { store?: St
       await store.close();
     })());
   return { app, store, url: `http://${host}:${port}`, stop };
-}
-
-const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
-
-/** Refuses settings that would expose the organisation's key or an open admin API, and warns about risky ones. */
-function checkAccessSettings(config: Config, log: Logger): void {
-  if (!config.forward.token) {
-    if (config.auth.callers !== 'header') {
-      throw new Error(`auth.callers=${config.auth.callers} needs forward.token: a caller's proxy key must never be sent upstream`);
-    }
-    log.warn("NO forward.token IS SET: callers' own Authorization headers go to the upstream unchanged. Set FORWARD_TOKEN to inject the organisation's key.");
-  }
-  if (isLoopback(config.server.host) || config.admin.token !== undefined) return;
-  if (!config.admin.open) {
-    throw new Error(
-      `server.host ${config.server.host} serves beyond this machine, and with no admin token anyone who reaches it could change prices ` +
-        'and read all usage. Set admin.token (ADMIN_TOKEN) to protect the admin API, or set admin.open: true to run it open knowingly',
-    );
-  }
-  log.warn({ host: config.server.host }, 'admin.open: the admin API is open to anyone who reaches this address (set admin.token to protect it)');
 }

@@ -28,11 +28,13 @@ export const INTENT_LOCK_CLASS = 0x0a9_7004;
  * granted. Keys are taken in sorted order so two transactions locking several
  * models cannot deadlock.
  */
-export const LOCK_MODELS_SHARED = `SELECT pg_advisory_xact_lock_shared(${MODEL_LOCK_CLASS}, k)
-  FROM (SELECT DISTINCT hashtext(m) AS k FROM unnest(@models::text[]) AS m ORDER BY 1) keys`;
+export const lockModelsSql = (mode: 'shared' | 'exclusive', modelsArray: string, verb = 'SELECT') =>
+  `${verb} ${mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock'}(${MODEL_LOCK_CLASS}, k)
+  FROM (SELECT DISTINCT hashtext(m) AS k FROM unnest(${modelsArray}) AS m ORDER BY 1) keys`;
 
-export const LOCK_MODELS_EXCLUSIVE = `SELECT pg_advisory_xact_lock(${MODEL_LOCK_CLASS}, k)
-  FROM (SELECT DISTINCT hashtext(m) AS k FROM unnest(@models::text[]) AS m ORDER BY 1) keys`;
+export const LOCK_MODELS_SHARED = lockModelsSql('shared', '@models::text[]');
+
+export const LOCK_MODELS_EXCLUSIVE = lockModelsSql('exclusive', '@models::text[]');
 
 export const LOCK_REPRICE = `SELECT pg_advisory_xact_lock(${REPRICE_LOCK_CLASS}, k)
   FROM (SELECT DISTINCT hashtext(m) AS k FROM unnest(@models::text[]) AS m ORDER BY 1) keys`;

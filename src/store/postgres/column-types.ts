@@ -1,9 +1,10 @@
 import type { RecordColumn } from '../sql/insert-query-sql.js';
 
 /**
- * PostgreSQL types of the record columns. Parameters are cast to them
- * explicitly: PostgreSQL infers a parameter's type from its first use, and in
- * the shared pricing SQL that first use is arithmetic with a DOUBLE PRECISION.
+ * PostgreSQL types of the record columns: the element types of the record
+ * function's array parameters (record-batches.ts), declared rather than left
+ * to inference, which in the shared pricing SQL would see arithmetic with a
+ * DOUBLE PRECISION first.
  */
 export const RECORD_COLUMN_TYPES: Record<RecordColumn, string> = {
   ts: 'bigint',
@@ -38,6 +39,3 @@ export const RECORD_COLUMN_TYPES: Record<RecordColumn, string> = {
   code_interpreter_containers: 'bigint',
   key_id: 'text',
 };
-
-/** `@ts::bigint`, ...: one typed named parameter per column. */
-export const typedParameter = (column: RecordColumn) => `@${column}::${RECORD_COLUMN_TYPES[column]}`;

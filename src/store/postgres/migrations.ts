@@ -3,6 +3,10 @@ import { POSTGRES_ACCESS_TABLES } from '../access/access-schema.js';
 import { SchemaTooNewError } from '../errors.js';
 import { MIGRATION_LOCK } from './advisory-locks.js';
 import { POSTGRES_FINE_TUNED_NAMES, billingSchemaSql } from '../sql/billing-schema-sql.js';
+import { CREATE_ROLLUP_TABLE, rebuildRollup } from './pg-rollup.js';
+
+/** SQL, or work on the migrating connection (inside the migration's transaction) for a step that needs parameters. */
+type MigrationStep = string | ((client: pg.ClientBase) => Promise<void>);
 
 /**
  * Additive migrations, applied in order at start-up. Never edit a released
@@ -11,7 +15,7 @@ import { POSTGRES_FINE_TUNED_NAMES, billingSchemaSql } from '../sql/billing-sche
  * SQL in src/store/sql runs on both: BIGINT epoch milliseconds, DOUBLE
  * PRECISION prices and costs, SMALLINT 0/1 flags.
  */
-export const POSTGRES_MIGRATIONS: string[] = [
+export const POSTGRES_MIGRATIONS: MigrationStep[] = [
   `CREATE TABLE queries (
      id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
      ts BIGINT NOT NULL,
@@ -80,6 +84,11 @@ export const POSTGRES_MIGRATIONS: string[] = [
   POSTGRES_ACCESS_TABLES,
   // Everything OpenAI bills by (sql/billing-schema-sql.ts); rows of fine-tuned models get their base names.
   `${billingSchemaSql('postgres').join(';\n')};\n${POSTGRES_FINE_TUNED_NAMES}`,
+  // Usage rollups (see pg-rollup.ts), filled from the rows already there.
+  async (client) => {
+    await client.query(CREATE_ROLLUP_TABLE);
+    await rebuildRollup(client);
+  },
 ];
 
 /**
@@ -87,7 +96,7 @@ export const POSTGRES_MIGRATIONS: string[] = [
  * instances that start at the same moment take turns: the first migrates,
  * the others find the work done.
  */
-export async function migratePostgres(client: pg.ClientBase, steps: string[] = POSTGRES_MIGRATIONS): Promise<number> {
+export async function migratePostgres(client: pg.ClientBase, steps: MigrationStep[] = POSTGRES_MIGRATIONS): Promise<number> {
   await client.query('SELECT pg_advisory_lock($1, $2)', MIGRATION_LOCK);
   try {
     await client.query('CREATE TABLE IF NOT EXISTS proxy_schema (version INTEGER NOT NULL)');
@@ -99,7 +108,11 @@ export async function migratePostgres(client: pg.ClientBase, steps: string[] = P
     if (current === steps.length && rows.length > 0) return current;
     await client.query('BEGIN');
     try {
-      for (let v = current; v < steps.length; v++) await client.query(steps[v]);
+      for (let v = current; v < steps.length; v++) {
+        const step = steps[v];
+        if (typeof step === 'string') await client.query(step);
+        else await step(client);
+      }
       if (rows.length > 0) await client.query('UPDATE proxy_schema SET version = $1', [steps.length]);
       else await client.query('INSERT INTO proxy_schema (version) VALUES ($1)', [steps.length]);
       await client.query('COMMIT');

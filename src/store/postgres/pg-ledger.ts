@@ -6,13 +6,14 @@ import { copyPriceSql } from '../sql/shared-statements.js';
 import { LOCK_MODELS_EXCLUSIVE, LOCK_MODELS_SHARED } from './advisory-locks.js';
 import { RECORD_COLUMN_TYPES } from './column-types.js';
 import { createPool } from './pg-pool.js';
+import { addToRollupSql, recomputeWholeModelRollup } from './pg-rollup.js';
 import { runNamed } from './statements.js';
 
-/** A batch of rows as one INSERT: one array parameter per column, unnested and priced in the statement. */
-const INSERT_QUERIES = pricedInsertSql(
+/** A batch of rows as one INSERT: one array parameter per column, unnested and priced in the statement, and added to the rollup. */
+const INSERT_QUERIES = `WITH inserted AS (${pricedInsertSql(
   (column) => `u.${column}`,
   `unnest(${RECORD_COLUMNS.map((c) => `@${c}::${RECORD_COLUMN_TYPES[c]}[]`).join(', ')}) AS u(${RECORD_COLUMNS.join(', ')})`,
-);
+)} RETURNING *) ${addToRollupSql('inserted')}`;
 
 /**
  * The ledger tables of a PostgreSQL database whose schema is current (open it
@@ -63,7 +64,10 @@ export async function openPostgresLedger(url: string): Promise<LedgerReader & Le
         added++;
         models.add(r.model);
       }
-      for (const model of models) await runNamed(client, LEDGER_SQL.repriceModel, { model });
+      for (const model of models) {
+        await runNamed(client, LEDGER_SQL.repriceModel, { model });
+        await recomputeWholeModelRollup(client, model);
+      }
       return added;
     },
     async addRateLimits(rows) {

@@ -1,9 +1,7 @@
 import type pg from 'pg';
 import type { RateLimitSnapshot } from '../types.js';
-import { pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
 import { BATCHES_SQL, toDueBatch } from '../sql/batches-sql.js';
-import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
-import { USAGE_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
+import { usageSql } from '../sql/usage-rollup-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
 import { groupPrices, modelsWithPrices, toModelRateLimits, toUsage } from '../sql/rows.js';
 import {
@@ -15,8 +13,6 @@ import {
   PRICES_OF_MODEL,
   priceParams,
   priceStatements,
-  upsertModelRateLimitsFrom,
-  upsertRateLimitsFrom,
 } from '../sql/shared-statements.js';
 import { baseModelName } from '../../accounting/model-names.js';
 import type { ModelPrices, Price, PriceSource } from '../../accounting/price.js';
@@ -36,8 +32,7 @@ import type {
   UsageSummary,
 } from '../types.js';
 import { readUsageGroups } from '../sql/grouped-usage-read.js';
-import { LOCK_MODELS_EXCLUSIVE, LOCK_MODELS_SHARED, LOCK_REPRICE } from './advisory-locks.js';
-import { typedParameter } from './column-types.js';
+import { LOCK_MODELS_EXCLUSIVE, LOCK_REPRICE } from './advisory-locks.js';
 import { PostgresAccessStore } from './pg-access-store.js';
 import type { AccessStore } from '../access-types.js';
 import { changedCatalogModels } from '../sql/catalog-changes.js';
@@ -45,10 +40,11 @@ import { insertJournaled } from './journal-replay.js';
 import { createPool } from './pg-pool.js';
 import { PostgresRepricer, type RepriceOptions } from './repricer.js';
 import { SchemaGate, isOutage } from './schema-gate.js';
-import { RateLimitWriter, type RateLimitRow } from './rate-limit-writer.js';
+import { BatchRecorder } from './record-batches.js';
+import { recomputeWholeModelRollup } from './pg-rollup.js';
+import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
 import { Statement, inTransaction, runNamed } from './statements.js';
 import { errorText } from '../../common/error-text.js';
-import { CommitInDoubtError } from '../errors.js';
 
 const REPRICE: RepriceOptions = { window: 20_000 };
 /** How often an instance looks for re-prices another one left unfinished (it also looks at start-up). */
@@ -82,40 +78,13 @@ export async function openPostgresStore({ url, poolSize, log, reprice = REPRICE,
   return new PostgresStore(pool, schema, reprice, log);
 }
 
-const insertQuerySql = (journalId?: string) => `WITH new_model AS (
-     INSERT INTO models (name, first_seen) SELECT @model::text, @ts::bigint WHERE @model::text <> ''
-     ON CONFLICT (name) DO NOTHING)
-   ${pricedInsertSql(typedParameter, '', journalId)} RETURNING cost, priced, txid_current()::text AS txid`;
-const INSERT_QUERY = new Statement('oap_insert_query', insertQuerySql());
-/** Journal replays: an entry inserted before is skipped, not inserted twice. */
-const INSERT_JOURNALED_QUERY = new Statement('oap_insert_journaled_query', insertQuerySql('@journal_id::text'));
-const LOCK_SHARED = new Statement('oap_lock_models_shared', LOCK_MODELS_SHARED);
 const LOCK_EXCLUSIVE = new Statement('oap_lock_models_exclusive', LOCK_MODELS_EXCLUSIVE);
 
 const INSERT_MODEL = new Statement('oap_insert_model', INSERT_MODEL_SQL);
-const UPSERT_RATE_LIMITS = new Statement(
-  'oap_upsert_rate_limits',
-  upsertRateLimitsFrom('SELECT * FROM unnest(@kinds::text[], @maximums::bigint[], @remainings::bigint[], @resets::bigint[], @observedAts::bigint[])'),
-);
-
-const UPSERT_MODEL_RATE_LIMITS = new Statement(
-  'oap_upsert_model_rate_limits',
-  upsertModelRateLimitsFrom(
-    'SELECT * FROM unnest(@models::text[], @kinds::text[], @maximums::bigint[], @remainings::bigint[], @resets::bigint[], @observedAts::bigint[])',
-  ),
-);
-
-interface InsertedRow {
-  cost: number;
-  priced: number;
-  /** The inserting transaction, for asking later whether it committed (txid_status). */
-  txid: string;
-}
-
 class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
   readonly access: AccessStore;
-  private readonly rateLimitWriter: RateLimitWriter;
+  private readonly recorder: BatchRecorder;
   private readonly repricer: PostgresRepricer;
   private readonly sweep: NodeJS.Timeout;
 
@@ -126,10 +95,7 @@ class PostgresStore implements Store {
     private readonly log?: PostgresStoreOptions['log'],
   ) {
     this.access = new PostgresAccessStore(pool);
-    this.rateLimitWriter = new RateLimitWriter(
-      (rows) => this.writeRateLimits(rows),
-      (err) => log?.warn(`could not store rate limits: ${errorText(err)}`),
-    );
+    this.recorder = new BatchRecorder(pool);
     this.repricer = new PostgresRepricer(pool, reprice);
     // Another instance may die half way through a re-price; whichever instance looks next finishes it.
     this.sweep = setInterval(() => {
@@ -154,36 +120,21 @@ class PostgresStore implements Store {
   }
 
   /**
-   * The hot path's one write: BEGIN, the models' pricing locks (shared), the
-   * priced insert, COMMIT. Resolves only after COMMIT, so the row is durable
-   * before the answer's last bytes go out.
+   * The hot path's one write, grouped with the other calls recorded meanwhile
+   * (record-batches.ts): one transaction per batch, with the pricing locks, the
+   * priced rows, their rollup sums and the rate limits. Resolves only after
+   * COMMIT, so the row is durable before the answer's last bytes go out; a
+   * COMMIT that went unanswered rejects with CommitInDoubtError.
    */
-  async recordQuery(query: QueryRecord, rateLimits?: RateLimitSnapshot): Promise<RecordedQuery> {
-    await this.ready();
-    const values = recordValues(query);
-    const row = await inTransaction(
-      this.pool,
-      async (client) => {
-        await LOCK_SHARED.run(client, { models: [values.model, values.base_model, values.ft_base_model] });
-        const { rows } =
-          query.journalId === undefined
-            ? await INSERT_QUERY.run<InsertedRow>(client, values)
-            : await INSERT_JOURNALED_QUERY.run<InsertedRow>(client, { ...values, journal_id: query.journalId });
-        return rows[0] as InsertedRow | undefined;
-      },
-      // The row may be in the table although COMMIT went unanswered: the journal's replay asks the server first.
-      (inserted, err) => (inserted ? new CommitInDoubtError(inserted.txid, err) : (err as Error)),
-    );
-    if (rateLimits) this.rateLimitWriter.offer(rateLimits, query.model);
-    // No row: this journal entry was replayed before.
-    return row ? { cost: row.cost, priced: row.priced === 1 } : { cost: 0, priced: false };
+  recordQuery(query: QueryRecord, rateLimits?: RateLimitSnapshot): Promise<RecordedQuery> {
+    const waiting = this.ready();
+    if (!waiting) return this.recorder.record(query, rateLimits);
+    return waiting.then(() => this.recorder.record(query, rateLimits));
   }
 
   async recordJournaled(entries: JournaledRecord[]): Promise<void> {
     await this.ready();
     await insertJournaled(this.pool, entries);
-    // The writer keeps the newest observation per model and kind, as the live path does.
-    for (const e of entries) if (e.rateLimits) this.rateLimitWriter.offer(e.rateLimits, e.query.model);
   }
 
   /**
@@ -213,7 +164,10 @@ class PostgresStore implements Store {
     // serialise on the models' locks; the second finds nothing changed.
     await inTransaction(this.pool, async (client) => {
       const { rows: stored } = await client.query(CATALOG_PRICES);
-      await LOCK_EXCLUSIVE.run(client, { models: [...new Set([...stored.map((r) => r.model as string), ...prices.keys()])] });
+      const models = [...new Set([...stored.map((r) => r.model as string), ...prices.keys()])];
+      // Re-pricing locks before pricing locks, in the order a re-price window takes them, so the two cannot deadlock.
+      await runNamed(client, LOCK_REPRICE, { models: models.map(baseModelName) });
+      await LOCK_EXCLUSIVE.run(client, { models });
       const { rows: current } = await client.query(CATALOG_PRICES);
       const changed = changedCatalogModels(current, prices);
       if (changed.length === 0) return;
@@ -222,13 +176,14 @@ class PostgresStore implements Store {
         // One statement per price: a few hundred at start-up, and only for the models whose prices changed.
         for (const p of prices.get(model) ?? []) await runNamed(client, priceStatements(p).insert, priceParams(model, 'catalog', p));
       }
-      await runNamed(client, LOCK_REPRICE, { models: changed.map(baseModelName) });
       await runNamed(
         client,
         `UPDATE queries SET ${REPRICE_ASSIGNMENT}
          WHERE model = ANY(@models::text[]) OR base_model = ANY(@models::text[]) OR ft_base_model = ANY(@models::text[])`,
         { models: changed },
       );
+      // Under the models' locks, held exclusively since the start of this transaction.
+      for (const model of changed) await recomputeWholeModelRollup(client, model);
     });
   }
 
@@ -274,15 +229,15 @@ class PostgresStore implements Store {
 
   async usage(filter: QueryFilter): Promise<UsageSummary> {
     await this.ready();
-    const { where, params } = filterWhere(filter);
-    const { rows } = await runNamed(this.pool, `SELECT ${USAGE_COLUMNS} FROM queries ${where}`, params);
+    const { sql, params } = usageSql(filter);
+    const { rows } = await runNamed(this.pool, sql, params);
     return toUsage(rows[0]);
   }
 
-  /** PostgreSQL keeps no rollups yet: grouped reads sum the queries table. */
+  /** Grouped reads use the rollup for the groupings whose granularity it holds, as on SQLite. */
   async usageGroups(filter: QueryFilter, grouping: UsageGrouping): Promise<UsageGroup[]> {
     await this.ready();
-    return readUsageGroups(async (sql, params) => (await runNamed(this.pool, sql, params)).rows, filter, grouping, false);
+    return readUsageGroups(async (sql, params) => (await runNamed(this.pool, sql, params)).rows, filter, grouping, true);
   }
 
   async *queries(filter: QueryFilter, page: Page): AsyncIterable<QueryRow[]> {
@@ -298,8 +253,7 @@ class PostgresStore implements Store {
 
   async rateLimits(): Promise<StoredRateLimits> {
     await this.ready();
-    // What this instance saw last is written before it is read back.
-    await this.rateLimitWriter.flush();
+    // Rate limits are written with the calls that saw them, so every answered call's reading is already stored.
     const { rows } = await this.pool.query<{ kind: string; maximum: number | null; remaining: number | null; reset: number | null }>(
       'SELECT kind, maximum, remaining, reset FROM rate_limits',
     );
@@ -311,7 +265,7 @@ class PostgresStore implements Store {
   }
 
   async modelRateLimits(): Promise<Map<string, StoredRateLimits>> {
-    await this.rateLimitWriter.flush();
+    await this.ready();
     // COLLATE "C": byte order, as SQLite sorts.
     const { rows } = await this.pool.query('SELECT model, kind, maximum, remaining, reset FROM model_rate_limits ORDER BY model COLLATE "C", kind');
     return toModelRateLimits(rows);
@@ -321,29 +275,7 @@ class PostgresStore implements Store {
     clearInterval(this.sweep);
     // A re-price in progress stops after its current window; its intent stays for the next instance.
     this.repricer.stop();
-    await this.rateLimitWriter.flush().catch(() => undefined);
+    await this.recorder.drain();
     await this.pool.end();
-  }
-
-  private async writeRateLimits(rows: RateLimitRow[]): Promise<void> {
-    await UPSERT_MODEL_RATE_LIMITS.run(this.pool, {
-      models: rows.map((r) => r.model),
-      kinds: rows.map((r) => r.kind),
-      maximums: rows.map((r) => r.maximum),
-      remainings: rows.map((r) => r.remaining),
-      resets: rows.map((r) => r.reset),
-      observedAts: rows.map((r) => r.observedAt),
-    });
-    // The overall rows take the newest of each kind: one statement may not update a row twice.
-    const newest = new Map<string, RateLimitRow>();
-    for (const r of rows) if ((newest.get(r.kind)?.observedAt ?? -Infinity) <= r.observedAt) newest.set(r.kind, r);
-    const overall = [...newest.values()];
-    await UPSERT_RATE_LIMITS.run(this.pool, {
-      kinds: overall.map((r) => r.kind),
-      maximums: overall.map((r) => r.maximum),
-      remainings: overall.map((r) => r.remaining),
-      resets: overall.map((r) => r.reset),
-      observedAts: overall.map((r) => r.observedAt),
-    });
   }
 }

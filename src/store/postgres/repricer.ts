@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { baseModelName } from '../../accounting/model-names.js';
 import { MODEL_ROWS, REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
-import { INTENT_LOCK_CLASS, LOCK_REPRICE } from './advisory-locks.js';
+import { INTENT_LOCK_CLASS, LOCK_MODELS_EXCLUSIVE, LOCK_REPRICE } from './advisory-locks.js';
+import { recomputeModelRollup } from './pg-rollup.js';
 import { runNamed } from './statements.js';
 
 /**
@@ -22,6 +23,10 @@ import { runNamed } from './statements.js';
  * before need re-pricing, and no call waits for them. Re-pricing statements
  * serialise among themselves per base model (LOCK_REPRICE), so two re-prices
  * touching the same rows cannot interleave and leave the older price behind.
+ * Each window recomputes the usage rollup rows its rows count in, in the same
+ * transaction (pg-rollup.ts), so /usage and the rows always agree; for that
+ * step only, after its rows are re-priced, it takes the model's pricing lock,
+ * so no insert of the model adds to the rollup rows being recomputed.
  */
 export interface RepriceOptions {
   /** Ids per window: one transaction each. */
@@ -130,7 +135,17 @@ export class PostgresRepricer {
       await inTransactionOn(client, async () => {
         await runNamed(client, LOCK_REPRICE, { models: [baseModelName(intent.model)] });
         if (intent.next_id <= hi) {
-          await runNamed(client, `UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE ${where} AND id >= @lo AND id <= @hi`, { ...params, lo: intent.next_id, hi });
+          const { rows: span } = await runNamed<{ first: number | null; last: number | null }>(
+            client,
+            `WITH repriced AS (UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE ${where} AND id >= @lo AND id <= @hi RETURNING ts)
+             SELECT MIN(ts) AS first, MAX(ts) AS last FROM repriced`,
+            { ...params, lo: intent.next_id, hi },
+          );
+          const { first, last } = span[0];
+          if (first !== null && last !== null) {
+            await runNamed(client, LOCK_MODELS_EXCLUSIVE, { models: [intent.model] });
+            await recomputeModelRollup(client, intent.model, first, last);
+          }
         }
         if (done) await client.query('DELETE FROM reprice_intents WHERE id = $1', [id]);
         else await client.query('UPDATE reprice_intents SET next_id = $2 WHERE id = $1', [id, hi + 1]);

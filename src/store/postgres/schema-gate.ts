@@ -2,9 +2,10 @@ import type pg from 'pg';
 import { SchemaTooNewError } from '../errors.js';
 import { migratePostgres } from './migrations.js';
 import { describeConnectError } from './pg-pool.js';
+import { installRecordFunction } from './record-batches.js';
 
 /**
- * The schema brought up to date the first time the database can be reached,
+ * The schema (and this version's record function) brought up to date the first time the database can be reached,
  * so that an instance starting during an outage (a failover, a restart of the
  * server) runs at once and migrates when the database returns. Until then
  * every use of the database fails, as it would anyway, and the caller (the
@@ -42,6 +43,7 @@ export class SchemaGate {
     }
     try {
       await migratePostgres(client);
+      await installRecordFunction(client);
     } catch (err) {
       client.release(true);
       throw err;

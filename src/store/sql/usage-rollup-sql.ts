@@ -30,7 +30,7 @@ export const bucketOf = (ts: number, span: number): number => Math.floor(ts / sp
 const bucketSql = (column: string) => `(${column} - (((${column} % @span) + @span) % @span))`;
 
 // cost (dollars, a double) is still kept for older binaries that share the file; reads use cost_nanos, which adds up exactly.
-const SUM_COLUMNS = [
+export const SUM_COLUMNS = [
   'num_queries',
   'prompt_tokens',
   'completion_tokens',
@@ -41,8 +41,9 @@ const SUM_COLUMNS = [
   'estimated',
   'cost_nanos',
   'tier_fallback',
-];
-const ROLLUP_KEY = ['per_user', 'user_name', 'span', 'bucket', 'model', 'endpoint', 'success'];
+] as const;
+export type RollupSum = (typeof SUM_COLUMNS)[number];
+export const ROLLUP_KEY = ['per_user', 'user_name', 'span', 'bucket', 'model', 'endpoint', 'success'];
 const INSERT_COLUMNS = `per_user, user_name, span, bucket, model, base_model, ft_base_model, endpoint, success, ${SUM_COLUMNS.join(', ')}`;
 const ADD_EXCLUDED = SUM_COLUMNS.map((c) => `${c} = usage_rollup.${c} + excluded.${c}`).join(', ');
 const ADDED = '@n, @promptTokens, @completionTokens, @cachedTokens, @reasoningTokens, @cost, @unpriced, @estimated, @costNanos, @tierFallback';
@@ -263,11 +264,22 @@ export function planUsageParts(from: number | undefined, to: number | undefined,
 }
 
 /**
+ * The statement that answers /usage: from the rollup, or, for one key's calls,
+ * from the queries table through its (key_id, ts) index, as the rollup is not
+ * kept per key. Both give the same result columns.
+ */
+export function usageSql(filter: QueryFilter): { sql: string; params: Record<string, unknown> } {
+  if (filter.key === undefined) return usageFromRollupSql(filter);
+  const { where, params } = filterWhere(filter);
+  return { sql: `SELECT ${USAGE_COLUMNS} FROM queries ${where}`, params };
+}
+
+/**
  * One statement that answers /usage from the rollup and the partial edges,
  * with the same result columns as a plain SUM over the queries table.
  * Timestamps are whole milliseconds: `after` is exclusive, so the range starts at after + 1.
  */
-export function usageFromRollupSql(filter: QueryFilter): { sql: string; params: Record<string, unknown> } {
+function usageFromRollupSql(filter: QueryFilter): { sql: string; params: Record<string, unknown> } {
   const from = filter.after === undefined ? undefined : Math.floor(filter.after) + 1;
   const to = filter.before === undefined ? undefined : Math.ceil(filter.before);
   const parts = planUsageParts(from, to, filter.user === undefined ? ALL_USERS_SPANS : PER_USER_SPANS);

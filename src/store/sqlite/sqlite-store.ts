@@ -4,9 +4,8 @@ import { changedCatalogModels } from '../sql/catalog-changes.js';
 import { namedParameter, pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
 import { BATCHES_SQL, toDueBatch } from '../sql/batches-sql.js';
 import { MODEL_ROWS, REPRICE_ASSIGNMENT, TIER_FALLBACK } from '../sql/pricing-sql.js';
-import { ADD_TO_ALL_USERS_ROLLUP, ADD_TO_USER_ROLLUP, RollupAdds, usageFromRollupSql } from '../sql/usage-rollup-sql.js';
+import { ADD_TO_ALL_USERS_ROLLUP, ADD_TO_USER_ROLLUP, RollupAdds, usageSql } from '../sql/usage-rollup-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
-import { USAGE_COLUMNS, filterWhere } from '../sql/query-filter-sql.js';
 import { groupPrices, modelsWithPrices, toModelRateLimits, toUsage } from '../sql/rows.js';
 import {
   ALL_PRICES,
@@ -197,7 +196,9 @@ class SqliteStore implements Store {
     if (batch.length === 0) return;
     let results: RecordedQuery[];
     try {
-      results = this.recordTx(batch);
+      // IMMEDIATE: with several workers on one file, the write lock is taken (waiting busy_timeout) at BEGIN, never
+      // by upgrading a read snapshot another process has moved past, which fails at once with SQLITE_BUSY.
+      results = this.recordTx.immediate(batch);
     } catch (err) {
       // Rolled back; the model cache may name models whose insert went with it.
       this.knownModels.clear();
@@ -208,7 +209,7 @@ class SqliteStore implements Store {
       // One bad row must not fail the others: each gets its own transaction and its own answer.
       for (const p of batch) {
         try {
-          p.resolve(this.recordTx([p])[0]);
+          p.resolve(this.recordTx.immediate([p])[0]);
         } catch (oneErr) {
           this.knownModels.clear();
           p.reject(oneErr);
@@ -294,12 +295,7 @@ class SqliteStore implements Store {
   }
 
   async usage(filter: QueryFilter): Promise<UsageSummary> {
-    if (filter.key !== undefined) {
-      // The rollup is not kept per key; a key's calls are read through the (key_id, ts) index.
-      const { where, params } = filterWhere(filter);
-      return toUsage(this.db.prepare(`SELECT ${USAGE_COLUMNS} FROM queries ${where}`).get(params) as Record<string, unknown>);
-    }
-    const { sql, params } = usageFromRollupSql(filter);
+    const { sql, params } = usageSql(filter);
     return toUsage(this.db.prepare(sql).get(params) as Record<string, unknown>);
   }
 
