@@ -91,7 +91,8 @@ function expectEveryCompletedCallRecordedOnce(results: CallResult[], rows: Retur
  * two workers; once enough have completed and calls are in flight, worker 1
  * is killed with SIGKILL while the load goes on through the other.
  */
-async function loadAndKillWorker(target: ChildProxy) {
+/** `victimReady`, when given, must also hold (asked of /health) before the kill: e.g. that the victim has calls in its journal. */
+async function loadAndKillWorker(target: ChildProxy, victimReady?: (victim: Health['workers'][number]) => boolean) {
   const calls = new UpstreamCalls();
   upstream.behaviour = { kind: 'custom', handle: numberedAnswers({ streamEvents: 8, eventGapMs: 15, plainDelayMs: 40 }, calls) };
   const victim = (await health(target.url)).workers.find((w) => w.worker === 1)!;
@@ -105,9 +106,14 @@ async function loadAndKillWorker(target: ChildProxy) {
     }
   };
   const callers = Array.from({ length: CONCURRENCY }, caller);
+  const isVictimReady = async () => {
+    if (!victimReady) return true;
+    const now = (await health(target.url)).workers.find((w) => w.worker === 1);
+    return now !== undefined && victimReady(now);
+  };
   while (!killed) {
     await new Promise((r) => setTimeout(r, 5));
-    if (results.filter((r) => r.completed).length >= 100 && calls.active >= 10) {
+    if (results.filter((r) => r.completed).length >= 100 && calls.active >= 10 && (await isVictimReady())) {
       process.kill(victim.pid!, 'SIGKILL');
       killed = true;
     }
@@ -179,7 +185,8 @@ describe.skipIf(!process.env.OAP_LONG_TESTS)('server.workers (runs the built pro
       cwd: dir,
     });
     disk.fill();
-    const { results, victimPid } = await loadAndKillWorker(proxy);
+    // SQLite may still commit into WAL pages it already has on the full disk: kill only once worker 1 has journaled.
+    const { results, victimPid } = await loadAndKillWorker(proxy, (victim) => (victim.journal?.pending ?? 0) > 0);
     const journaled = (await health(proxy.url)).journal.pending;
     expect(journaled).toBeGreaterThan(0);
     disk.free();
