@@ -6,8 +6,8 @@ export type Encoding = 'o200k_base' | 'cl100k_base';
 export interface TokenCounter {
   /** Tokens in `texts` under `encoding`; `exact` is false when some or all of them were counted as bytes / 4. */
   count(encoding: Encoding, texts: string[]): Promise<{ tokens: number; exact: boolean }>;
-  /** Resolves once the tokenizer of today's models is loaded (start-up loads it in the background). */
-  readonly ready: Promise<void>;
+  /** Whether the worker is running: it starts with the first count that needs it. */
+  readonly started: boolean;
   close(): Promise<void>;
 }
 
@@ -50,8 +50,6 @@ function workerProgram(load: (url: string) => Promise<unknown>): void {
     (encoders[name] ??= (load(urls[name]) as Promise<{ countTokens: (t: string, o: unknown) => number }>).then(
       (mod) => (text: string) => mod.countTokens(text, PLAIN_TEXT),
     ));
-  // The encoding of today's models is loaded at once; cl100k (gpt-4, gpt-3.5) only when a count needs it.
-  void encoder(workerData.preload as string).then(() => port.postMessage({ ready: true }));
   port.on('message', async (msg: { id: number; encoding: string; texts: string[] }) => {
     const count = await encoder(msg.encoding);
     let tokens = 0;
@@ -82,6 +80,10 @@ interface Pending {
  * One worker thread holding both tokenizers. Counts are served one at a time
  * in arrival order; a count that outlives its deadline is answered with
  * bytes / 4 and, if the worker is busy with it, the worker is replaced.
+ *
+ * The worker, and each tokenizer in it, starts with the first count that needs
+ * it (about 0.2 s), not at start-up: a tokenizer holds about 60 MB, and a proxy
+ * whose upstream always reports usage (and that enforces no budget) never needs one.
  */
 export function createTokenCounter(limits: TokenCounterLimits = DEFAULT_COUNTER_LIMITS): TokenCounter {
   const encodings = {
@@ -93,16 +95,13 @@ export function createTokenCounter(limits: TokenCounterLimits = DEFAULT_COUNTER_
   let nextId = 1;
   let closed = false;
   let worker: Worker | undefined;
-  let markReady: () => void;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
 
   const spawn = (): Worker => {
-    const w = new Worker(`(${workerProgram.toString()})((url) => import(url))`, { eval: true, workerData: { encodings, preload: 'o200k_base' } });
+    const w = new Worker(`(${workerProgram.toString()})((url) => import(url))`, { eval: true, workerData: { encodings } });
     // The worker never keeps the process alive by itself.
     w.unref();
-    w.on('message', (msg: { ready?: true; id?: number; tokens?: number }) => {
-      if (msg.ready) return markReady();
-      if (running && msg.id === running.id) finish(running, running.overflowTokens + (msg.tokens ?? 0), running.overflowTokens === 0);
+    w.on('message', (msg: { id: number; tokens: number }) => {
+      if (running && msg.id === running.id) finish(running, running.overflowTokens + msg.tokens, running.overflowTokens === 0);
     });
     w.on('error', () => {
       // A worker that died answers its count with the fallback; the next count starts a new one.
@@ -138,9 +137,10 @@ export function createTokenCounter(limits: TokenCounterLimits = DEFAULT_COUNTER_
     finish(p, bytesOverFour(p.texts) + p.overflowTokens, false);
   };
 
-  worker = spawn();
   return {
-    ready,
+    get started() {
+      return worker !== undefined;
+    },
     count(encoding, texts) {
       const { within, beyond } = splitAtChars(texts, limits.maxChars);
       const overflowTokens = bytesOverFour(beyond);

@@ -5,10 +5,13 @@ const counter = createTokenCounter();
 afterAll(() => counter.close());
 
 describe('token counts off the event loop', () => {
-  it('loads the tokenizers in the background and counts exactly', async () => {
-    await counter.ready;
+  it('starts its worker only when a count needs it, then counts exactly', async () => {
+    expect(counter.started).toBe(false);
+    expect(await counter.count('o200k_base', [''])).toEqual({ tokens: 0, exact: true });
+    expect(counter.started).toBe(false);
     expect(await counter.count('o200k_base', ['Hello world'])).toEqual({ tokens: 2, exact: true });
     expect(await counter.count('cl100k_base', ['Hello world', ' again'])).toEqual({ tokens: 3, exact: true });
+    expect(counter.started).toBe(true);
   });
 
   it('counts 128 KB of one letter in well under a second, close to the slow exact count', async () => {
@@ -47,7 +50,8 @@ describe('token counts off the event loop', () => {
 
   it('answers at once with bytes / 4 when too many counts wait', async () => {
     const narrow = createTokenCounter({ ...DEFAULT_COUNTER_LIMITS, maxQueued: 1 });
-    await narrow.ready;
+    // Loaded first, so that the first of the three is being counted (not loading) while the others arrive.
+    await narrow.count('o200k_base', ['warm']);
     const results = await Promise.all([0, 1, 2].map(() => narrow.count('o200k_base', ['hello'.repeat(4)])));
     await narrow.close();
     expect(results.filter((r) => !r.exact)).toEqual([{ tokens: 5, exact: false }]);
