@@ -13,7 +13,9 @@ const EDGE_BYTES = 16 * 1024;
  */
 export class JsonUsageTap {
   readonly capture: AnswerCapture;
-  private head = '';
+  // Chunks, not text: most answers are parsed whole, and never need their edges decoded.
+  private head: Buffer[] = [];
+  private headBytes = 0;
   private tail: Buffer[] = [];
   private tailBytes = 0;
 
@@ -23,7 +25,10 @@ export class JsonUsageTap {
 
   push(chunk: Buffer): void {
     this.capture.add(chunk);
-    if (this.head.length < EDGE_BYTES) this.head += chunk.toString('utf8', 0, Math.min(chunk.length, EDGE_BYTES));
+    if (this.headBytes < EDGE_BYTES) {
+      this.head.push(chunk);
+      this.headBytes += chunk.length;
+    }
     this.tail.push(chunk);
     this.tailBytes += chunk.length;
     while (this.tail.length > 1 && this.tailBytes - this.tail[0].length >= EDGE_BYTES) this.tailBytes -= (this.tail.shift() as Buffer).length;
@@ -40,11 +45,12 @@ export class JsonUsageTap {
       }
     }
     const tail = Buffer.concat(this.tail).toString('utf8');
+    const head = Buffer.concat(this.head).toString('utf8', 0, EDGE_BYTES);
     return {
       usage: normaliseUsage(lastObjectValue(tail, 'usage')),
-      model: firstStringValue(this.head, 'model') ?? lastStringValue(tail, 'model'),
+      model: firstStringValue(head, 'model') ?? lastStringValue(tail, 'model'),
       // Chat puts service_tier after usage, Responses near the top; tool calls in between are not counted in answers this large.
-      serviceTier: lastStringValue(tail, 'service_tier') ?? firstStringValue(this.head, 'service_tier'),
+      serviceTier: lastStringValue(tail, 'service_tier') ?? firstStringValue(head, 'service_tier'),
     };
   }
 }

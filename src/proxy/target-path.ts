@@ -25,6 +25,7 @@ export function normaliseTarget(rawUrl: string): Target {
   const q = rawUrl.indexOf('?');
   const rawPath = q === -1 ? rawUrl : rawUrl.slice(0, q);
   const query = q === -1 ? '' : rawUrl.slice(q);
+  if (isNormalV1Path(rawPath)) return { path: rawPath, query };
 
   const path = removeDotSegments(decodeUnreserved(rawPath));
   if (!isUnderV1(path)) throw leavesV1(rawPath);
@@ -39,6 +40,20 @@ export function normaliseTarget(rawUrl: string): Target {
   if (!isUnderV1(removeDotSegments(decoded.replace(/\\/g, '/')))) throw leavesV1(rawPath);
   return { path, query };
 }
+
+/**
+ * Nearly every call's path is already in normal form: nothing to decode, no empty or dot segment, no backslash.
+ * Such a path reads the same under every step below, so it skips them.
+ */
+const isNormalV1Path = (path: string): boolean =>
+  path.length > 4 &&
+  path.startsWith('/v1/') &&
+  !path.endsWith('/') &&
+  !path.includes('//') &&
+  !path.includes('/.') &&
+  !path.includes('%') &&
+  !path.includes('\\') &&
+  !CONTROL.test(path);
 
 const isUnderV1 = (path: string) => path.startsWith('/v1/') && path.length > 4;
 
