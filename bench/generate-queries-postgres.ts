@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { loadPriceCatalog } from '../src/accounting/price-catalog/load-price-catalog.js';
 import { DAY_MS } from '../src/store/sql/usage-rollup-sql.js';
 import { openPostgresStore } from '../src/store/postgres/pg-store.js';
 import { rebuildRollup } from '../src/store/postgres/pg-rollup.js';
@@ -14,8 +15,11 @@ import { generatedInsertSql, SEED_MODELS, seedPrices, type GeneratedHistory } fr
  */
 export async function generatePostgresQueries(url: string, opts: { rows: number; users: number; days: number; endAt: number }): Promise<GeneratedHistory> {
   const started = process.hrtime.bigint();
-  // The store creates the schema, exactly as the proxy will find it.
-  await (await openPostgresStore({ url })).close();
+  // The store creates the schema, exactly as the proxy will find it, with the bundled catalog's prices a running
+  // proxy's database holds: without them the proxy's first start would re-price the whole history before answering.
+  const store = await openPostgresStore({ url });
+  await store.replaceCatalogPrices((await loadPriceCatalog({ catalog: true })).prices);
+  await store.close();
 
   const span = opts.days * DAY_MS;
   const start = opts.endAt - span;

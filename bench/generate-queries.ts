@@ -4,6 +4,7 @@ import { type CostColumn, unitCostSql } from '../src/store/sql/pricing-sql.js';
 import { DAY_MS } from '../src/store/sql/usage-rollup-sql.js';
 import { rebuildSqliteRollup } from '../src/store/sqlite/migrations.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { loadPriceCatalog } from '../src/accounting/price-catalog/load-price-catalog.js';
 
 /**
  * Writes `rows` recorded queries straight into an SQLite file, spread evenly
@@ -116,8 +117,11 @@ export function generatedInsertSql(head: string): string {
 
 export async function generateQueries(path: string, opts: { rows: number; users: number; days: number; endAt: number }): Promise<GeneratedHistory> {
   const started = process.hrtime.bigint();
-  // The store creates the schema, exactly as the proxy will find it.
-  await (await openSqliteStore({ path })).close();
+  // The store creates the schema, exactly as the proxy will find it, with the bundled catalog's prices a running
+  // proxy's database holds: without them the proxy's first start would re-price the whole history before answering.
+  const store = await openSqliteStore({ path });
+  await store.replaceCatalogPrices((await loadPriceCatalog({ catalog: true })).prices);
+  await store.close();
 
   const db = new Database(path);
   const span = opts.days * DAY_MS;
