@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 
 /** The /v1 handler (proxy/forward-call.ts): the body as Fastify's parsers gave it, a Buffer for JSON, else the stream. */
-export type CallHandler = (request: IncomingMessage, out: ServerResponse, body: Buffer | Readable | undefined) => Promise<void>;
+type CallHandler = (request: IncomingMessage, out: ServerResponse, body: Buffer | Readable | undefined) => Promise<void>;
 
 export interface V1EntryDeps {
   forwardCall: CallHandler;
@@ -109,7 +109,10 @@ function mediaType(header: string): string | undefined {
   const slash = media.indexOf('/');
   if (slash === -1) return undefined;
   const type = media.slice(0, slash).trimStart().toLowerCase();
-  const subtype = media.slice(slash + 1).trimEnd().toLowerCase();
+  const subtype = media
+    .slice(slash + 1)
+    .trimEnd()
+    .toLowerCase();
   return TYPE_NAME.test(type) && SUBTYPE_NAME.test(subtype) ? `${type}/${subtype}` : undefined;
 }
 
