@@ -68,15 +68,14 @@ export class V1Entry {
   private async forward(request: IncomingMessage, out: ServerResponse): Promise<void> {
     try {
       // The body is read before anything else is looked at, as Fastify read it before calling the route.
-      const body = this.bodyOf(request);
-      await this.deps.forwardCall(request, out, body instanceof Promise ? await closingOnFailure(body, out) : body);
+      await this.deps.forwardCall(request, out, await this.bodyOf(request, out));
     } catch (err) {
       this.deps.writeError(err, request, out);
     }
   }
 
   /** What Fastify's '/v1/*' parsers gave: JSON types read into one Buffer under the limit, any other body as the stream. */
-  private bodyOf(request: IncomingMessage): Buffer | Readable | undefined | Promise<Buffer> {
+  private bodyOf(request: IncomingMessage, out: ServerResponse): Buffer | Readable | undefined | Promise<Buffer> {
     if (BODYLESS.has(request.method ?? '')) return undefined;
     const contentType = request.headers['content-type'];
     if (contentType === undefined) {
@@ -86,18 +85,8 @@ export class V1Entry {
     }
     const media = mediaType(contentType);
     if (media === undefined) throw new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE();
-    if (media === 'application/json' || JSON_SUFFIX.test(media)) return readWhole(request, this.deps.bodyLimitBytes);
+    if (media === 'application/json' || JSON_SUFFIX.test(media)) return readWhole(request, out, this.deps.bodyLimitBytes);
     return request;
-  }
-}
-
-/** As Fastify after a body it could not read: the caller may still be sending, so the connection is not kept. */
-async function closingOnFailure(body: Promise<Buffer>, out: ServerResponse): Promise<Buffer> {
-  try {
-    return await body;
-  } catch (err) {
-    out.setHeader('connection', 'close');
-    throw err;
   }
 }
 
@@ -116,11 +105,21 @@ function mediaType(header: string): string | undefined {
   return TYPE_NAME.test(type) && SUBTYPE_NAME.test(subtype) ? `${type}/${subtype}` : undefined;
 }
 
-/** The body in one Buffer, refused with Fastify's errors when it is over the limit or shorter than its content-length. */
-function readWhole(request: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * The body in one Buffer, refused with Fastify's errors when it is over the limit or shorter than its
+ * content-length; as Fastify, the connection is then not kept, since the caller may still be sending.
+ */
+function readWhole(request: IncomingMessage, out: ServerResponse, limit: number): Promise<Buffer> {
   const declared = Number(request.headers['content-length']);
-  if (declared > limit) return Promise.reject(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
-  return new Promise((resolve, reject) => {
+  return new Promise<Buffer>((resolve, reject) => {
+    const refuse = (err: Error) => {
+      out.setHeader('connection', 'close');
+      reject(err);
+    };
+    if (declared > limit) {
+      refuse(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+      return;
+    }
     const chunks: Buffer[] = [];
     let received = 0;
     const stop = () => {
@@ -132,20 +131,20 @@ function readWhole(request: IncomingMessage, limit: number): Promise<Buffer> {
       received += chunk.length;
       if (received > limit) {
         stop();
-        reject(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+        refuse(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
         return;
       }
       chunks.push(chunk);
     };
     const onEnd = () => {
       stop();
-      if (!Number.isNaN(declared) && received !== declared) reject(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+      if (!Number.isNaN(declared) && received !== declared) refuse(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
       else resolve(Buffer.concat(chunks, received));
     };
     const onError = (err: Error & { statusCode?: number }) => {
       stop();
       if (!(typeof err.statusCode === 'number' && err.statusCode >= 400)) err.statusCode = 400;
-      reject(err);
+      refuse(err);
     };
     request.on('data', onData);
     request.on('end', onEnd);
