@@ -74,7 +74,11 @@ export class V1Entry {
     }
   }
 
-  /** What Fastify's '/v1/*' parsers gave: JSON types read into one Buffer under the limit, any other body as the stream. */
+  /**
+   * What Fastify's '/v1/*' parsers gave: JSON types in one Buffer under the limit (read once, to find model and
+   * stream, and forwarded as the caller's bytes); any other body (multipart uploads, audio) as the stream, not
+   * held to the JSON limit.
+   */
   private bodyOf(request: IncomingMessage, out: ServerResponse): Buffer | Readable | undefined | Promise<Buffer> {
     if (BODYLESS.has(request.method ?? '')) return undefined;
     const contentType = request.headers['content-type'];
