@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
@@ -81,17 +81,19 @@ export function createForwardHandler(deps: ForwardDeps) {
   };
   const askForUsage = deps.askForUsage ?? true;
 
-  return async function forwardCall(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  /** `received` is what the /v1 entry read (server/v1-entry.ts): a JSON body as one Buffer, any other as the request stream. */
+  return async function forwardCall(request: IncomingMessage, out: ServerResponse, received: Buffer | Readable | undefined): Promise<void> {
     const arrivedAt = Date.now();
     const startedNs = process.hrtime.bigint();
     // The one reading of the target: what the call is, what is recorded and what goes upstream.
-    const target = normaliseTarget(request.raw.url ?? request.url);
-    if (NEVER_FORWARDED.has(request.method)) {
-      throw new ApiError(405, 'method_not_allowed', `${request.method} is not forwarded: it would reach the upstream with the organisation's key`);
+    const target = normaliseTarget(request.url ?? '');
+    const method = request.method ?? '';
+    if (NEVER_FORWARDED.has(method)) {
+      throw new ApiError(405, 'method_not_allowed', `${method} is not forwarded: it would reach the upstream with the organisation's key`);
     }
     const caller = await deps.callers.identify(request.headers);
     const endpoint = target.path;
-    const { plan, body, multipart } = requestBody(request, endpoint, askForUsage);
+    const { plan, body, multipart } = requestBody(request, received, endpoint, askForUsage);
     deps.callers.checkModel(caller, plan?.model ?? null, plan === undefined && body !== undefined);
     if (deps.commitGate && !deps.commitGate.canCommit()) throw failureError(CALL_FAILURES.cannotRecord);
     const hold = await deps.spendGate.admit({ caller, endpoint, model: plan?.model ?? null, json: plan?.json, bodyBytes: plan?.body.length ?? 0, arrivedAt });
@@ -106,10 +108,9 @@ export function createForwardHandler(deps: ForwardDeps) {
       startedNs,
       plan,
       multipart,
-      usagePolicy: usagePolicyFor(request.method, endpoint),
+      usagePolicy: usagePolicyFor(method, endpoint),
       call,
     };
-    const out = reply.raw;
     out.on('close', () => {
       if (!out.writableFinished) call.abort('client_aborted');
     });
@@ -128,10 +129,9 @@ export function createForwardHandler(deps: ForwardDeps) {
         answer = await requestUpstream(deps.upstream.pool, options, progress);
       } catch (err) {
         ctx.upstreamEndedNs = process.hrtime.bigint();
-        await failBeforeAnswer(ctx, err, progress, reply);
+        await failBeforeAnswer(ctx, err, progress, out);
         return;
       }
-      reply.hijack();
       await relayAnswer(relay, ctx, answer, out).catch((err) => {
         // Never leave a caller waiting on an answer the relay could not finish.
         deps.log.error({ err: errorText(err), user: caller.user, endpoint }, 'relaying an answer failed; breaking it off');
@@ -145,7 +145,7 @@ export function createForwardHandler(deps: ForwardDeps) {
   };
 
   /** No answer came: record the call if the upstream may have seen it, then tell the caller why. */
-  async function failBeforeAnswer(ctx: CallContext, err: unknown, progress: SendProgress, reply: FastifyReply): Promise<void> {
+  async function failBeforeAnswer(ctx: CallContext, err: unknown, progress: SendProgress, out: ServerResponse): Promise<void> {
     const failure = failureOfRequest(err, ctx.call.reason, progress.sent);
     if (!failure.recorded) countUnrecorded(ctx, failure.status, failure.outcome ?? 'unreachable');
     if (failure.recorded && failure.outcome) {
@@ -156,8 +156,7 @@ export function createForwardHandler(deps: ForwardDeps) {
       );
     }
     if (ctx.call.reason === 'client_aborted') {
-      reply.hijack();
-      reply.raw.destroy();
+      out.destroy();
       return;
     }
     throw failureError(failure);
@@ -183,24 +182,24 @@ export function createForwardHandler(deps: ForwardDeps) {
 }
 
 function requestBody(
-  request: FastifyRequest,
+  request: IncomingMessage,
+  raw: Buffer | Readable | undefined,
   endpoint: string,
   askForUsage: boolean,
 ): { plan?: RequestPlan; body?: Buffer | Readable; multipart?: MultipartModelTap } {
-  const raw = request.body;
   if (Buffer.isBuffer(raw)) {
     const plan = planJsonRequest(raw, endpoint, askForUsage);
     return { plan, body: plan.body };
   }
-  if (raw !== undefined && raw !== null) {
+  if (raw !== undefined) {
     if (requiresJsonBody(endpoint)) {
       throw new ApiError(415, 'unsupported_content_type', `${endpoint} takes a JSON body: send content-type: application/json`);
     }
     const boundary = multipartBoundary(request.headers['content-type']);
-    if (boundary === undefined) return { body: raw as Readable };
+    if (boundary === undefined) return { body: raw };
     const multipart = new MultipartModelTap(boundary);
     // pipeline passes a caller's abort on to the upstream request.
-    return { body: pipeline(raw as Readable, multipart, () => undefined), multipart };
+    return { body: pipeline(raw, multipart, () => undefined), multipart };
   }
   if (requiresJsonBody(endpoint) && request.method === 'POST') {
     throw new ApiError(400, 'missing_body', `${endpoint} takes a JSON body with a 'model'`);

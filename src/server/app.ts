@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { CatalogOrigin } from '../accounting/price-catalog/price-table.js';
 import type { Config } from '../config/load-config.js';
@@ -15,7 +16,8 @@ import type { Upstream } from '../proxy/upstream.js';
 import type { AccessStore } from '../store/access-types.js';
 import type { Durability } from '../store/types.js';
 import type { Store } from '../store/types.js';
-import { clientErrorHandler, createErrorHandler, frameworkErrorHandler, notFoundHandler, refuseConnect } from './error-handler.js';
+import { clientErrorHandler, createErrorHandler, createRawErrorWriter, frameworkErrorHandler, notFoundHandler, refuseConnect } from './error-handler.js';
+import { V1Entry } from './v1-entry.js';
 
 // What all calls in flight together keep of their answers for counting them (each keeps at most 512 KB).
 const CAPTURE_BUDGET_BYTES = 64 * 1024 ** 2;
@@ -61,6 +63,8 @@ export async function buildApp({
   access,
   counter,
 }: AppDeps): Promise<App> {
+  // Set once the /v1 handler exists; no request arrives before the server listens.
+  let v1Entry: V1Entry | undefined;
   const fastify = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // One log line per proxied call is written by the proxy itself; per-request logging cost ~30% CPU.
@@ -75,6 +79,17 @@ export async function buildApp({
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
+    // The server is ours so that /v1 calls can skip Fastify (server/v1-entry.ts); its settings are those Fastify gives its own.
+    serverFactory: (fastifyHandler, options) => {
+      const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+        if (v1Entry?.takes(request)) v1Entry.serve(request, response);
+        else fastifyHandler(request, response);
+      });
+      server.keepAliveTimeout = options.keepAliveTimeout as number;
+      server.requestTimeout = options.requestTimeout as number;
+      server.setTimeout(options.connectionTimeout as number);
+      return server;
+    },
   });
   fastify.setErrorHandler(createErrorHandler(log));
   fastify.setNotFoundHandler(notFoundHandler);
@@ -113,15 +128,21 @@ export async function buildApp({
   });
   // CONNECT never reaches a route: Node hands it to this event, and would otherwise drop the connection without a word.
   fastify.server.on('connect', refuseConnect);
+  const entry = new V1Entry({ forwardCall, writeError: createRawErrorWriter(log), bodyLimitBytes: config.server.bodyLimitBytes, log });
+  v1Entry = entry;
+  fastify.addHook('preClose', (done) => {
+    entry.close();
+    done();
+  });
   await fastify.register(async (v1) => {
+    // /v1 targets the entry leaves to the router (percent-escapes, absolute form...) come here, and go on to the
+    // same handler, which reads the body itself: the parser leaves the request stream untouched.
     v1.removeAllContentTypeParsers();
-    // JSON is read once (to find model and stream) and forwarded as the caller's bytes.
-    const asBuffer = { parseAs: 'buffer' as const, bodyLimit: config.server.bodyLimitBytes };
-    v1.addContentTypeParser('application/json', asBuffer, (_req, body, done) => done(null, body));
-    v1.addContentTypeParser(/^application\/[\w.-]+\+json/, asBuffer, (_req, body, done) => done(null, body));
-    // Everything else (multipart uploads, audio) streams straight through, not held to the JSON limit.
-    v1.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
-    v1.all('/v1/*', forwardCall);
+    v1.addContentTypeParser('*', (_req, _payload, done) => done(null));
+    v1.all('/v1/*', (request, reply) => {
+      reply.hijack();
+      entry.serve(request.raw, reply.raw);
+    });
   });
   await registerAdminRoutes(fastify, {
     store,

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { StoreUnavailableError } from '../store/errors.js';
@@ -40,29 +40,51 @@ const isOpenAiPath = (url: string) => {
   return path === '/v1' || path.startsWith('/v1/') || path.startsWith('/v1?');
 };
 
+/** What an error answer is: its status, headers and body, the OpenAI shape on /v1/* and the admin shape elsewhere. */
+function errorAnswer(url: string, err: ApiError): { status: number; headers: Record<string, string>; body: string } {
+  const openAi = isOpenAiPath(url);
+  const body = openAi
+    ? openAiErrorBody(err)
+    : JSON.stringify({ status: err.status, error: STATUS_CODES[err.status] ?? 'Error', code: err.code, message: err.message });
+  return { status: err.status, headers: { ...err.headers, 'content-type': 'application/json; charset=utf-8' }, body };
+}
+
 function sendError(request: FastifyRequest, reply: FastifyReply, err: ApiError): void {
-  if (err.headers) reply.headers(err.headers);
-  if (isOpenAiPath(request.url)) {
-    reply.code(err.status).header('content-type', 'application/json; charset=utf-8').send(openAiErrorBody(err));
-  } else {
-    reply.code(err.status).send({ status: err.status, error: STATUS_CODES[err.status] ?? 'Error', code: err.code, message: err.message });
-  }
+  const answer = errorAnswer(request.url, err);
+  reply.code(answer.status).headers(answer.headers).send(answer.body);
+}
+
+/** Anything thrown while handling a request, as the ApiError it is answered with; what was not expected is logged. */
+function apiErrorOf(error: unknown, url: string, log: Logger): ApiError {
+  if (error instanceof StoreUnavailableError) return new ApiError(503, 'database_unavailable', error.message, undefined, { 'retry-after': '5' });
+  const apiError = error instanceof ApiError ? error : fromFastify(error as FastifyError);
+  if (apiError) return apiError;
+  log.error({ err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error), url }, 'unexpected error');
+  return new ApiError(500, 'internal_error', 'the proxy failed to handle this request; see its log');
 }
 
 /** Every error reaches the caller as JSON with a status that names the problem; never a stack trace. */
 export function createErrorHandler(log: Logger) {
   return function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
-    if (error instanceof StoreUnavailableError) {
-      reply.header('retry-after', '5');
-      sendError(request, reply, new ApiError(503, 'database_unavailable', error.message));
+    sendError(request, reply, apiErrorOf(error, request.url, log));
+  };
+}
+
+/**
+ * The same answers for requests served on node:http without Fastify (the /v1 calls, server/v1-entry.ts),
+ * which raise Fastify's own errors where Fastify would have (a body over the limit, a broken content-type).
+ */
+export function createRawErrorWriter(log: Logger) {
+  return function writeError(error: unknown, request: IncomingMessage, response: ServerResponse): void {
+    // Only before an answer has begun; one already going out can only be broken off.
+    if (response.headersSent) {
+      response.destroy();
       return;
     }
-    let apiError = error instanceof ApiError ? error : fromFastify(error as FastifyError);
-    if (!apiError) {
-      log.error({ err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error), url: request.url }, 'unexpected error');
-      apiError = new ApiError(500, 'internal_error', 'the proxy failed to handle this request; see its log');
-    }
-    sendError(request, reply, apiError);
+    const url = request.url ?? '';
+    const answer = errorAnswer(url, apiErrorOf(error, url, log));
+    response.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
+    response.end(answer.body);
   };
 }
 
