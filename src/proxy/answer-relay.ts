@@ -1,6 +1,5 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Dispatcher } from 'undici';
 import { errorText } from '../common/error-text.js';
 import { openAiErrorBody } from '../http/errors.js';
 import { failureBeforeRelay, failureError, outcomeOfBrokenBody } from './call-failures.js';
@@ -15,7 +14,8 @@ import { readRateLimitHeaders } from './rate-limit-headers.js';
 import { SseUsageTap } from './sse-usage-tap.js';
 import type { TokenCounter } from './token-counter.js';
 import type { ToolCalls } from './usage.js';
-import { writeWithBackpressure } from './write-with-backpressure.js';
+import type { UpstreamAnswer } from './upstream-request.js';
+import { whenWritable, writeToClient } from './write-with-backpressure.js';
 
 export interface RelayDeps {
   recordCall: RecordCall;
@@ -35,7 +35,7 @@ export interface RelayDeps {
  * and `[DONE]`) are released only after the call is committed, so a caller
  * never sees a complete answer that was not recorded.
  */
-export async function relayAnswer(deps: RelayDeps, ctx: CallContext, answer: Dispatcher.ResponseData, out: ServerResponse): Promise<void> {
+export async function relayAnswer(deps: RelayDeps, ctx: CallContext, answer: UpstreamAnswer, out: ServerResponse): Promise<void> {
   const status = answer.statusCode;
   const streamed = String(answer.headers['content-type'] ?? '').includes('text/event-stream');
   const headers = clientResponseHeaders(answer.headers, { bodyMayChange: streamed });
@@ -46,12 +46,12 @@ export async function relayAnswer(deps: RelayDeps, ctx: CallContext, answer: Dis
     out.writeHead(status, headers);
     out.flushHeaders();
   }
-  const release = (part: Buffer) => {
+  const release = (part: Buffer): boolean => {
     if (!headSent) {
       out.writeHead(status, headers);
       headSent = true;
     }
-    return writeWithBackpressure(out, part);
+    return writeToClient(out, part);
   };
 
   const sse = streamed ? new SseUsageTap(ctx.plan?.hideUsageOnlyChunk ?? false, new AnswerCapture(deps.captureLimit, deps.captureBudget)) : undefined;
@@ -60,21 +60,31 @@ export async function relayAnswer(deps: RelayDeps, ctx: CallContext, answer: Dis
   const capture = (sse ?? (json as JsonUsageTap)).capture;
   try {
     let lastChunk: Buffer | undefined;
-    let bodyError: unknown;
-    try {
-      for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-        if (sse) {
-          for (const part of sse.push(chunk)) await writeWithBackpressure(out, part);
-        } else {
-          // One chunk behind: the last one is released only after the commit.
-          if (lastChunk) await release(lastChunk);
-          lastChunk = chunk;
-          json?.push(chunk);
-        }
+    // Set while the upstream is held back for a client whose buffer is full.
+    let waiting = false;
+    const flowAgain = () => {
+      waiting = false;
+      answer.resume();
+    };
+    // Called by the upstream for each chunk, synchronously: no promise per chunk while the client keeps up.
+    const relayChunk = (chunk: Buffer): boolean => {
+      let writable = true;
+      if (sse) {
+        for (const part of sse.push(chunk)) writable = writeToClient(out, part) && writable;
+      } else {
+        // One chunk behind: the last one is released only after the commit.
+        if (lastChunk) writable = release(lastChunk);
+        lastChunk = chunk;
+        json?.push(chunk);
       }
-    } catch (err) {
-      bodyError = err;
-    }
+      if (writable) return true;
+      if (!waiting) {
+        waiting = true;
+        whenWritable(out, flowAgain);
+      }
+      return false;
+    };
+    const bodyError = await answer.readBody(relayChunk);
     ctx.upstreamEndedNs = process.hrtime.bigint();
 
     const outcome = bodyError ? outcomeOfBrokenBody(bodyError, ctx.call.reason) : status >= 400 ? 'upstream_error' : 'ok';
@@ -112,7 +122,8 @@ export async function relayAnswer(deps: RelayDeps, ctx: CallContext, answer: Dis
       out.destroy();
       return;
     }
-    for (const part of sse ? sse.held : lastChunk ? [lastChunk] : []) await release(part);
+    // What is held is small (the last chunk, a stream's usage event and [DONE]): written at once, end() flushes it.
+    for (const part of sse ? sse.held : lastChunk ? [lastChunk] : []) release(part);
     if (!headSent) out.writeHead(status, headers);
     out.end();
   } finally {

@@ -21,7 +21,7 @@ import type { SpendGate } from './spend-gate.js';
 import { normaliseTarget } from './target-path.js';
 import type { TokenCounter } from './token-counter.js';
 import { upstreamPath, type Upstream } from './upstream.js';
-import { requestUpstream, type SendProgress } from './upstream-request.js';
+import { requestUpstream, type SendProgress, type UpstreamAnswer, type UpstreamRequest } from './upstream-request.js';
 import { usagePolicyFor } from './usage-policy.js';
 
 export interface ForwardDeps {
@@ -116,10 +116,10 @@ export function createForwardHandler(deps: ForwardDeps) {
     });
     const progress: SendProgress = { sent: false };
     try {
-      let answer: Dispatcher.ResponseData;
+      let answer: UpstreamAnswer;
       ctx.upstreamStartedNs = process.hrtime.bigint();
       try {
-        const options: Dispatcher.RequestOptions = {
+        const options: UpstreamRequest = {
           method: request.method as Dispatcher.HttpMethod,
           path: upstreamPath(deps.upstream, target.path, target.query),
           headers: upstreamRequestHeaders(request.headers, { forwardToken: deps.forwardToken, bodyReplaced: plan !== undefined, billing: deps.billing }),

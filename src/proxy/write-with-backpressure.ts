@@ -1,20 +1,23 @@
 import type { ServerResponse } from 'node:http';
 
 /**
- * Writes and, when the client's socket buffer is full, waits for it to drain
- * (or close) before the next chunk is read from the upstream: a slow reader
- * slows the upstream instead of growing our memory.
+ * Writes to the client; false when its socket buffer is full, and the
+ * upstream should then be held back until `whenWritable` calls back: a slow
+ * reader slows the upstream instead of growing our memory. A client already
+ * gone takes nothing (its call is being aborted).
  */
-export function writeWithBackpressure(out: ServerResponse, chunk: Buffer): Promise<void> | undefined {
-  if (out.destroyed) return undefined;
-  if (out.write(chunk)) return undefined;
-  return new Promise((resolve) => {
-    const done = () => {
-      out.off('drain', done);
-      out.off('close', done);
-      resolve();
-    };
-    out.on('drain', done);
-    out.on('close', done);
-  });
+export function writeToClient(out: ServerResponse, chunk: Buffer): boolean {
+  if (out.destroyed) return true;
+  return out.write(chunk);
+}
+
+/** Calls `then` once the client has drained its buffer, or gone. */
+export function whenWritable(out: ServerResponse, then: () => void): void {
+  const done = () => {
+    out.off('drain', done);
+    out.off('close', done);
+    then();
+  };
+  out.on('drain', done);
+  out.on('close', done);
 }
