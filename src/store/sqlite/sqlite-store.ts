@@ -1,9 +1,10 @@
 import Database from 'better-sqlite3';
 import type { RateLimitSnapshot } from '../types.js';
 import { changedCatalogModels } from '../sql/catalog-changes.js';
-import { namedParameter, pricedInsertSql, recordValues } from '../sql/insert-query-sql.js';
+import { recordValues } from '../sql/insert-query-sql.js';
 import { BATCHES_SQL, toDueBatch } from '../sql/batches-sql.js';
-import { MODEL_ROWS, REPRICE_ASSIGNMENT, TIER_FALLBACK } from '../sql/pricing-sql.js';
+import { TIER_FALLBACK } from '../sql/pricing-sql.js';
+import { SQLITE_REPRICE_MODEL, sqliteInsertQuerySql } from './sqlite-pricing.js';
 import { ADD_TO_ALL_USERS_ROLLUP, ADD_TO_USER_ROLLUP, RollupAdds, usageSql } from '../sql/usage-rollup-sql.js';
 import { pagedQueries } from '../sql/paged-queries.js';
 import { groupPrices, modelsWithPrices, toModelRateLimits, toUsage } from '../sql/rows.js';
@@ -88,8 +89,8 @@ export async function openSqliteStore({ path, log }: SqliteStoreOptions): Promis
   return Object.assign(new SqliteStore(db, log), { importReport });
 }
 
-const INSERT_QUERY = `${pricedInsertSql(namedParameter)} RETURNING cost, priced, price_fallback`;
-const INSERT_JOURNALED_QUERY = `${pricedInsertSql(namedParameter, '', '@journal_id')} RETURNING cost, priced, price_fallback`;
+const INSERT_QUERY = `${sqliteInsertQuerySql(false)} RETURNING cost, priced, price_fallback`;
+const INSERT_JOURNALED_QUERY = `${sqliteInsertQuerySql(true)} RETURNING cost, priced, price_fallback`;
 
 class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
@@ -249,7 +250,7 @@ class SqliteStore implements Store {
     const changed = changedCatalogModels(stored, prices);
     if (changed.length === 0) return;
     const removals = DELETE_CATALOG_PRICES.map((sql) => this.db.prepare(sql));
-    const repriceModel = this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT} WHERE ${MODEL_ROWS}`);
+    const repriceModel = this.db.prepare(SQLITE_REPRICE_MODEL);
     // One transaction with the re-pricing and the rollups: a crash cannot leave new catalog prices beside rows
     // priced by the old ones, which a restart (seeing no change) would never mend. It runs at start-up, before
     // the proxy listens, so holding the event loop is harmless.
