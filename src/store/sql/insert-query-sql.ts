@@ -1,7 +1,7 @@
 import { fineTunedPriceNames } from '../../accounting/fine-tuned-names.js';
 import { baseModelName } from '../../accounting/model-names.js';
 import type { QueryRecord } from '../types.js';
-import { priceFallbackSql, unitCostSql } from './pricing-sql.js';
+import { type PriceLookup, priceFallbackSql, unitCostSql } from './pricing-sql.js';
 
 /** Columns of the queries table that come from a QueryRecord; id, priced, cost and price_fallback are the store's. */
 export const RECORD_COLUMNS = [
@@ -49,13 +49,13 @@ export type RecordColumn = (typeof RECORD_COLUMNS)[number];
  * journal entry's id) a row replayed from the journal before is skipped, not
  * inserted twice: it then returns no row.
  */
-export function pricedInsertSql(value: (column: RecordColumn) => string, from = '', journalId?: string): string {
+export function pricedInsertSql(value: (column: RecordColumn) => string, from = '', journalId?: string, lookup: PriceLookup = 'sorted'): string {
   const journal = journalId ? { column: ', journal_id', value: `, ${journalId} AS journal_id` } : { column: '', value: '' };
   // `WHERE true` lets SQLite's parser tell ON CONFLICT from a join constraint after INSERT ... SELECT.
   const skipReplayed = journalId ? ' WHERE true ON CONFLICT (journal_id) WHERE journal_id IS NOT NULL DO NOTHING' : '';
   return `INSERT INTO queries (${RECORD_COLUMNS.join(', ')}, priced, cost, price_fallback${journal.column})
   SELECT ${RECORD_COLUMNS.join(', ')}, CASE WHEN r.v IS NULL THEN 0 ELSE 1 END, COALESCE(r.v, 0), COALESCE(r.f, 0)${journal.column}
-  FROM (SELECT ${RECORD_COLUMNS.map((c) => `${value(c)} AS ${c}`).join(', ')}, ${unitCostSql(value)} AS v, ${priceFallbackSql(value)} AS f${journal.value}
+  FROM (SELECT ${RECORD_COLUMNS.map((c) => `${value(c)} AS ${c}`).join(', ')}, ${unitCostSql(value, lookup)} AS v, ${priceFallbackSql(value, lookup)} AS f${journal.value}
         ${from ? `FROM ${from}` : ''}) r${skipReplayed}`;
 }
 

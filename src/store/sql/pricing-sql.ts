@@ -54,8 +54,20 @@ export const TIER_FALLBACK_COUNT = 'CASE WHEN price_fallback IN (1, 3) THEN 1 EL
 /** Price columns both price tables share, in one order, for the UNION of candidates. */
 const PRICE_COLUMNS = ['model', 'source', 'valid_from', 'per1k_query', 'per1k_answer', 'per1k_cached_query', ...OPTIONAL_RATES.map((r) => r.column)];
 
+/**
+ * How a store finds the best price; both choose the same row.
+ *  - 'sorted': every candidate in one UNION, sorted by preference (any SQL database).
+ *  - 'indexed' (SQLite): each candidate class looked up in preference order by the price table's primary key,
+ *    the first one found wins. No sort, which in SQLite cost more than the rest of the insert's pricing.
+ */
+export type PriceLookup = 'sorted' | 'indexed';
+
 /** The best price for a query, as a derived table `chosen` with tier_rank (0: the query's tier, 1: default prices). */
-function chosenPrice(q: CostInputs): string {
+function chosenPrice(q: CostInputs, lookup: PriceLookup): string {
+  return lookup === 'indexed' ? indexedChosenPrice(q) : sortedChosenPrice(q);
+}
+
+function sortedChosenPrice(q: CostInputs): string {
   const candidates = (table: string, rank: number, tierCondition: string) =>
     `SELECT ${PRICE_COLUMNS.map((c) => `price_row.${c}`).join(', ')}, ${rank} AS tier_rank FROM ${table} price_row
      WHERE ${tierCondition}price_row.model IN (${q('model')}, ${q('base_model')}, ${q('ft_base_model')}) AND price_row.valid_from < ${q('ts')}`;
@@ -67,8 +79,29 @@ function chosenPrice(q: CostInputs): string {
            LIMIT 1) chosen`;
 }
 
+/**
+ * The sorted order as a sequence of lookups: per table, admin then catalog (the only sources a price is stored
+ * with, see PriceSource), each for the model, its base name, then its fine-tuned base; the newest before ts
+ * of each is one descent of the primary key (model, source[, tier], valid_from). COALESCE stops at the first
+ * found, so a call priced by its admin price reads one or two index entries.
+ */
+function indexedChosenPrice(q: CostInputs): string {
+  const newest = (table: string, tierCondition: string) =>
+    `COALESCE(${['admin', 'catalog']
+      .flatMap((source) =>
+        (['model', 'base_model', 'ft_base_model'] as const).map(
+          (name) =>
+            `(SELECT rowid FROM ${table} WHERE model = ${q(name)} AND source = '${source}'${tierCondition} AND valid_from < ${q('ts')} ORDER BY valid_from DESC LIMIT 1)`,
+        ),
+      )
+      .join(', ')})`;
+  const tierRow = newest('tier_prices', ` AND tier = ${q('service_tier')}`);
+  return `(SELECT ${PRICE_COLUMNS.join(', ')}, 0 AS tier_rank FROM tier_prices WHERE rowid = ${tierRow}
+           UNION ALL SELECT ${PRICE_COLUMNS.join(', ')}, 1 AS tier_rank FROM prices WHERE rowid = ${newest('prices', '')} AND ${tierRow} IS NULL) chosen`;
+}
+
 /** The rates a query is charged at, long-context ones where its prompt is above the price's threshold. */
-function effectiveRates(q: CostInputs): string {
+function effectiveRates(q: CostInputs, lookup: PriceLookup): string {
   const long = `chosen.long_context_above IS NOT NULL AND ${q('prompt_tokens')} > chosen.long_context_above`;
   const inLong = (longRate: string, rate: string) => `CASE WHEN ${long} THEN ${longRate} ELSE ${rate} END`;
   const query = inLong('COALESCE(chosen.long_per1k_query, chosen.per1k_query)', 'chosen.per1k_query');
@@ -78,7 +111,7 @@ function effectiveRates(q: CostInputs): string {
       ${inLong(`COALESCE(chosen.long_per1k_cache_write, chosen.per1k_cache_write, ${query})`, 'COALESCE(chosen.per1k_cache_write, chosen.per1k_query)')} AS cache_write,
       chosen.per1k_audio_query, chosen.per1k_audio_answer, chosen.per1k_image_query, chosen.per1k_image_answer, chosen.per_minute_audio,
       chosen.per1k_characters, chosen.per1k_web_search_calls, chosen.per1k_file_search_calls, chosen.per1k_code_interpreter
-    FROM ${chosenPrice(q)}`;
+    FROM ${chosenPrice(q, lookup)}`;
 }
 
 /**
@@ -87,7 +120,7 @@ function effectiveRates(q: CostInputs): string {
  * details are parts of prompt_tokens and completion_tokens (the proxy clamps
  * them so), so the text tokens are what is left.
  */
-export function unitCostSql(q: CostInputs): string {
+export function unitCostSql(q: CostInputs, lookup: PriceLookup = 'sorted'): string {
   const textPrompt = `(${q('prompt_tokens')} - ${q('cached_tokens')} - ${q('cache_write_tokens')} - ${q('audio_prompt_tokens')} - ${q('image_prompt_tokens')})`;
   const textAnswer = `(${q('completion_tokens')} - ${q('audio_completion_tokens')} - ${q('image_completion_tokens')})`;
   const dollars = `(${textPrompt} * rates.query
@@ -104,7 +137,7 @@ export function unitCostSql(q: CostInputs): string {
                   + ${q('code_interpreter_containers')} * COALESCE(rates.per1k_code_interpreter, 0)) / 1000.0
                  + ${q('audio_seconds')} * COALESCE(rates.per_minute_audio, 0) / 60.0`;
   return `(SELECT ${dollarsRoundedToNanosSql(dollars)}
-           FROM (${effectiveRates(q)}) rates)`;
+           FROM (${effectiveRates(q, lookup)}) rates)`;
 }
 
 /**
@@ -112,22 +145,27 @@ export function unitCostSql(q: CostInputs): string {
  * path: a default-tier call of a model that is not fine-tuned (nearly every
  * call) can fall back to nothing, so it skips the second price lookup.
  */
-export function priceFallbackSql(q: CostInputs): string {
+export function priceFallbackSql(q: CostInputs, lookup: PriceLookup = 'sorted'): string {
   const otherTier = `${q('service_tier')} IS NOT NULL AND ${q('service_tier')} <> 'default'`;
   return `CASE WHEN ${otherTier} OR ${q('ft_base_model')} <> '' THEN
            (SELECT CASE WHEN chosen.tier_rank = 1 AND ${otherTier} THEN ${TIER_FALLBACK} ELSE 0 END
                  + CASE WHEN chosen.model = ${q('ft_base_model')} AND chosen.model <> ${q('base_model')} THEN ${BASE_MODEL_FALLBACK} ELSE 0 END
-            FROM ${chosenPrice(q)})
+            FROM ${chosenPrice(q, lookup)})
          ELSE 0 END`;
 }
 
 /** Columns of the queries table as cost inputs, for re-pricing stored rows. */
 const STORED_ROW: CostInputs = (column) => `queries.${column}`;
 
-/** `SET (cost, priced, price_fallback) = ...` for an UPDATE of stored rows. */
-export const REPRICE_ASSIGNMENT = `(cost, priced, price_fallback) = (SELECT COALESCE(repriced.v, 0), CASE WHEN repriced.v IS NULL THEN 0 ELSE 1 END,
+/** `SET (cost, priced, price_fallback) = ...` for an UPDATE of stored rows, priced as the store's insert prices them. */
+export const repriceAssignment = (
+  lookup: PriceLookup,
+): string => `(cost, priced, price_fallback) = (SELECT COALESCE(repriced.v, 0), CASE WHEN repriced.v IS NULL THEN 0 ELSE 1 END,
     COALESCE(repriced.f, 0)
-  FROM (SELECT ${unitCostSql(STORED_ROW)} AS v, ${priceFallbackSql(STORED_ROW)} AS f) repriced)`;
+  FROM (SELECT ${unitCostSql(STORED_ROW, lookup)} AS v, ${priceFallbackSql(STORED_ROW, lookup)} AS f) repriced)`;
+
+/** The assignment of stores whose insert uses the 'sorted' lookup (PostgreSQL). */
+export const REPRICE_ASSIGNMENT = repriceAssignment('sorted');
 
 /**
  * Rows whose cost a price of @model can change: those of the model itself, of

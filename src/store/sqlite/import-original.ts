@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { baseModelName } from '../../accounting/model-names.js';
-import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
+import { SQLITE_REPRICE_ASSIGNMENT } from './sqlite-pricing.js';
 import { rebuildSqliteRollup } from './migrations.js';
 
 export interface ImportReport {
@@ -63,7 +63,7 @@ export function importOriginalIfPresent(db: Database.Database, path: string, mig
         proxy_base_model(model_name), 200, 'ok', 0, COALESCE(query_tokens, 0), COALESCE(answer_tokens, 0), 0, 0, 0, 0, 0, 0
       FROM query ORDER BY id`)
       .run().changes;
-    db.exec(`UPDATE queries SET ${REPRICE_ASSIGNMENT}`);
+    db.exec(`UPDATE queries SET ${SQLITE_REPRICE_ASSIGNMENT}`);
     rebuildSqliteRollup(db);
     if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND lower(name) = 'ratelimit'").get()) {
       db.prepare(`INSERT INTO rate_limits (kind, maximum, remaining, reset, observed_at)

@@ -1,19 +1,19 @@
 import Database from 'better-sqlite3';
 import type { LedgerReader, LedgerWriter, ModelRow, PriceRow, QueryTableRow, RateLimitTableRow } from '../ledger/ledger-tables.js';
-import { namedParameter, pricedInsertSql } from '../sql/insert-query-sql.js';
 import { LEDGER_SQL, toCounts } from '../sql/ledger-sql.js';
 import { copyPriceSql } from '../sql/shared-statements.js';
 import { rebuildSqliteRollup } from './migrations.js';
+import { SQLITE_REPRICE_MODEL, sqliteInsertQuerySql } from './sqlite-pricing.js';
 
 /** The ledger tables of an SQLite file whose schema is current (open it with openSqliteStore first). */
 export function openSqliteLedger(path: string): LedgerReader & LedgerWriter {
   const db = new Database(path, { fileMustExist: true });
   db.pragma('journal_mode = WAL');
   db.pragma('busy_timeout = 5000');
-  const insertQuery = db.prepare(pricedInsertSql(namedParameter));
+  const insertQuery = db.prepare(sqliteInsertQuerySql(false));
   const insertModel = db.prepare(LEDGER_SQL.insertModel);
   const upsertRateLimit = db.prepare(LEDGER_SQL.upsertRateLimit);
-  const repriceModel = db.prepare(LEDGER_SQL.repriceModel);
+  const repriceModel = db.prepare(SQLITE_REPRICE_MODEL);
 
   return {
     counts: async () => toCounts(db.prepare(LEDGER_SQL.counts).get() as Record<string, unknown>),

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { MODEL_ROWS, REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
+import { MODEL_ROWS } from '../sql/pricing-sql.js';
+import { SQLITE_REPRICE_ASSIGNMENT } from './sqlite-pricing.js';
 import { DAY_MS, MODEL_DAYS, MONTH_MS, bucketOf, recomputeFromQueriesSql, recomputeMonthsFromDaysSql } from '../sql/usage-rollup-sql.js';
 
 /** Re-pricing more rows than this is split into transactions of whole days, yielding between them. */
@@ -113,7 +114,7 @@ export class SqliteRepricer {
    */
   private repriceChunkTransaction() {
     const update = (bounded: boolean) =>
-      this.db.prepare(`UPDATE queries SET ${REPRICE_ASSIGNMENT}
+      this.db.prepare(`UPDATE queries SET ${SQLITE_REPRICE_ASSIGNMENT}
       WHERE ${MODEL_ROWS} AND ts > @from${bounded ? ' AND ts <= @until' : ''} AND ts >= @lo AND ts < @hi`);
     const updateBounded = update(true);
     const updateOpen = update(false);
