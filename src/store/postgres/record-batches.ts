@@ -8,7 +8,7 @@ import type { QueryRecord, RateLimitSnapshot, RateLimitWindow, RecordedQuery } f
 import { MIGRATION_LOCK, lockModelsSql } from './advisory-locks.js';
 import { addToRollupSql } from './pg-rollup.js';
 import { RECORD_COLUMN_TYPES } from './column-types.js';
-import { inTransaction } from './statements.js';
+import { runAndCommit } from './pipelined-commit.js';
 
 /** More rows than this wait for the next batch: one statement's arrays stay small. */
 const MAX_BATCH_ROWS = 500;
@@ -16,7 +16,10 @@ const MAX_BATCH_ROWS = 500;
  * Batches committing at once. Every batch that carries rate limits updates the same two overall rows, so batches
  * commit one after another anyway; a second one in flight sends its rows while the first waits for its commit.
  */
-const MAX_BATCHES_IN_FLIGHT = 2;
+const MAX_BATCHES_IN_FLIGHT = Number(process.env.OAP_INFLIGHT ?? 2);
+
+/** The connections recording needs: one per batch in flight. */
+export const RECORDING_CONNECTIONS = MAX_BATCHES_IN_FLIGHT;
 
 const param = (column: RecordColumn) => `p_${column}`;
 const RATE_LIMIT_PARAMS = [
@@ -79,8 +82,7 @@ LANGUAGE plpgsql AS $fn$${body}$fn$`,
 
 const RECORD_FUNCTION = recordFunctionSql();
 const ARGUMENT_COUNT = RECORD_COLUMNS.length + 1 + RATE_LIMIT_PARAMS.length;
-// The transaction's id comes back with the rows: asked about later (txid_status) if the COMMIT goes unanswered.
-const CALL_SQL = `SELECT out_ord, out_cost, out_priced, out_skipped, txid_current()::text AS txid
+const CALL_SQL = `SELECT out_ord, out_cost, out_priced, out_skipped
   FROM ${RECORD_FUNCTION.name}(${Array.from({ length: ARGUMENT_COUNT }, (_, i) => `$${i + 1}`).join(', ')})`;
 
 /**
@@ -134,35 +136,33 @@ function newestRateLimits(rows: RecordRow[]): RateLimitRow[] {
 }
 
 /**
- * Records `rows` in one transaction: BEGIN, the record function, COMMIT. The
- * COMMIT is a round trip of its own on purpose: if the connection breaks
- * while it is on its way, the server may have committed or not, and the
+ * Records `rows` in one transaction: BEGIN, then the record function and
+ * COMMIT together (pipelined-commit.ts). If the connection breaks once the
+ * function call has left, the server may have committed or not, and the
  * CommitInDoubtError thrown then carries the transaction's id, which the
  * journal's replay asks the server about before writing these calls again.
+ * `pool` is a pipelining pool.
  */
 export async function recordRows(pool: pg.Pool, rows: RecordRow[]): Promise<RecordedQuery[]> {
   const values = rows.map((r) => recordValues(r.query));
   const limits = newestRateLimits(rows);
-  const result = await inTransaction(
+  const result = await runAndCommit<{ out_ord: number; out_cost: number; out_priced: number; out_skipped: boolean }>(
     pool,
-    async (client) =>
-      (
-        await client.query<{ out_ord: number; out_cost: number; out_priced: number; out_skipped: boolean; txid: string }>({
-          name: 'oap_record_queries',
-          text: CALL_SQL,
-          values: [
-            ...RECORD_COLUMNS.map((c) => values.map((v) => v[c])),
-            rows.map((r) => r.journalId ?? null),
-            limits.map((l) => l.model),
-            limits.map((l) => l.kind),
-            limits.map((l) => l.maximum),
-            limits.map((l) => l.remaining),
-            limits.map((l) => l.reset),
-            limits.map((l) => l.observedAt),
-          ],
-        })
-      ).rows,
-    (answered, err) => (answered[0] ? new CommitInDoubtError(answered[0].txid, err) : (err as Error)),
+    {
+      name: 'oap_record_queries',
+      text: CALL_SQL,
+      values: [
+        ...RECORD_COLUMNS.map((c) => values.map((v) => v[c])),
+        rows.map((r) => r.journalId ?? null),
+        limits.map((l) => l.model),
+        limits.map((l) => l.kind),
+        limits.map((l) => l.maximum),
+        limits.map((l) => l.remaining),
+        limits.map((l) => l.reset),
+        limits.map((l) => l.observedAt),
+      ],
+    },
+    (txid, err) => new CommitInDoubtError(txid, err),
   );
   const recorded: RecordedQuery[] = new Array(rows.length);
   for (const r of result) {
