@@ -74,7 +74,14 @@ function carriesCommit(chunk: Buffer): boolean {
   for (let at = 0; at + 5 <= chunk.length; ) {
     const length = chunk.readInt32BE(at + 1);
     if (length < 4 || at + 1 + length > chunk.length) return false;
-    if (chunk[at] === 0x51 && chunk.subarray(at + 5, at + 1 + length).toString().startsWith('COMMIT')) return true;
+    if (
+      chunk[at] === 0x51 &&
+      chunk
+        .subarray(at + 5, at + 1 + length)
+        .toString()
+        .startsWith('COMMIT')
+    )
+      return true;
     at += 1 + length;
   }
   return false;

@@ -37,7 +37,10 @@ export async function runAndCommit<R extends pg.QueryResultRow>(
     try {
       await begun;
     } catch (err) {
-      if (!(err instanceof pg.DatabaseError)) throw (broken = err as Error);
+      if (!(err instanceof pg.DatabaseError)) {
+        broken = err as Error;
+        throw err;
+      }
       // Refused, BEGIN left no transaction open: the statement ran and committed (or failed) on its own.
       const alone = await ran;
       if (alone.status === 'rejected') throw alone.reason;
@@ -48,8 +51,11 @@ export async function runAndCommit<R extends pg.QueryResultRow>(
     } catch (err) {
       // No COMMIT was sent: nothing is committed. A refusal leaves the aborted transaction to end.
       await ran;
-      if (err instanceof pg.DatabaseError) await client.query('ROLLBACK').catch((e) => (broken = e as Error));
-      else broken = err as Error;
+      if (err instanceof pg.DatabaseError) {
+        await client.query('ROLLBACK').catch((e) => {
+          broken = e as Error;
+        });
+      } else broken = err as Error;
       throw err;
     }
     const [result, committed] = await Promise.all([ran, settled(client.query('COMMIT'))]);
