@@ -144,9 +144,10 @@ function newestRateLimits(rows: RecordRow[]): RateLimitRow[] {
 }
 
 /**
- * Records `rows` in one transaction: BEGIN, then the record function and
- * COMMIT together (pipelined-commit.ts). If the connection breaks once the
- * function call has left, the server may have committed or not, and the
+ * Records `rows` in one transaction: BEGIN, the transaction's id and the
+ * record function sent together, COMMIT once the id is back
+ * (pipelined-commit.ts). If the connection breaks once the COMMIT has left,
+ * the server may have committed or not, and the
  * CommitInDoubtError thrown then carries the transaction's id, which the
  * journal's replay asks the server about before writing these calls again.
  * `pool` is a pipelining pool.
