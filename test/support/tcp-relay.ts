@@ -31,8 +31,9 @@ export class TcpRelay {
       }
       client.on('data', (chunk: Buffer) => {
         const cut = this.commitCut;
-        // A simple-query COMMIT ('Q' message): the server gets it or not, and the connection is lost before its answer.
-        if (cut && chunk[0] === 0x51 && chunk.includes('COMMIT')) {
+        // A chunk carrying a simple-query COMMIT ('Q' message), maybe behind the statement it commits: the server gets
+        // it or not, and the connection is lost before its answer.
+        if (cut && carriesCommit(chunk)) {
           this.commitCut = undefined;
           if (cut.deliver) upstream.write(chunk);
           client.pause();
@@ -66,4 +67,22 @@ export class TcpRelay {
     if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
     this.server = undefined;
   }
+}
+
+/** Whether the client's bytes hold a whole simple-query COMMIT message among the protocol messages they start with. */
+function carriesCommit(chunk: Buffer): boolean {
+  for (let at = 0; at + 5 <= chunk.length; ) {
+    const length = chunk.readInt32BE(at + 1);
+    if (length < 4 || at + 1 + length > chunk.length) return false;
+    if (
+      chunk[at] === 0x51 &&
+      chunk
+        .subarray(at + 5, at + 1 + length)
+        .toString()
+        .startsWith('COMMIT')
+    )
+      return true;
+    at += 1 + length;
+  }
+  return false;
 }

@@ -9,6 +9,8 @@ export interface PoolOptions {
   max?: number;
   /** A connection broke (server restart, failover, pg_terminate_backend); the statement on it, if any, failed. */
   onConnectionLost?: (message: string) => void;
+  /** Send each query without waiting for the answer to the one before (pg's pipeline mode): for pipelined-commit.ts. */
+  pipeline?: boolean;
 }
 
 // BIGINT (epoch ms, ids, counts) as JS numbers: every value the proxy stores is far below 2^53.
@@ -21,10 +23,11 @@ const types = {
 } as pg.CustomTypesConfig;
 
 /** A pooled connection to the database the URL names. */
-export function createPool({ url, max = 10, onConnectionLost }: PoolOptions): pg.Pool {
+export function createPool({ url, max = 10, onConnectionLost, pipeline = false }: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
     ...withSessionSettings(url),
     max,
+    pipeline,
     types,
     application_name: 'openai-api-proxy',
     connectionTimeoutMillis: 10_000,

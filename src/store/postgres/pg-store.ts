@@ -40,7 +40,7 @@ import { insertJournaled } from './journal-replay.js';
 import { createPool } from './pg-pool.js';
 import { PostgresRepricer, type RepriceOptions } from './repricer.js';
 import { SchemaGate, isOutage } from './schema-gate.js';
-import { BatchRecorder } from './record-batches.js';
+import { BatchRecorder, RECORDING_CONNECTIONS } from './record-batches.js';
 import { recomputeWholeModelRollup } from './pg-rollup.js';
 import { REPRICE_ASSIGNMENT } from '../sql/pricing-sql.js';
 import { Statement, inTransaction, runNamed } from './statements.js';
@@ -75,7 +75,9 @@ export async function openPostgresStore({ url, poolSize, log, reprice = REPRICE,
     }
     log?.warn(`${errorText(err)}; starting anyway, the schema is brought up to date once the database answers`);
   }
-  return new PostgresStore(pool, schema, reprice, log);
+  // Recording's own connections, one per batch in flight: pipelining (pipelined-commit.ts), and never queued behind reads.
+  const recording = createPool({ url, max: RECORDING_CONNECTIONS, pipeline: true, onConnectionLost: (m) => log?.warn(m) });
+  return new PostgresStore(pool, recording, schema, reprice, log);
 }
 
 const LOCK_EXCLUSIVE = new Statement('oap_lock_models_exclusive', LOCK_MODELS_EXCLUSIVE);
@@ -90,12 +92,13 @@ class PostgresStore implements Store {
 
   constructor(
     private readonly pool: pg.Pool,
+    private readonly recording: pg.Pool,
     private readonly schema: SchemaGate,
     reprice: RepriceOptions,
     private readonly log?: PostgresStoreOptions['log'],
   ) {
     this.access = new PostgresAccessStore(pool);
-    this.recorder = new BatchRecorder(pool);
+    this.recorder = new BatchRecorder(recording);
     this.repricer = new PostgresRepricer(pool, reprice);
     // Another instance may die half way through a re-price; whichever instance looks next finishes it.
     this.sweep = setInterval(() => {
@@ -134,7 +137,7 @@ class PostgresStore implements Store {
 
   async recordJournaled(entries: JournaledRecord[]): Promise<void> {
     await this.ready();
-    await insertJournaled(this.pool, entries);
+    await insertJournaled(this.recording, entries);
   }
 
   /**
@@ -276,6 +279,6 @@ class PostgresStore implements Store {
     // A re-price in progress stops after its current window; its intent stays for the next instance.
     this.repricer.stop();
     await this.recorder.drain();
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.recording.end()]);
   }
 }

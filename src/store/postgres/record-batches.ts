@@ -8,7 +8,7 @@ import type { QueryRecord, RateLimitSnapshot, RateLimitWindow, RecordedQuery } f
 import { MIGRATION_LOCK, lockModelsSql } from './advisory-locks.js';
 import { addToRollupSql } from './pg-rollup.js';
 import { RECORD_COLUMN_TYPES } from './column-types.js';
-import { inTransaction } from './statements.js';
+import { runAndCommit } from './pipelined-commit.js';
 
 /** More rows than this wait for the next batch: one statement's arrays stay small. */
 const MAX_BATCH_ROWS = 500;
@@ -17,6 +17,9 @@ const MAX_BATCH_ROWS = 500;
  * commit one after another anyway; a second one in flight sends its rows while the first waits for its commit.
  */
 const MAX_BATCHES_IN_FLIGHT = 2;
+
+/** The connections recording needs: one per batch in flight. */
+export const RECORDING_CONNECTIONS = MAX_BATCHES_IN_FLIGHT;
 
 const param = (column: RecordColumn) => `p_${column}`;
 const RATE_LIMIT_PARAMS = [
@@ -40,11 +43,16 @@ const RATE_LIMIT_PARAMS = [
  * position in the batch.
  *
  * The body is generated from the shared insert and pricing SQL, so it cannot
- * drift from them; its name carries a hash of the body, so binaries of
- * different versions sharing a database during a rolling deploy each call
- * their own.
+ * drift from them; its name carries a hash of the body and settings, so
+ * binaries of different versions sharing a database during a rolling deploy
+ * each call their own.
+ *
+ * Generic plans: left to choose, PostgreSQL plans the statements afresh for
+ * every small batch (a custom plan looks cheaper for a few rows), which cost
+ * about three times the CPU of recording one row; the generic plan is the same
+ * index lookups and serves every batch size.
  */
-function recordFunctionSql(): { name: string; create: string } {
+function recordFunctionSql(): { name: string; create: (serverVersion: number) => string } {
   const rows = `unnest(${RECORD_COLUMNS.map(param).join(', ')}, p_journal_id) WITH ORDINALITY AS u(${RECORD_COLUMNS.join(', ')}, journal_id, ord)`;
   const cost = unitCostSql((c) => `u.${c}`);
   const body = `
@@ -67,20 +75,21 @@ BEGIN
     )};
   END IF;
 END`;
-  const name = `oap_record_queries_${createHash('sha256').update(body).digest('hex').slice(0, 12)}`;
+  const settings = `SET plan_cache_mode = force_generic_plan`;
+  const name = `oap_record_queries_${createHash('sha256').update(settings).update(body).digest('hex').slice(0, 12)}`;
   const params = [...RECORD_COLUMNS.map((c) => `${param(c)} ${RECORD_COLUMN_TYPES[c]}[]`), 'p_journal_id text[]', ...RATE_LIMIT_PARAMS];
   return {
     name,
-    create: `CREATE OR REPLACE FUNCTION ${name}(${params.join(', ')})
+    // plan_cache_mode is PostgreSQL 12's; on 11 the function plans as it always did.
+    create: (serverVersion) => `CREATE OR REPLACE FUNCTION ${name}(${params.join(', ')})
 RETURNS TABLE (out_ord bigint, out_cost double precision, out_priced integer, out_skipped boolean)
-LANGUAGE plpgsql AS $fn$${body}$fn$`,
+LANGUAGE plpgsql ${serverVersion >= 120000 ? settings : ''} AS $fn$${body}$fn$`,
   };
 }
 
 const RECORD_FUNCTION = recordFunctionSql();
 const ARGUMENT_COUNT = RECORD_COLUMNS.length + 1 + RATE_LIMIT_PARAMS.length;
-// The transaction's id comes back with the rows: asked about later (txid_status) if the COMMIT goes unanswered.
-const CALL_SQL = `SELECT out_ord, out_cost, out_priced, out_skipped, txid_current()::text AS txid
+const CALL_SQL = `SELECT out_ord, out_cost, out_priced, out_skipped
   FROM ${RECORD_FUNCTION.name}(${Array.from({ length: ARGUMENT_COUNT }, (_, i) => `$${i + 1}`).join(', ')})`;
 
 /**
@@ -93,7 +102,8 @@ export async function installRecordFunction(client: pg.ClientBase): Promise<void
     const { rowCount } = await client.query('SELECT 1 FROM pg_proc WHERE proname = $1 AND pg_function_is_visible(oid)', [RECORD_FUNCTION.name]);
     if (rowCount) return;
     try {
-      await client.query(RECORD_FUNCTION.create);
+      const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+      await client.query(RECORD_FUNCTION.create(Number(rows[0].v)));
     } catch (err) {
       throw new Error(
         `could not create the function ${RECORD_FUNCTION.name} the proxy records with (${(err as Error).message}); start this version once with a login that may create functions`,
@@ -134,35 +144,34 @@ function newestRateLimits(rows: RecordRow[]): RateLimitRow[] {
 }
 
 /**
- * Records `rows` in one transaction: BEGIN, the record function, COMMIT. The
- * COMMIT is a round trip of its own on purpose: if the connection breaks
- * while it is on its way, the server may have committed or not, and the
+ * Records `rows` in one transaction: BEGIN, the transaction's id and the
+ * record function sent together, COMMIT once the id is back
+ * (pipelined-commit.ts). If the connection breaks once the COMMIT has left,
+ * the server may have committed or not, and the
  * CommitInDoubtError thrown then carries the transaction's id, which the
  * journal's replay asks the server about before writing these calls again.
+ * `pool` is a pipelining pool.
  */
 export async function recordRows(pool: pg.Pool, rows: RecordRow[]): Promise<RecordedQuery[]> {
   const values = rows.map((r) => recordValues(r.query));
   const limits = newestRateLimits(rows);
-  const result = await inTransaction(
+  const result = await runAndCommit<{ out_ord: number; out_cost: number; out_priced: number; out_skipped: boolean }>(
     pool,
-    async (client) =>
-      (
-        await client.query<{ out_ord: number; out_cost: number; out_priced: number; out_skipped: boolean; txid: string }>({
-          name: 'oap_record_queries',
-          text: CALL_SQL,
-          values: [
-            ...RECORD_COLUMNS.map((c) => values.map((v) => v[c])),
-            rows.map((r) => r.journalId ?? null),
-            limits.map((l) => l.model),
-            limits.map((l) => l.kind),
-            limits.map((l) => l.maximum),
-            limits.map((l) => l.remaining),
-            limits.map((l) => l.reset),
-            limits.map((l) => l.observedAt),
-          ],
-        })
-      ).rows,
-    (answered, err) => (answered[0] ? new CommitInDoubtError(answered[0].txid, err) : (err as Error)),
+    {
+      name: 'oap_record_queries',
+      text: CALL_SQL,
+      values: [
+        ...RECORD_COLUMNS.map((c) => values.map((v) => v[c])),
+        rows.map((r) => r.journalId ?? null),
+        limits.map((l) => l.model),
+        limits.map((l) => l.kind),
+        limits.map((l) => l.maximum),
+        limits.map((l) => l.remaining),
+        limits.map((l) => l.reset),
+        limits.map((l) => l.observedAt),
+      ],
+    },
+    (txid, err) => new CommitInDoubtError(txid, err),
   );
   const recorded: RecordedQuery[] = new Array(rows.length);
   for (const r of result) {
