@@ -58,6 +58,8 @@ export class V1Entry {
   }
 
   serve = (request: IncomingMessage, out: ServerResponse): void => {
+    // As Fastify did: an error on one caller's response (a write after its end) must never take the process down.
+    out.on('error', ignoreResponseError);
     if (this.closing) {
       refuseWhileClosing(request, out, this.deps.log);
       return;
@@ -94,6 +96,9 @@ export class V1Entry {
     return request;
   }
 }
+
+/** The socket's own error ends the response; nothing more is owed to that caller. */
+function ignoreResponseError(): void {}
 
 /** `type/subtype` of a content-type, lower-cased, or undefined when Fastify would refuse it as no media type. */
 function mediaType(header: string): string | undefined {
