@@ -66,7 +66,7 @@ export const CONFIG_KEYS = {
   'database.pool-size': {
     value: COUNT,
     default: 10,
-    help: "PostgreSQL connections per instance (instances x pool size must stay below the server's max_connections)",
+    help: "PostgreSQL connections per instance (or worker), besides the 2 that record calls: instances x (pool size + 2) must stay below the server's max_connections",
   },
   'journal.path': {
     value: PATH,
