@@ -86,6 +86,8 @@ export class SpendGate {
         }
         return NO_POLICIES;
       });
+    // Most proxies enforce nothing: no call of theirs should pay for looking.
+    if (index.empty) return undefined;
     const subjects = subjectsOf(call.caller.user, call.caller.key?.id ?? null);
     const budgets = subjects.map((s) => index.budget(s)).filter((b): b is Budget => b !== undefined);
     const limits = subjects.map((s) => index.limit(s)).filter((l): l is RateLimit => l !== undefined);
@@ -200,6 +202,10 @@ class PolicyIndex {
   constructor(policies: AccessPolicies) {
     for (const b of policies.budgets) this.budgets.set(`${b.scope}:${b.subject}`, b);
     for (const l of policies.limits) this.limits.set(`${l.scope}:${l.subject}`, l);
+  }
+
+  get empty(): boolean {
+    return this.budgets.size === 0 && this.limits.size === 0;
   }
 
   budget = (s: Subject) => this.budgets.get(`${s.scope}:${s.subject}`);
