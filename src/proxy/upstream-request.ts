@@ -7,13 +7,21 @@ export interface SendProgress {
   sent: boolean;
 }
 
+/** What aborts a call: an AbortSignal, or anything with these members (inflight-calls.ts has a lighter one). */
+export interface AbortSource {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 /** A call as it goes up; `signal` aborting breaks off the request, or the answer's body once it is coming. */
 export interface UpstreamRequest {
   method: Dispatcher.HttpMethod;
   path: string;
   headers: Record<string, string | string[]>;
   body?: Buffer | Readable;
-  signal?: AbortSignal;
+  signal?: AbortSource;
 }
 
 /** The answer's headers, names in lower case; a header sent more than once (set-cookie) is an array. */
@@ -91,7 +99,7 @@ class UpstreamCall implements UpstreamAnswer, Dispatcher.DispatchHandler {
   }
 
   private readonly onAbort = () => {
-    this.abortReason = abortError(this.request.signal as AbortSignal);
+    this.abortReason = abortError(this.request.signal as AbortSource);
     // Before onConnect, the abort waits for it; after the end it does nothing.
     this.abortUpstream?.(this.abortReason);
   };
@@ -214,6 +222,6 @@ function headersOf(raw: (Buffer | string)[]): AnswerHeaders {
   return headers;
 }
 
-const abortError = (signal: AbortSignal): Error => (signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+const abortError = (signal: AbortSource): Error => (signal.reason instanceof Error ? signal.reason : new Error('aborted'));
 
 const noop = () => undefined;
