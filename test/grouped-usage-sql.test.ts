@@ -10,6 +10,7 @@ import { toQueryRow } from '../src/store/sql/rows.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { GroupField, QueryFilter, QueryRow, Store, UsageGroup } from '../src/store/types.js';
 import { aQuery } from './support/query-records.js';
+import { seededRandom } from './support/seeded-random.js';
 
 /**
  * Grouped usage against a brute force written differently: every row is put
@@ -17,17 +18,6 @@ import { aQuery } from './support/query-records.js';
  * JavaScript. Over a history that crosses daylight-saving changes in zones
  * with whole- and half-hour offsets, read through the rollups and without them.
  */
-function random(seed: number) {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)] };
-}
 
 const DAY = 86_400_000;
 const START = Date.parse('2024-02-20T00:00:00Z');
@@ -47,7 +37,7 @@ beforeAll(async () => {
   const path = join(dir, 'queries.db');
   store = await openSqliteStore({ path });
   await store.putPrice('gpt-4o', { validFrom: 0, per1KQueryTokens: 0.0025, per1KAnswerTokens: 0.01, per1KCachedQueryTokens: null }, 'admin');
-  const r = random(13);
+  const r = seededRandom(13);
   const pending: Promise<unknown>[] = [];
   for (let i = 0; i < 3000; i++) {
     // Every tenth call lands within minutes of a daylight-saving change, where local days and hours are easiest to get wrong.
@@ -169,7 +159,7 @@ const GROUPINGS: GroupField[][] = [
 describe('grouped usage', () => {
   for (const zone of ZONES) {
     it(`equals a brute-force grouping by Intl's local time in ${zone}, with and without rollups, across random filters`, async () => {
-      const r = random(zone.length * 7919);
+      const r = seededRandom(zone.length * 7919);
       for (let round = 0; round < 6; round++) {
         const filter: QueryFilter = { status: r.pick(['ok', 'ok', 'all', 'error'] as const) };
         if (round % 2 === 1) filter.after = START + r.int(SPAN / 2) + 0.5;

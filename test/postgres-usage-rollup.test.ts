@@ -6,32 +6,11 @@ import { toPositional, bindPositional } from '../src/store/sql/named-params.js';
 import { DAY_MS, MONTH_MS } from '../src/store/sql/usage-rollup-sql.js';
 import { POSTGRES_MIGRATIONS } from '../src/store/postgres/migrations.js';
 import { openPostgresStore } from '../src/store/postgres/pg-store.js';
-import type { QueryFilter, QueryRecord, Store, UsageSummary } from '../src/store/types.js';
+import type { QueryFilter, Store, UsageSummary } from '../src/store/types.js';
 import { describePostgres } from './support/each-store.js';
-import { aQuery as aRecordedQuery } from './support/query-records.js';
+import { aQuery, ENDPOINTS, MODELS, randomFilter, SPAN, START, STATUSES, USERS } from './support/random-usage-history.js';
+import { seededRandom, type SeededRandom } from './support/seeded-random.js';
 import { createTestDatabase, type TestDatabase } from './support/test-database.js';
-
-const aQuery = ({ at, ...overrides }: Partial<QueryRecord> & { at: string }): QueryRecord => aRecordedQuery({ ...overrides, timestamp: Date.parse(at) });
-
-/** A small deterministic PRNG, so a failure can be replayed. */
-function random(seed: number) {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)] };
-}
-
-const START = Date.parse('2024-01-01T00:00:00Z');
-const SPAN = 200 * DAY_MS;
-const USERS = ['adam', 'eve', 'cain', 'abel'];
-const MODELS = ['gpt-4o', 'gpt-4o-2024-08-06', 'gpt-4o-mini', 'o3-mini'];
-const ENDPOINTS = ['/v1/chat/completions', '/v1/responses', '/v1/embeddings'];
-const STATUSES = [200, 200, 200, 200, 201, 399, 400, 429, 500, 504];
 
 const price = (validFrom: string, q: number, a: number, cached: number | null = null) => ({
   validFrom: Date.parse(validFrom),
@@ -39,26 +18,6 @@ const price = (validFrom: string, q: number, a: number, cached: number | null = 
   per1KAnswerTokens: a,
   per1KCachedQueryTokens: cached,
 });
-
-function randomBound(r: ReturnType<typeof random>): number | undefined {
-  const kind = r.int(4);
-  if (kind === 0) return undefined;
-  const t = START - 5 * DAY_MS + r.int(SPAN + 10 * DAY_MS);
-  if (kind === 1) return t;
-  const edge = Math.floor(t / (kind === 2 ? DAY_MS : MONTH_MS)) * (kind === 2 ? DAY_MS : MONTH_MS);
-  return edge + r.pick([-1, 0, 1]);
-}
-
-function randomFilter(r: ReturnType<typeof random>): QueryFilter {
-  const a = randomBound(r);
-  const b = randomBound(r);
-  const [after, before] = a !== undefined && b !== undefined && a > b ? [b, a] : [a, b];
-  const filter: QueryFilter = { status: r.pick(['ok', 'error', 'all'] as const), after, before };
-  if (r.int(3) === 0) filter.user = r.pick(USERS);
-  if (r.int(4) === 0) filter.model = r.pick(MODELS);
-  if (r.int(4) === 0) filter.endpoint = r.pick(ENDPOINTS);
-  return filter;
-}
 
 describePostgres('usage rollups on PostgreSQL', () => {
   let db: TestDatabase;
@@ -88,7 +47,7 @@ describePostgres('usage rollups on PostgreSQL', () => {
     return toUsage((await raw.query(sql.text, bindPositional(sql, params))).rows[0]);
   }
 
-  async function recordRandomQueries(target: Store, r: ReturnType<typeof random>, n: number): Promise<void> {
+  async function recordRandomQueries(target: Store, r: SeededRandom, n: number): Promise<void> {
     const recordings: Promise<unknown>[] = [];
     for (let i = 0; i < n; i++) {
       const status = r.pick(STATUSES);
@@ -114,7 +73,7 @@ describePostgres('usage rollups on PostgreSQL', () => {
     await Promise.all(recordings);
   }
 
-  async function expectUsageToMatchBruteForce(r: ReturnType<typeof random>, filters: number): Promise<void> {
+  async function expectUsageToMatchBruteForce(r: SeededRandom, filters: number): Promise<void> {
     const checked: QueryFilter[] = [{ status: 'ok' }, { status: 'all' }, ...Array.from({ length: filters }, () => randomFilter(r))];
     for (const filter of checked) {
       const { cost, ...counts } = await store.usage(filter);
@@ -125,7 +84,7 @@ describePostgres('usage rollups on PostgreSQL', () => {
   }
 
   it('answer /usage exactly as a SUM over every row would, across random filters', async () => {
-    const r = random(1);
+    const r = seededRandom(1);
     await store.putPrice('gpt-4o', price('2023-06-01T00:00:00Z', 0.005, 0.015), 'admin');
     await store.putPrice('gpt-4o-mini', price('2024-03-10T12:00:00Z', 0.00015, 0.0006), 'admin');
     await recordRandomQueries(store, r, 2000);
@@ -145,15 +104,15 @@ describePostgres('usage rollups on PostgreSQL', () => {
 
   it('stay exact when two instances insert into the same rollup rows at once, without deadlocks', async () => {
     second = await openPostgresStore({ url: db.url, poolSize: 4 });
-    const r = random(5);
+    const r = seededRandom(5);
     await store.putPrice('gpt-4o', price('2024-02-01T00:00:00Z', 0.005, 0.015), 'admin');
-    await Promise.all([recordRandomQueries(store, random(6), 1200), recordRandomQueries(second, random(7), 1200)]);
+    await Promise.all([recordRandomQueries(store, seededRandom(6), 1200), recordRandomQueries(second, seededRandom(7), 1200)]);
     expect((await bruteForceUsage({ status: 'all' })).numQueries).toBe(2400);
     await expectUsageToMatchBruteForce(r, 150);
   });
 
   it('stay exact when prices are added, replaced, put before older queries, re-priced in windows, and come from a catalog', async () => {
-    const r = random(2);
+    const r = seededRandom(2);
     await recordRandomQueries(store, r, 2000);
     await store.putPrice('gpt-4o', price('2024-02-15T08:30:00Z', 0.005, 0.015), 'admin');
     await expectUsageToMatchBruteForce(r, 60);
@@ -168,7 +127,7 @@ describePostgres('usage rollups on PostgreSQL', () => {
   });
 
   it('are built for the rows a database already holds when the migration that adds them runs', async () => {
-    const r = random(4);
+    const r = seededRandom(4);
     await recordRandomQueries(store, r, 800);
     await store.close();
     // Back to the schema before the rollup, with the rows kept: the migration must count them all.

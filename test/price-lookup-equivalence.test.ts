@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OPTIONAL_RATES } from '../src/accounting/price-rates.js';
 import { type CostColumn, type PriceLookup, priceFallbackSql, unitCostSql } from '../src/store/sql/pricing-sql.js';
 import { migrateSqlite } from '../src/store/sqlite/migrations.js';
+import { seededRandom, type SeededRandom } from './support/seeded-random.js';
 
 /**
  * SQLite prices rows with the 'indexed' lookup (one primary-key descent per
@@ -15,19 +16,6 @@ import { migrateSqlite } from '../src/store/sqlite/migrations.js';
  * tables full of near-ties (same instants, both sources, tiers, a model with
  * its snapshot and fine-tuned names) are priced both ways on a real file.
  */
-
-/** A small deterministic PRNG, so a failure can be replayed. */
-function random(seed: number) {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)] };
-}
 
 const DAY = 86_400_000;
 const T0 = Date.parse('2024-01-01T00:00:00Z');
@@ -80,11 +68,11 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function fillPrices(rnd: ReturnType<typeof random>): void {
+function fillPrices(rnd: SeededRandom): void {
   db.transaction(() => fillPricesNow(rnd))();
 }
 
-function fillPricesNow(rnd: ReturnType<typeof random>): void {
+function fillPricesNow(rnd: SeededRandom): void {
   db.exec('DELETE FROM prices; DELETE FROM tier_prices');
   const optional = OPTIONAL_RATES.map((r) => r.column);
   const columns = ['model', 'source', 'valid_from', 'per1k_query', 'per1k_answer', 'per1k_cached_query', ...optional];
@@ -113,7 +101,7 @@ function fillPricesNow(rnd: ReturnType<typeof random>): void {
 describe('the indexed price lookup', () => {
   it('chooses the price the sorted lookup chooses, for every query, tier and price table', () => {
     const both = db.prepare(`SELECT ${priced('sorted')}, ${priced('indexed')}`);
-    const rnd = random(15);
+    const rnd = seededRandom(15);
     let pricedCalls = 0;
     let fallbacks = 0;
     for (let table = 0; table < 300; table++) {

@@ -8,30 +8,9 @@ import { toUsage } from '../src/store/sql/rows.js';
 import { ALL_USERS_SPANS, DAY_MS, MONTH_MS, PER_USER_SPANS, planUsageParts } from '../src/store/sql/usage-rollup-sql.js';
 import { SQLITE_MIGRATIONS } from '../src/store/sqlite/migrations.js';
 import { openSqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import type { QueryFilter, QueryRecord, Store, UsageSummary } from '../src/store/types.js';
-import { aQuery as aRecordedQuery } from './support/query-records.js';
-
-const aQuery = ({ at, ...overrides }: Partial<QueryRecord> & { at: string }): QueryRecord => aRecordedQuery({ ...overrides, timestamp: Date.parse(at) });
-
-/** A small deterministic PRNG, so a failure can be replayed. */
-function random(seed: number) {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)] };
-}
-
-const START = Date.parse('2024-01-01T00:00:00Z');
-const SPAN = 200 * DAY_MS;
-const USERS = ['adam', 'eve', 'cain', 'abel'];
-const MODELS = ['gpt-4o', 'gpt-4o-2024-08-06', 'gpt-4o-mini', 'o3-mini'];
-const ENDPOINTS = ['/v1/chat/completions', '/v1/responses', '/v1/embeddings'];
-const STATUSES = [200, 200, 200, 200, 201, 399, 400, 429, 500, 504];
+import type { QueryFilter, Store, UsageSummary } from '../src/store/types.js';
+import { aQuery, ENDPOINTS, MODELS, randomFilter, SPAN, START, STATUSES, USERS } from './support/random-usage-history.js';
+import { seededRandom, type SeededRandom } from './support/seeded-random.js';
 
 let dir: string;
 let path: string;
@@ -60,7 +39,7 @@ function bruteForceUsage(filter: QueryFilter): UsageSummary {
 }
 
 /** One after another, or all at once (then the store commits them in batches). */
-async function recordRandomQueries(r: ReturnType<typeof random>, n: number, together = false): Promise<void> {
+async function recordRandomQueries(r: SeededRandom, n: number, together = false): Promise<void> {
   const recordings: Promise<unknown>[] = [];
   for (let i = 0; i < n; i++) {
     const status = r.pick(STATUSES);
@@ -85,28 +64,7 @@ async function recordRandomQueries(r: ReturnType<typeof random>, n: number, toge
   await Promise.all(recordings);
 }
 
-/** Bounds anywhere, and right at (and one ms either side of) day and 30-day bucket edges. */
-function randomBound(r: ReturnType<typeof random>): number | undefined {
-  const kind = r.int(4);
-  if (kind === 0) return undefined;
-  const t = START - 5 * DAY_MS + r.int(SPAN + 10 * DAY_MS);
-  if (kind === 1) return t;
-  const edge = Math.floor(t / (kind === 2 ? DAY_MS : MONTH_MS)) * (kind === 2 ? DAY_MS : MONTH_MS);
-  return edge + r.pick([-1, 0, 1]);
-}
-
-function randomFilter(r: ReturnType<typeof random>): QueryFilter {
-  const a = randomBound(r);
-  const b = randomBound(r);
-  const [after, before] = a !== undefined && b !== undefined && a > b ? [b, a] : [a, b];
-  const filter: QueryFilter = { status: r.pick(['ok', 'error', 'all'] as const), after, before };
-  if (r.int(3) === 0) filter.user = r.pick(USERS);
-  if (r.int(4) === 0) filter.model = r.pick(MODELS);
-  if (r.int(4) === 0) filter.endpoint = r.pick(ENDPOINTS);
-  return filter;
-}
-
-async function expectUsageToMatchBruteForce(r: ReturnType<typeof random>, filters: number): Promise<void> {
+async function expectUsageToMatchBruteForce(r: SeededRandom, filters: number): Promise<void> {
   const checked: QueryFilter[] = [{ status: 'ok' }, { status: 'all' }, ...Array.from({ length: filters }, () => randomFilter(r))];
   for (const filter of checked) {
     const fromRollup = await store.usage(filter);
@@ -128,7 +86,7 @@ const price = (validFrom: string, q: number, a: number, cached: number | null = 
 describe('usage rollups', () => {
   it('answer /usage exactly as a SUM over every row would, across random filters', async () => {
     await open();
-    const r = random(1);
+    const r = seededRandom(1);
     await store.putPrice('gpt-4o', price('2023-06-01T00:00:00Z', 0.005, 0.015), 'admin');
     await store.putPrice('gpt-4o-mini', price('2024-03-10T12:00:00Z', 0.00015, 0.0006), 'admin');
     await recordRandomQueries(r, 3000);
@@ -141,7 +99,7 @@ describe('usage rollups', () => {
 
   it('stay exact when many queries are committed in one transaction', async () => {
     await open();
-    const r = random(8);
+    const r = seededRandom(8);
     await store.putPrice('gpt-4o', price('2024-02-01T00:00:00Z', 0.005, 0.015), 'admin');
     await recordRandomQueries(r, 2000, true);
     await recordRandomQueries(r, 500, true);
@@ -151,7 +109,7 @@ describe('usage rollups', () => {
 
   it('stay exact when prices are added, replaced, put before older queries, and come from a catalog', async () => {
     await open();
-    const r = random(2);
+    const r = seededRandom(2);
     await recordRandomQueries(r, 2000);
     await store.putPrice('gpt-4o', price('2024-02-15T08:30:00Z', 0.005, 0.015), 'admin');
     await expectUsageToMatchBruteForce(r, 60);
@@ -167,7 +125,7 @@ describe('usage rollups', () => {
 
   it('stay exact through a re-price large enough to run in several transactions', async () => {
     await open();
-    const r = random(3);
+    const r = seededRandom(3);
     for (let i = 0; i < 26_000; i++) {
       await store.recordQuery(aQuery({ at: new Date(START + r.int(SPAN)).toISOString(), model: 'gpt-4o-mini', user: r.pick(USERS), promptTokens: r.int(900) }));
     }
@@ -179,7 +137,7 @@ describe('usage rollups', () => {
   });
 
   it('are built for rows a file already holds when it is migrated', async () => {
-    const r = random(4);
+    const r = seededRandom(4);
     const before = new Database(path);
     before.exec(SQLITE_MIGRATIONS[0] as string);
     before.exec(`CREATE TABLE proxy_schema (version INTEGER NOT NULL); INSERT INTO proxy_schema VALUES (1);`);
@@ -204,7 +162,7 @@ describe('usage rollups', () => {
       INSERT INTO model VALUES ('gpt-4');
       INSERT INTO cost VALUES (1, 'gpt-4', ${START}, 0.03, 0.06);`);
     const insert = original.prepare('INSERT INTO query (user_name, model_name, query_tokens, answer_tokens, timestamp) VALUES (?, ?, ?, ?, ?)');
-    const r = random(5);
+    const r = seededRandom(5);
     for (let i = 0; i < 300; i++) insert.run(r.pick(USERS), 'gpt-4', r.int(1000), r.int(1000), START - 20 * DAY_MS + r.int(SPAN));
     original.close();
     await open();
@@ -220,7 +178,7 @@ describe('planUsageParts', () => {
     ['all users', ALL_USERS_SPANS, 2 * DAY_MS],
     ['one user', PER_USER_SPANS, 2 * MONTH_MS],
   ])('covers a range exactly once with whole buckets, leaving only the edges to the queries table (%s)', (_, spans, edges) => {
-    const r = random(6);
+    const r = seededRandom(6);
     for (let i = 0; i < 2000; i++) {
       const a = r.next() < 0.1 ? undefined : r.int(400 * DAY_MS);
       const b = r.next() < 0.1 ? undefined : r.int(400 * DAY_MS);
@@ -248,7 +206,7 @@ describe('planUsageParts', () => {
 describe('/queries after re-pricing', () => {
   it('lists each row with the cost /usage adds up', async () => {
     await open();
-    const r = random(7);
+    const r = seededRandom(7);
     await recordRandomQueries(r, 200);
     await store.putPrice('gpt-4o', price('2024-03-01T00:00:00Z', 0.005, 0.015), 'admin');
     let sum = 0;

@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../support/proxy-harness.js';
 import { rawCall } from '../support/raw-call.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 /**
  * A small generated corpus (random JSON shapes, mutated bodies, random bytes,
@@ -11,19 +12,7 @@ import { rawCall } from '../support/raw-call.js';
 const SEED = Number(process.env.OAP_FUZZ_SEED ?? 20240125);
 const CASES_PER_KIND = 120;
 
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = mulberry32(SEED);
-const int = (n: number) => Math.floor(rand() * n);
-const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
+const { next: rand, int, pick } = seededRandom(SEED);
 
 const KEYS = [
   'model',
